@@ -1,0 +1,78 @@
+// Package api serves the processor's HTTP endpoints: liveness, readiness
+// and stats.
+package api
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
+)
+
+// Pipeline is what the API reads.
+type Pipeline interface {
+	Stats() pipeline.Stats
+	Ready() pipeline.Readiness
+}
+
+// NewHandler returns the API's routes:
+//
+//	GET /healthz  200 "ok" while the process runs (liveness)
+//	GET /readyz   200 when every source is connected, else 503; JSON body
+//	GET /stats    the pipeline's counters as JSON
+func NewHandler(p Pipeline, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		rd := p.Ready()
+		code := http.StatusOK
+		if rd.Status != "ready" {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, rd, logger)
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, p.Stats(), logger)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any, logger *slog.Logger) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		logger.Error("encode response", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// Timeouts of the API server: a client that connects and sends nothing, or
+// reads nothing, is cut off.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 10 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+)
+
+// NewServer returns an http.Server for h with every timeout set.
+func NewServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}

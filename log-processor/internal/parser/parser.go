@@ -1,0 +1,533 @@
+// Package parser turns one WebSocket frame of JSON into a validated,
+// normalised models.LogEntry, or says why it cannot.
+//
+// It is a single-pass scanner specialised for the fields of a LogEntry: it
+// validates the whole frame as JSON (strings, numbers, nesting, trailing
+// bytes), picks out the known fields, and skips any others. A rejected frame
+// costs no allocation; an accepted one costs one (the strings of the entry
+// share a single copy of the frame's bytes), plus one per field that contains
+// escape sequences.
+package parser
+
+import (
+	"time"
+	"unicode/utf8"
+
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+// DefaultMaxSkew is how far a timestamp may lie from now, either way, when
+// Parser.MaxSkew is zero.
+const DefaultMaxSkew = 7 * 24 * time.Hour
+
+// MaxDepth is the deepest nesting of objects and arrays accepted inside a
+// frame (the top-level object is depth 1).
+const MaxDepth = 32
+
+// Parser validates and normalises frames. The zero value is ready to use and
+// applies the defaults. A Parser is immutable and safe for concurrent use.
+type Parser struct {
+	// MaxSkew bounds |timestamp - now|. Zero means DefaultMaxSkew.
+	MaxSkew time.Duration
+}
+
+// Known fields, in the order of the bit they set in scan.seen.
+const (
+	fTimestamp = iota
+	fLevel
+	fMessage
+	fService
+	fComponent
+	fTraceID
+	fSpanID
+	fParentID
+	numFields
+)
+
+// value records where a known field's value lies in the frame.
+type value struct {
+	start, end int  // for strings: the bytes between the quotes
+	kind       byte // '"' string, '0' number, 'n' null, 'x' any other JSON value
+	escaped    bool // the string contains backslash escapes
+}
+
+// Parse parses one frame. now is the receive time, used for the timestamp
+// window. On OK the entry is filled in; for every other Reason it is zero.
+// Parse never panics and never retains data.
+func (p Parser) Parse(data []byte, now time.Time) (models.LogEntry, Reason) {
+	var s scan
+	s.data = data
+	if r := s.object(); r != OK {
+		return models.LogEntry{}, r
+	}
+	if !utf8.Valid(data) {
+		return models.LogEntry{}, InvalidUTF8
+	}
+	return p.build(&s, now)
+}
+
+// build validates the fields found by scan and assembles the entry.
+func (p Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
+	var e models.LogEntry
+	if s.seen&(1<<fLevel) == 0 {
+		return e, Control
+	}
+	if e.Level = s.level(); e.Level == "" {
+		return e, InvalidLevel
+	}
+
+	ts := s.fields[fTimestamp]
+	if s.seen&(1<<fTimestamp) == 0 || ts.kind != '0' {
+		return models.LogEntry{}, InvalidTimestamp
+	}
+	ms, r := parseMillis(s.data[ts.start:ts.end])
+	if r != OK {
+		return models.LogEntry{}, r
+	}
+	skew := p.MaxSkew
+	if skew <= 0 {
+		skew = DefaultMaxSkew
+	}
+	nowMs := now.UnixMilli()
+	if d := skew.Milliseconds(); ms < nowMs-d || ms > nowMs+d {
+		return models.LogEntry{}, TimestampOutOfRange
+	}
+	e.Timestamp = ms
+
+	// Every string field must be a string or null.
+	lo, hi := len(s.data), 0
+	for f := fMessage; f < numFields; f++ {
+		v := &s.fields[f]
+		switch v.kind {
+		case '"':
+			lo, hi = min(lo, v.start), max(hi, v.end)
+		case 'x', '0':
+			return models.LogEntry{}, InvalidField
+		}
+	}
+	if !s.nonEmpty(fService) {
+		return models.LogEntry{}, MissingService
+	}
+	if !s.nonEmpty(fMessage) {
+		return models.LogEntry{}, MissingMessage
+	}
+
+	// One copy of the span holding every string value; fields without
+	// escapes are substrings of it.
+	buf := string(s.data[lo:hi])
+	str := func(f int) string {
+		v := s.fields[f]
+		switch {
+		case v.kind != '"':
+			return ""
+		case v.escaped:
+			return unescape(s.data[v.start:v.end])
+		default:
+			return buf[v.start-lo : v.end-lo]
+		}
+	}
+	e.Message = str(fMessage)
+	e.Service = str(fService)
+	e.Component = str(fComponent)
+	e.TraceID = str(fTraceID)
+	e.SpanID = str(fSpanID)
+	e.ParentID = str(fParentID)
+	return e, OK
+}
+
+// nonEmpty reports whether field f is a string with at least one character.
+func (s *scan) nonEmpty(f int) bool {
+	v := s.fields[f]
+	return v.kind == '"' && v.end > v.start
+}
+
+// level returns the normalised level, or "" when it is not a valid one.
+func (s *scan) level() string {
+	v := s.fields[fLevel]
+	if v.kind != '"' {
+		return ""
+	}
+	b := s.data[v.start:v.end]
+	if v.escaped {
+		b = []byte(unescape(b))
+	}
+	switch {
+	case equalFold(b, models.LevelInfo):
+		return models.LevelInfo
+	case equalFold(b, models.LevelWarn):
+		return models.LevelWarn
+	case equalFold(b, models.LevelError):
+		return models.LevelError
+	}
+	return ""
+}
+
+// equalFold reports whether b equals the upper-case ASCII word upper,
+// ignoring ASCII case.
+func equalFold(b []byte, upper string) bool {
+	if len(b) != len(upper) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// parseMillis parses a JSON number that must be an integer. Negative and
+// too-large integers are out of range; fractions and exponents are invalid.
+func parseMillis(b []byte) (int64, Reason) {
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var n int64
+	for i, c := range b {
+		if c < '0' || c > '9' {
+			return 0, InvalidTimestamp
+		}
+		if i >= 18 { // more digits than any plausible Unix ms value
+			return 0, TimestampOutOfRange
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		return 0, TimestampOutOfRange
+	}
+	return n, OK
+}
+
+// scan is the state of one pass over a frame.
+type scan struct {
+	data   []byte
+	i      int
+	seen   uint16 // bit f set when known field f was present
+	fields [numFields]value
+}
+
+func (s *scan) ws() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// object scans the whole frame, which must be one JSON object and nothing
+// else.
+func (s *scan) object() Reason {
+	s.ws()
+	if s.i >= len(s.data) {
+		return InvalidJSON
+	}
+	if s.data[s.i] != '{' {
+		// Some other JSON value, or garbage.
+		if r := s.skip(1); r != OK {
+			return r
+		}
+		if s.end() != OK {
+			return InvalidJSON
+		}
+		return NotObject
+	}
+	s.i++
+	s.ws()
+	if s.i < len(s.data) && s.data[s.i] == '}' {
+		s.i++
+		return s.end()
+	}
+	for {
+		if s.i >= len(s.data) || s.data[s.i] != '"' {
+			return InvalidJSON
+		}
+		ks, ke, kesc, ok := s.str()
+		if !ok {
+			return InvalidJSON
+		}
+		s.ws()
+		if s.i >= len(s.data) || s.data[s.i] != ':' {
+			return InvalidJSON
+		}
+		s.i++
+		s.ws()
+		f := fieldIndex(s.data[ks:ke], kesc)
+		if f < 0 {
+			if r := s.skip(2); r != OK {
+				return r
+			}
+		} else {
+			if s.seen&(1<<f) != 0 {
+				return DuplicateField
+			}
+			s.seen |= 1 << f
+			if r := s.known(&s.fields[f]); r != OK {
+				return r
+			}
+		}
+		s.ws()
+		if s.i >= len(s.data) {
+			return InvalidJSON
+		}
+		switch s.data[s.i] {
+		case ',':
+			s.i++
+			s.ws()
+		case '}':
+			s.i++
+			return s.end()
+		default:
+			return InvalidJSON
+		}
+	}
+}
+
+// end accepts only whitespace after the top-level object.
+func (s *scan) end() Reason {
+	s.ws()
+	if s.i != len(s.data) {
+		return InvalidJSON
+	}
+	return OK
+}
+
+// known records the value of a known field, validating it like any other.
+func (s *scan) known(v *value) Reason {
+	if s.i >= len(s.data) {
+		return InvalidJSON
+	}
+	start := s.i
+	switch c := s.data[s.i]; {
+	case c == '"':
+		st, en, esc, ok := s.str()
+		if !ok {
+			return InvalidJSON
+		}
+		*v = value{start: st, end: en, kind: '"', escaped: esc}
+		return OK
+	case c == '-' || ('0' <= c && c <= '9'):
+		if !s.number() {
+			return InvalidJSON
+		}
+		*v = value{start: start, end: s.i, kind: '0'}
+		return OK
+	case c == 'n':
+		if !s.literal("null") {
+			return InvalidJSON
+		}
+		v.kind = 'n'
+		return OK
+	}
+	if r := s.skip(2); r != OK {
+		return r
+	}
+	v.kind = 'x'
+	return OK
+}
+
+// skip validates and steps over one JSON value at nesting depth depth.
+func (s *scan) skip(depth int) Reason {
+	if s.i >= len(s.data) {
+		return InvalidJSON
+	}
+	switch c := s.data[s.i]; c {
+	case '"':
+		if _, _, _, ok := s.str(); !ok {
+			return InvalidJSON
+		}
+		return OK
+	case 't':
+		return okIf(s.literal("true"))
+	case 'f':
+		return okIf(s.literal("false"))
+	case 'n':
+		return okIf(s.literal("null"))
+	case '{', '[':
+		if depth > MaxDepth {
+			return TooDeep
+		}
+		return s.container(c, depth)
+	default:
+		if c == '-' || ('0' <= c && c <= '9') {
+			return okIf(s.number())
+		}
+		return InvalidJSON
+	}
+}
+
+// container steps over an object or array whose opening byte is open.
+func (s *scan) container(open byte, depth int) Reason {
+	closer := byte(']')
+	if open == '{' {
+		closer = '}'
+	}
+	s.i++
+	s.ws()
+	if s.i < len(s.data) && s.data[s.i] == closer {
+		s.i++
+		return OK
+	}
+	for {
+		if open == '{' {
+			if s.i >= len(s.data) || s.data[s.i] != '"' {
+				return InvalidJSON
+			}
+			if _, _, _, ok := s.str(); !ok {
+				return InvalidJSON
+			}
+			s.ws()
+			if s.i >= len(s.data) || s.data[s.i] != ':' {
+				return InvalidJSON
+			}
+			s.i++
+			s.ws()
+		}
+		if r := s.skip(depth + 1); r != OK {
+			return r
+		}
+		s.ws()
+		if s.i >= len(s.data) {
+			return InvalidJSON
+		}
+		switch s.data[s.i] {
+		case ',':
+			s.i++
+			s.ws()
+		case closer:
+			s.i++
+			return OK
+		default:
+			return InvalidJSON
+		}
+	}
+}
+
+func okIf(ok bool) Reason {
+	if ok {
+		return OK
+	}
+	return InvalidJSON
+}
+
+func (s *scan) literal(word string) bool {
+	if len(s.data)-s.i < len(word) || string(s.data[s.i:s.i+len(word)]) != word {
+		return false
+	}
+	s.i += len(word)
+	return true
+}
+
+// str steps over a string starting at the opening quote and returns the
+// bounds of its contents and whether it holds escapes.
+func (s *scan) str() (start, end int, escaped, ok bool) {
+	s.i++
+	start = s.i
+	d := s.data
+	for i := s.i; i < len(d); i++ {
+		switch c := d[i]; {
+		case c == '"':
+			s.i = i + 1
+			return start, i, escaped, true
+		case c == '\\':
+			escaped = true
+			i++
+			if i >= len(d) {
+				return 0, 0, false, false
+			}
+			switch d[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(d) || !isHex(d[i+1]) || !isHex(d[i+2]) || !isHex(d[i+3]) || !isHex(d[i+4]) {
+					return 0, 0, false, false
+				}
+				i += 4
+			default:
+				return 0, 0, false, false
+			}
+		case c < 0x20:
+			return 0, 0, false, false
+		}
+	}
+	return 0, 0, false, false
+}
+
+// number steps over a JSON number, checking its grammar.
+func (s *scan) number() bool {
+	d, i := s.data, s.i
+	if i < len(d) && d[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case i < len(d) && '1' <= d[i] && d[i] <= '9':
+		for i < len(d) && isDigit(d[i]) {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		if i >= len(d) || !isDigit(d[i]) {
+			return false
+		}
+		for i < len(d) && isDigit(d[i]) {
+			i++
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if i >= len(d) || !isDigit(d[i]) {
+			return false
+		}
+		for i < len(d) && isDigit(d[i]) {
+			i++
+		}
+	}
+	s.i = i
+	return true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func isHex(c byte) bool {
+	return isDigit(c) || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+}
+
+// fieldIndex maps a key to its known field, or -1.
+func fieldIndex(key []byte, escaped bool) int {
+	if escaped {
+		key = []byte(unescape(key))
+	}
+	switch string(key) {
+	case "timestamp":
+		return fTimestamp
+	case "level":
+		return fLevel
+	case "message":
+		return fMessage
+	case "service":
+		return fService
+	case "component":
+		return fComponent
+	case "trace_id":
+		return fTraceID
+	case "span_id":
+		return fSpanID
+	case "parent_id":
+		return fParentID
+	}
+	return -1
+}

@@ -1,0 +1,329 @@
+package parser
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+// now is the receive time used by every test; ts is a timestamp close to it.
+var now = time.UnixMilli(1_764_300_000_000)
+
+const ts = "1764300000000"
+
+// valid is a frame in the generator's exact shape.
+const valid = `{"timestamp":1764300000000,"level":"INFO","message":"request completed successfully",` +
+	`"service":"auth-service","component":"http","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736",` +
+	`"span_id":"00f067aa0ba902b7","parent_id":"a3ce929d0e0e4736"}`
+
+type parseCase struct {
+	name  string
+	in    string
+	want  Reason
+	check func(t *testing.T, e models.LogEntry)
+}
+
+var parseCases = []parseCase{
+	{name: "generator shape", in: valid, want: OK, check: func(t *testing.T, e models.LogEntry) {
+		want := models.LogEntry{
+			Timestamp: 1764300000000, Level: "INFO", Message: "request completed successfully",
+			Service: "auth-service", Component: "http", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736",
+			SpanID: "00f067aa0ba902b7", ParentID: "a3ce929d0e0e4736",
+		}
+		if e != want {
+			t.Errorf("entry = %+v, want %+v", e, want)
+		}
+	}},
+	{name: "minimal", in: `{"timestamp":` + ts + `,"level":"WARN","message":"m","service":"s"}`, want: OK},
+	{name: "level lower case", in: `{"timestamp":` + ts + `,"level":"error","message":"m","service":"s"}`, want: OK,
+		check: wantLevel("ERROR")},
+	{name: "level mixed case", in: `{"timestamp":` + ts + `,"level":"Warn","message":"m","service":"s"}`, want: OK,
+		check: wantLevel("WARN")},
+	{name: "level escaped", in: `{"timestamp":` + ts + `,"level":"\u0049NFO","message":"m","service":"s"}`, want: OK,
+		check: wantLevel("INFO")},
+	{name: "whitespace everywhere", in: " {\n \"timestamp\" : " + ts + " ,\t\"level\":\"INFO\" ,\"message\":\"m\",\"service\":\"s\" }\r\n", want: OK},
+	{name: "fields in any order", in: `{"service":"s","message":"m","level":"INFO","timestamp":` + ts + `}`, want: OK},
+	{name: "unknown fields skipped", in: `{"host":"h","tags":["a",{"b":[1,2.5e3,true,false,null]}],"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","n":-0.5}`, want: OK},
+	{name: "null optional fields", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","parent_id":null,"component":null}`, want: OK,
+		check: func(t *testing.T, e models.LogEntry) {
+			if e.ParentID != "" || e.Component != "" {
+				t.Errorf("null fields = %q %q, want empty", e.ParentID, e.Component)
+			}
+		}},
+	{name: "escapes decoded", in: `{"timestamp":` + ts + `,"level":"INFO","message":"a \"quoted\"\nline \u00e9 \ud83d\ude00 \/","service":"s"}`, want: OK,
+		check: func(t *testing.T, e models.LogEntry) {
+			if want := "a \"quoted\"\nline é 😀 /"; e.Message != want {
+				t.Errorf("message = %q, want %q", e.Message, want)
+			}
+		}},
+	{name: "lone surrogate replaced", in: `{"timestamp":` + ts + `,"level":"INFO","message":"x\ud800y","service":"s"}`, want: OK,
+		check: func(t *testing.T, e models.LogEntry) {
+			if want := "x\uFFFDy"; e.Message != want {
+				t.Errorf("message = %q, want %q", e.Message, want)
+			}
+		}},
+	{name: "utf-8 text", in: `{"timestamp":` + ts + `,"level":"INFO","message":"größe ✓","service":"dienst"}`, want: OK},
+	{name: "escaped key", in: `{"timestamp":` + ts + `,"\u006cevel":"INFO","message":"m","service":"s"}`, want: OK},
+	{name: "timestamp at skew edge", in: `{"timestamp":1764904800000,"level":"INFO","message":"m","service":"s"}`, want: OK},
+
+	{name: "handshake", in: `{"status":"connected","interval_ms":250}`, want: Control},
+	{name: "empty object", in: `{}`, want: Control},
+	{name: "no level but bad timestamp", in: `{"timestamp":"x","message":"m"}`, want: Control},
+
+	{name: "empty", in: ``, want: InvalidJSON},
+	{name: "spaces only", in: "  \n", want: InvalidJSON},
+	{name: "garbage", in: `hello`, want: InvalidJSON},
+	{name: "truncated", in: `{"timestamp":` + ts + `,"level":"INFO"`, want: InvalidJSON},
+	{name: "truncated string", in: `{"level":"INF`, want: InvalidJSON},
+	{name: "trailing garbage", in: valid + `x`, want: InvalidJSON},
+	{name: "two objects", in: valid + valid, want: InvalidJSON},
+	{name: "trailing comma", in: `{"level":"INFO",}`, want: InvalidJSON},
+	{name: "missing colon", in: `{"level" "INFO"}`, want: InvalidJSON},
+	{name: "unquoted key", in: `{level:"INFO"}`, want: InvalidJSON},
+	{name: "single quotes", in: `{'level':'INFO'}`, want: InvalidJSON},
+	{name: "bad escape", in: `{"level":"\x41"}`, want: InvalidJSON},
+	{name: "short unicode escape", in: `{"level":"\u12"}`, want: InvalidJSON},
+	{name: "control char in string", in: "{\"level\":\"IN\tFO\"}", want: InvalidJSON},
+	{name: "bad number", in: `{"x":01}`, want: InvalidJSON},
+	{name: "bad fraction", in: `{"x":1.}`, want: InvalidJSON},
+	{name: "bad exponent", in: `{"x":1e}`, want: InvalidJSON},
+	{name: "bad literal", in: `{"x":tru}`, want: InvalidJSON},
+	{name: "NaN", in: `{"timestamp":NaN,"level":"INFO"}`, want: InvalidJSON},
+	{name: "unclosed nested", in: `{"x":[1,2}`, want: InvalidJSON},
+	{name: "not json, array-like", in: `[1,2`, want: InvalidJSON},
+
+	{name: "invalid utf-8", in: "{\"timestamp\":" + ts + ",\"level\":\"INFO\",\"message\":\"\xff\xfe\",\"service\":\"s\"}", want: InvalidUTF8},
+
+	{name: "array", in: `[` + valid + `]`, want: NotObject},
+	{name: "null", in: `null`, want: NotObject},
+	{name: "string", in: `"INFO"`, want: NotObject},
+	{name: "number", in: `42`, want: NotObject},
+	{name: "true", in: `true`, want: NotObject},
+
+	{name: "deeply nested", in: `{"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, want: TooDeep},
+	{name: "nested at limit", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","x":` +
+		strings.Repeat("[", MaxDepth-1) + strings.Repeat("]", MaxDepth-1) + `}`, want: OK},
+
+	{name: "duplicate level", in: `{"timestamp":` + ts + `,"level":"INFO","level":"ERROR","message":"m","service":"s"}`, want: DuplicateField},
+	{name: "duplicate service", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"a","service":"b"}`, want: DuplicateField},
+
+	{name: "level unknown", in: `{"timestamp":` + ts + `,"level":"DEBUG","message":"m","service":"s"}`, want: InvalidLevel},
+	{name: "level empty", in: `{"timestamp":` + ts + `,"level":"","message":"m","service":"s"}`, want: InvalidLevel},
+	{name: "level number", in: `{"timestamp":` + ts + `,"level":3,"message":"m","service":"s"}`, want: InvalidLevel},
+	{name: "level null", in: `{"timestamp":` + ts + `,"level":null,"message":"m","service":"s"}`, want: InvalidLevel},
+	{name: "level padded", in: `{"timestamp":` + ts + `,"level":" INFO","message":"m","service":"s"}`, want: InvalidLevel},
+
+	{name: "timestamp missing", in: `{"level":"INFO","message":"m","service":"s"}`, want: InvalidTimestamp},
+	{name: "timestamp string", in: `{"timestamp":"yesterday","level":"INFO","message":"m","service":"s"}`, want: InvalidTimestamp},
+	{name: "timestamp numeric string", in: `{"timestamp":"` + ts + `","level":"INFO","message":"m","service":"s"}`, want: InvalidTimestamp},
+	{name: "timestamp fraction", in: `{"timestamp":` + ts + `.5,"level":"INFO","message":"m","service":"s"}`, want: InvalidTimestamp},
+	{name: "timestamp exponent", in: `{"timestamp":1.7643e12,"level":"INFO","message":"m","service":"s"}`, want: InvalidTimestamp},
+	{name: "timestamp null", in: `{"timestamp":null,"level":"INFO","message":"m","service":"s"}`, want: InvalidTimestamp},
+	{name: "timestamp object", in: `{"timestamp":{},"level":"INFO","message":"m","service":"s"}`, want: InvalidTimestamp},
+
+	{name: "timestamp too old", in: `{"timestamp":1763000000000,"level":"INFO","message":"m","service":"s"}`, want: TimestampOutOfRange},
+	{name: "timestamp too new", in: `{"timestamp":1765000000000,"level":"INFO","message":"m","service":"s"}`, want: TimestampOutOfRange},
+	{name: "timestamp in seconds", in: `{"timestamp":1764300000,"level":"INFO","message":"m","service":"s"}`, want: TimestampOutOfRange},
+	{name: "timestamp zero", in: `{"timestamp":0,"level":"INFO","message":"m","service":"s"}`, want: TimestampOutOfRange},
+	{name: "timestamp negative", in: `{"timestamp":-1764300000000,"level":"INFO","message":"m","service":"s"}`, want: TimestampOutOfRange},
+	{name: "timestamp huge", in: `{"timestamp":123456789012345678901234567890,"level":"INFO","message":"m","service":"s"}`, want: TimestampOutOfRange},
+
+	{name: "service missing", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m"}`, want: MissingService},
+	{name: "service empty", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":""}`, want: MissingService},
+	{name: "service null", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":null}`, want: MissingService},
+	{name: "message missing", in: `{"timestamp":` + ts + `,"level":"INFO","service":"s"}`, want: MissingMessage},
+	{name: "message empty", in: `{"timestamp":` + ts + `,"level":"INFO","message":"","service":"s"}`, want: MissingMessage},
+
+	{name: "service number", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":7}`, want: InvalidField},
+	{name: "message object", in: `{"timestamp":` + ts + `,"level":"INFO","message":{"a":1},"service":"s"}`, want: InvalidField},
+	{name: "trace_id array", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","trace_id":[]}`, want: InvalidField},
+	{name: "span_id bool", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","span_id":true}`, want: InvalidField},
+}
+
+func wantLevel(l string) func(*testing.T, models.LogEntry) {
+	return func(t *testing.T, e models.LogEntry) {
+		if e.Level != l {
+			t.Errorf("level = %q, want %q", e.Level, l)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	var p Parser
+	for _, tc := range parseCases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, r := p.Parse([]byte(tc.in), now)
+			if r != tc.want {
+				t.Fatalf("Parse(%q) reason = %v, want %v", tc.in, r, tc.want)
+			}
+			if r != OK && e != (models.LogEntry{}) {
+				t.Errorf("rejected frame returned a non-zero entry %+v", e)
+			}
+			if tc.check != nil {
+				tc.check(t, e)
+			}
+		})
+	}
+}
+
+func TestParseMaxSkew(t *testing.T) {
+	in := []byte(`{"timestamp":1764300060000,"level":"INFO","message":"m","service":"s"}`) // now + 1 min
+	if _, r := (Parser{MaxSkew: time.Minute}).Parse(in, now); r != OK {
+		t.Errorf("1 min ahead with 1 min skew: %v, want ok", r)
+	}
+	if _, r := (Parser{MaxSkew: 59 * time.Second}).Parse(in, now); r != TimestampOutOfRange {
+		t.Errorf("1 min ahead with 59 s skew: %v, want %v", r, TimestampOutOfRange)
+	}
+}
+
+// TestParseDoesNotAliasInput: the receiver reuses its frame buffer, so the
+// entry's strings must not share memory with it.
+func TestParseDoesNotAliasInput(t *testing.T) {
+	buf := []byte(valid)
+	e, r := Parser{}.Parse(buf, now)
+	if r != OK {
+		t.Fatal(r)
+	}
+	for i := range buf {
+		buf[i] = 'X'
+	}
+	if e.Service != "auth-service" || e.Message != "request completed successfully" {
+		t.Errorf("entry changed with its input: %+v", e)
+	}
+}
+
+// TestParseAgreesWithEncodingJSON: whatever the parser accepts as an object
+// encoding/json accepts too, with the same field values.
+func TestParseAgreesWithEncodingJSON(t *testing.T) {
+	for _, tc := range parseCases {
+		if tc.want != OK {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(tc.in), &m); err != nil {
+			t.Errorf("%s: parser accepted what encoding/json rejects: %v", tc.name, err)
+		}
+	}
+}
+
+// TestBadInputFiles runs every file under testdata/bad; the first line of
+// each is the reason it must produce, the rest is the frame.
+func TestBadInputFiles(t *testing.T) {
+	for _, c := range badFiles(t) {
+		t.Run(c.name, func(t *testing.T) {
+			_, r := Parser{}.Parse(c.frame, now)
+			if r.String() != c.want {
+				t.Errorf("reason = %v, want %s", r, c.want)
+			}
+		})
+	}
+}
+
+type badFile struct {
+	name, want string
+	frame      []byte
+}
+
+func badFiles(tb testing.TB) []badFile {
+	paths, err := filepath.Glob(filepath.Join("testdata", "bad", "*"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(paths) == 0 {
+		tb.Fatal("no files in testdata/bad")
+	}
+	var out []badFile
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		want, frame, ok := strings.Cut(string(b), "\n")
+		if !ok {
+			tb.Fatalf("%s: want a first line with the reason", p)
+		}
+		out = append(out, badFile{name: filepath.Base(p), want: strings.TrimSpace(want), frame: []byte(frame)})
+	}
+	return out
+}
+
+func FuzzParse(f *testing.F) {
+	for _, tc := range parseCases {
+		f.Add([]byte(tc.in))
+	}
+	for _, c := range badFiles(f) {
+		f.Add(c.frame)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		e, r := Parser{}.Parse(in, now)
+		if r >= NumReasons || r == BinaryFrame || r == TooLarge {
+			t.Fatalf("Parse returned reason %d", r)
+		}
+		if r != OK {
+			if e != (models.LogEntry{}) {
+				t.Fatalf("rejected (%v) with a non-zero entry", r)
+			}
+			return
+		}
+		// Accepted: must be a JSON object to encoding/json as well, and
+		// the entry must satisfy every rule.
+		var m map[string]any
+		if err := json.Unmarshal(in, &m); err != nil {
+			t.Fatalf("accepted what encoding/json rejects (%v): %q", err, in)
+		}
+		if models.LevelIndex(e.Level) < 0 || e.Service == "" || e.Message == "" {
+			t.Fatalf("accepted an invalid entry %+v", e)
+		}
+		if d := e.Timestamp - now.UnixMilli(); d > DefaultMaxSkew.Milliseconds() || -d > DefaultMaxSkew.Milliseconds() {
+			t.Fatalf("accepted timestamp %d outside the window", e.Timestamp)
+		}
+		if s, ok := m["service"].(string); !ok || s != e.Service {
+			t.Fatalf("service %q, encoding/json says %v", e.Service, m["service"])
+		}
+		if s, ok := m["message"].(string); !ok || s != e.Message {
+			t.Fatalf("message %q, encoding/json says %v", e.Message, m["message"])
+		}
+	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	frames := []struct{ name, in string }{
+		{"valid", valid},
+		{"invalid_level", strings.Replace(valid, `"INFO"`, `"TRACE"`, 1)},
+		{"out_of_range", strings.Replace(valid, "1764300000000", "1700000000000", 1)},
+		{"missing_service", strings.Replace(valid, `"service":"auth-service",`, ``, 1)},
+		{"invalid_json", valid[:len(valid)-1]},
+		{"handshake", `{"status":"connected","interval_ms":250}`},
+		{"not_object", `[` + valid + `]`},
+	}
+	for _, fr := range frames {
+		b.Run(fr.name, func(b *testing.B) {
+			in := []byte(fr.in)
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			var p Parser
+			for b.Loop() {
+				p.Parse(in, now)
+			}
+		})
+	}
+}
+
+// BenchmarkEncodingJSON is the baseline: encoding/json into the entry.
+func BenchmarkEncodingJSON(b *testing.B) {
+	in := []byte(valid)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var e models.LogEntry
+		if err := json.Unmarshal(in, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+

@@ -1,0 +1,66 @@
+package parser
+
+// Reason says what became of one frame. OK and Control are the two outcomes
+// that are not errors; every other value is a rejection reason, counted per
+// source under its String name.
+type Reason uint8
+
+const (
+	// OK: the frame is a valid log entry.
+	OK Reason = iota
+	// Control: a JSON object without a "level" key, such as the generator's
+	// handshake. Counted as ignored, not as an error.
+	Control
+
+	// Structural rejections: the frame is not a well-formed JSON object.
+	InvalidJSON    // not JSON, truncated, or trailing bytes after the object
+	InvalidUTF8    // bytes that are not UTF-8
+	NotObject      // valid JSON, but an array, string, number, true, false or null
+	TooDeep        // nesting deeper than MaxDepth
+	DuplicateField // a known field given twice
+
+	// Field rejections: a well-formed object that is not a valid log entry.
+	InvalidLevel        // level is not INFO, WARN or ERROR in any case, or not a string
+	InvalidTimestamp    // timestamp missing, not a number, or not an integer
+	TimestampOutOfRange // an integer timestamp outside the allowed skew from now
+	MissingService      // service absent, null or empty
+	MissingMessage      // message absent, null or empty
+	InvalidField        // a string field (service, message, component, ids) holds another type
+
+	// Frame rejections, decided by the receiver before the parser runs.
+	BinaryFrame // a binary WebSocket message where text JSON is expected
+	TooLarge    // a message longer than the receiver's read limit
+
+	// NumReasons is the number of Reason values; arrays of counters indexed
+	// by Reason have this length.
+	NumReasons
+)
+
+var reasonNames = [NumReasons]string{
+	OK:                  "ok",
+	Control:             "control",
+	InvalidJSON:         "invalid_json",
+	InvalidUTF8:         "invalid_utf8",
+	NotObject:           "not_object",
+	TooDeep:             "too_deep",
+	DuplicateField:      "duplicate_field",
+	InvalidLevel:        "invalid_level",
+	InvalidTimestamp:    "invalid_timestamp",
+	TimestampOutOfRange: "timestamp_out_of_range",
+	MissingService:      "missing_service",
+	MissingMessage:      "missing_message",
+	InvalidField:        "invalid_field",
+	BinaryFrame:         "binary_frame",
+	TooLarge:            "too_large",
+}
+
+// String returns the reason's snake_case name, as used in /stats and logs.
+func (r Reason) String() string {
+	if r < NumReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// IsError reports whether r is a rejection (anything but OK and Control).
+func (r Reason) IsError() bool { return r > Control && r < NumReasons }

@@ -1,0 +1,381 @@
+// Package receiver reads log frames from one WebSocket source, parses them
+// and submits the valid entries to the worker pool. A Receiver reconnects
+// forever with jittered backoff, detects dead peers with pings, and counts
+// what became of every frame.
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/backoff"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultSubmitTimeout   = 10 * time.Millisecond
+	DefaultMaxMessageSize  = 1 << 20
+	DefaultConnectTimeout  = 10 * time.Second
+	DefaultPingInterval    = 10 * time.Second
+	DefaultPongWait        = 30 * time.Second
+	DefaultMaxBackoff      = 30 * time.Second
+	DefaultSummaryInterval = 2 * time.Second
+)
+
+const (
+	// writeWait bounds each control frame (ping, pong, close) we write.
+	writeWait = 5 * time.Second
+	// closeGrace is how long a stopping receiver waits for the source to
+	// answer its close frame before dropping the connection.
+	closeGrace = time.Second
+	// healthyAfter is how long a connection must last for the backoff to
+	// start again from its shortest delay.
+	healthyAfter = 10 * time.Second
+	// deadlineRefresh is how often, at most, a data frame pushes the read
+	// deadline forward; refreshing per frame would cost a timer update each.
+	deadlineRefresh = time.Second
+	// hardLimitFactor times MaxMessageSize is the frame size past which the
+	// connection is dropped instead of the frame being skipped.
+	hardLimitFactor = 64
+	// readBufferSize is the socket read buffer; large enough to take many
+	// small frames per read system call.
+	readBufferSize = 64 << 10
+)
+
+// Config describes one source. A zero field means its default.
+type Config struct {
+	URL string // ws:// or wss:// URL of the source; required
+
+	SubmitTimeout  time.Duration // longest wait for room in the pool before dropping
+	MaxMessageSize int           // longer frames are skipped and counted as too_large
+	ConnectTimeout time.Duration // bound on dial plus WebSocket handshake
+	PingInterval   time.Duration // how often to ping the source
+	PongWait       time.Duration // silence (no frame, no pong) after which the connection is dead
+	IdleTimeout    time.Duration // no data frame for this long means reconnect; 0 = off
+	MaxBackoff     time.Duration // cap on the delay between reconnect attempts
+
+	SummaryInterval time.Duration // how often a summary line is logged while frames flow
+	Parser          parser.Parser
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.SubmitTimeout, DefaultSubmitTimeout)
+	def(&c.ConnectTimeout, DefaultConnectTimeout)
+	def(&c.PingInterval, DefaultPingInterval)
+	def(&c.PongWait, DefaultPongWait)
+	def(&c.MaxBackoff, DefaultMaxBackoff)
+	def(&c.SummaryInterval, DefaultSummaryInterval)
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	return c
+}
+
+// Pool is what a Receiver needs of the worker pool.
+type Pool interface {
+	SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool
+	Stats() workerpool.Stats
+}
+
+// Connection states reported in Stats.State.
+const (
+	StateConnecting = "connecting"
+	StateConnected  = "connected"
+	StateBackoff    = "backoff"
+	StateStopped    = "stopped"
+)
+
+// Receiver consumes one source. Run is called once; Stats and LogSummary are
+// safe to call concurrently with it.
+type Receiver struct {
+	cfg  Config
+	pool Pool
+	log  *slog.Logger
+
+	// Frame outcome counters, each written by the Run goroutine only. Every
+	// total shown to readers is derived from these, so a snapshot always
+	// adds up.
+	outcomes  [parser.NumReasons]atomic.Uint64 // by parser.Reason; OK unused
+	submitted atomic.Uint64
+	dropped   atomic.Uint64
+	lastMsg   atomic.Int64 // Unix ns of the last frame; 0 = none yet
+
+	mu             sync.Mutex // guards the connection state below
+	state          string
+	connectedSince time.Time
+	reconnects     uint64
+	lastError      string
+
+	lastSummary time.Time     // owned by the Run goroutine
+	summaryDrop atomic.Uint64 // Dropped as of the last summary line
+}
+
+// New returns a Receiver for cfg.URL submitting into pool.
+func New(cfg Config, pool Pool, logger *slog.Logger) *Receiver {
+	return &Receiver{
+		cfg:   cfg.withDefaults(),
+		pool:  pool,
+		log:   logger.With("component", "receiver", "ws", cfg.URL),
+		state: StateConnecting,
+	}
+}
+
+// Run connects, reads and reconnects until ctx ends, then sends the source
+// a normal close frame and returns nil. It submits nothing after it returns.
+func (r *Receiver) Run(ctx context.Context) error {
+	bo := backoff.Backoff{Max: r.cfg.MaxBackoff}
+	buf := make([]byte, 0, 4096)
+	connected := false
+	for {
+		r.setState(StateConnecting, nil)
+		r.log.Info("Connecting to WebSocket server at: " + r.cfg.URL)
+		conn, err := r.dial(ctx)
+		if err == nil {
+			r.mu.Lock()
+			if connected {
+				r.reconnects++
+			}
+			r.state, r.connectedSince = StateConnected, time.Now()
+			r.mu.Unlock()
+			connected = true
+			r.log.Info("Successfully connected to WebSocket server")
+			start := time.Now()
+			err = r.serve(ctx, conn, &buf)
+			if time.Since(start) >= healthyAfter {
+				bo.Reset()
+			}
+		}
+		if ctx.Err() != nil {
+			r.setState(StateStopped, nil)
+			return nil
+		}
+		d := bo.Next()
+		r.setState(StateBackoff, err)
+		r.log.Warn("WebSocket source unavailable; will retry", "err", err, "retry_in", d.Round(time.Millisecond))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			r.setState(StateStopped, nil)
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Receiver) setState(state string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.state = state
+	if state != StateConnected {
+		r.connectedSince = time.Time{}
+	}
+	if err != nil {
+		r.lastError = err.Error()
+	}
+}
+
+// dial opens the connection, bounded by ConnectTimeout.
+func (r *Receiver) dial(ctx context.Context) (*websocket.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+	defer cancel()
+	d := websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: r.cfg.ConnectTimeout,
+		ReadBufferSize:   readBufferSize,
+		WriteBufferSize:  1024,
+	}
+	conn, resp, err := d.DialContext(ctx, r.cfg.URL, nil)
+	if err != nil {
+		if resp != nil {
+			// The generator explains a refused upgrade in a one-line body.
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			return nil, fmt.Errorf("dial: %w: %s: %s", err, resp.Status, strings.TrimSpace(string(body)))
+		}
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	return conn, nil
+}
+
+// serve reads one connection until it fails or ctx ends, then closes it.
+func (r *Receiver) serve(ctx context.Context, conn *websocket.Conn, buf *[]byte) error {
+	conn.SetReadLimit(int64(r.cfg.MaxMessageSize) * hardLimitFactor)
+	conn.SetPongHandler(func(string) error {
+		r.log.Debug("pong received")
+		return conn.SetReadDeadline(time.Now().Add(r.cfg.PongWait))
+	})
+	conn.SetPingHandler(func(data string) error {
+		r.log.Debug("ping received; sending pong")
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
+		if err == nil || errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		var ne interface{ Timeout() bool }
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
+	if err := conn.SetReadDeadline(time.Now().Add(r.cfg.PongWait)); err != nil {
+		conn.Close()
+		return err
+	}
+
+	// readDone is closed by the reader (this goroutine) when it returns;
+	// the keepalive goroutine stops on it.
+	readDone := make(chan struct{})
+	var idleErr error // set by keepalive, read after wg.Wait
+	var wg sync.WaitGroup
+	wg.Go(func() { idleErr = r.keepalive(ctx, conn, readDone) })
+	err := r.read(ctx, conn, buf)
+	close(readDone)
+	wg.Wait()
+	conn.Close()
+	if ctx.Err() != nil {
+		return nil
+	}
+	if idleErr != nil {
+		return idleErr
+	}
+	return fmt.Errorf("read: %w", err)
+}
+
+// keepalive pings the source, enforces IdleTimeout, and when ctx ends sends
+// the close frame and bounds the wait for the source's answer. It returns
+// the idle-timeout error if that is why it closed the connection.
+func (r *Receiver) keepalive(ctx context.Context, conn *websocket.Conn, readDone <-chan struct{}) error {
+	ping := time.NewTicker(r.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-readDone:
+			return nil
+		case <-ctx.Done():
+			r.log.Debug("sending close frame")
+			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "processor shutting down")
+			_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
+			_ = conn.SetReadDeadline(time.Now().Add(closeGrace))
+			t := time.NewTimer(closeGrace)
+			defer t.Stop()
+			select {
+			case <-readDone:
+			case <-t.C:
+				conn.Close() // the source never answered; unblock the reader
+			}
+			return nil
+		case now := <-ping.C:
+			if r.cfg.IdleTimeout > 0 {
+				if last := r.lastMsg.Load(); last != 0 && now.Sub(time.Unix(0, last)) > r.cfg.IdleTimeout {
+					conn.Close()
+					return fmt.Errorf("no data for %s", r.cfg.IdleTimeout)
+				}
+			}
+			r.log.Debug("ping sent")
+			if err := conn.WriteControl(websocket.PingMessage, nil, now.Add(writeWait)); err != nil {
+				r.log.Debug("ping failed", "err", err)
+			}
+		}
+	}
+}
+
+// read consumes frames until the connection fails. buf is the reused frame
+// buffer; it grows to the largest frame accepted, at most MaxMessageSize+1.
+func (r *Receiver) read(ctx context.Context, conn *websocket.Conn, buf *[]byte) error {
+	lastRefresh := time.Now()
+	for {
+		mt, rd, err := conn.NextReader()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				r.outcomes[parser.TooLarge].Add(1)
+			}
+			return err
+		}
+		data, tooLarge, err := readFrame(rd, *buf, r.cfg.MaxMessageSize)
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				r.outcomes[parser.TooLarge].Add(1)
+			}
+			return err
+		}
+		*buf = data[:0]
+		now := time.Now()
+		r.handle(mt, data, tooLarge, now)
+		if now.Sub(lastRefresh) >= deadlineRefresh && ctx.Err() == nil {
+			lastRefresh = now
+			if err := conn.SetReadDeadline(now.Add(r.cfg.PongWait)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// readFrame reads one message into buf. A message longer than limit is
+// read to its end and discarded, and reported with tooLarge set.
+func readFrame(rd io.Reader, buf []byte, limit int) (data []byte, tooLarge bool, err error) {
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > limit {
+				_, err := io.Copy(io.Discard, rd)
+				return buf[:0], true, err
+			}
+			buf = append(buf, make([]byte, min(max(len(buf), 512), limit+1-len(buf)))...)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			if len(buf) > limit {
+				return buf[:0], true, nil
+			}
+			return buf, false, nil
+		case err != nil:
+			return buf[:0], false, err
+		}
+	}
+}
+
+// handle accounts for one frame and submits it if it is a valid entry.
+func (r *Receiver) handle(mt int, data []byte, tooLarge bool, now time.Time) {
+	r.lastMsg.Store(now.UnixNano())
+	switch {
+	case tooLarge:
+		r.outcomes[parser.TooLarge].Add(1)
+	case mt == websocket.BinaryMessage:
+		r.outcomes[parser.BinaryFrame].Add(1)
+	default:
+		e, reason := r.cfg.Parser.Parse(data, now)
+		if reason != parser.OK {
+			r.outcomes[reason].Add(1)
+			break
+		}
+		if r.pool.SubmitWithTimeout(e, r.cfg.SubmitTimeout) {
+			r.submitted.Add(1)
+		} else {
+			r.dropped.Add(1)
+		}
+	}
+	if now.Sub(r.lastSummary) >= r.cfg.SummaryInterval {
+		r.lastSummary = now
+		r.LogSummary()
+	}
+}

@@ -1,0 +1,165 @@
+// Package cli is the mock-log-generator command: it parses flags, serves
+// /ws/logs until the context ends, then closes every connection with a
+// close frame and returns.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/logpipeline/log-processing-service/mock-log-generator/internal/ws"
+	"github.com/logpipeline/log-processing-service/pkg/logging"
+)
+
+// DefaultAddr is the listen address unless --url says otherwise.
+const DefaultAddr = ":8080"
+
+// Server timeouts. Once a connection is upgraded the WebSocket code sets
+// its own deadlines; these bound the HTTP request before that.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 10 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+	shutdownTimeout   = 5 * time.Second
+)
+
+// UsageError is a problem with the command line; the command exits with
+// status 2 for it.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// ExitCode maps an error from Run to the process exit status.
+func ExitCode(err error) int {
+	var ue *UsageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	}
+	return 1
+}
+
+type config struct {
+	addr       string
+	intervalMs int
+	ws         ws.Config
+	logLevel   string
+	logFormat  string
+}
+
+// Run runs the generator with args (without the program name) until ctx
+// ends. --help prints the usage to stdout and returns nil.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return run(ctx, args, stdout, stderr, nil)
+}
+
+// run is Run with a hook called with the listen address once it listens.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening func(net.Addr)) error {
+	cfg, err := parse(args, stdout)
+	if errors.Is(err, pflag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger, err := logging.New(stderr, cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		return &UsageError{err}
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	wss := ws.NewServer(cfg.ws, logger)
+	srv := &http.Server{
+		Handler:           wss.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+	serveErr := make(chan error, 1) // sent once by the serving goroutine
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("mock log generator listening", "addr", ln.Addr().String(), "endpoint", "/ws/logs",
+		"interval_ms", cfg.intervalMs)
+	if listening != nil {
+		listening(ln.Addr())
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: closing connections")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	// Stop accepting first, then say goodbye to the upgraded connections,
+	// which http.Server.Shutdown does not track.
+	err = srv.Shutdown(sctx)
+	if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	err = errors.Join(err, wss.Close(sctx))
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func parse(args []string, stdout io.Writer) (config, error) {
+	var cfg config
+	fs := pflag.NewFlagSet("mock-log-generator", pflag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "mock-log-generator serves JSON log messages over WebSocket at /ws/logs.\n\n"+
+			"Usage:\n  mock-log-generator [flags]\n\nFlags:\n%s\n"+
+			"Per-connection query parameters (ws://host:port/ws/logs?...):\n"+
+			"  interval_ms=N      interval between messages (0 = random 10-1000 ms)\n"+
+			"  flood              send as fast as the connection takes\n"+
+			"  count=N            send N messages, then stay connected and quiet\n"+
+			"  service=NAME       fixed service name\n"+
+			"  level=LEVEL        fixed level: INFO, WARN or ERROR\n"+
+			"  level_weights=W    level mix, e.g. INFO:50,WARN:30,ERROR:20 (default 70/20/10)\n"+
+			"  debug              log every frame sent\n", fs.FlagUsages())
+	}
+	fs.StringVarP(&cfg.addr, "url", "u", DefaultAddr, "HTTP listen address, e.g. :8080 or 127.0.0.1:8080")
+	fs.IntVarP(&cfg.intervalMs, "interval-ms", "i", 0, "default interval between messages in ms (0 = random per connection, 10-1000 ms; clients may override with ?interval_ms=N)")
+	fs.IntVar(&cfg.ws.MaxConns, "max-conns", ws.DefaultMaxConns, "most WebSocket connections served at once; more are answered 503")
+	fs.StringSliceVar(&cfg.ws.AllowedOrigins, "allowed-origins", nil, "Origin hosts browsers may connect from (default: any)")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, &UsageError{err}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return cfg, &UsageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	case cfg.intervalMs < 0 || cfg.intervalMs > 3_600_000:
+		return cfg, &UsageError{fmt.Errorf("--interval-ms must be 0 to 3600000, got %d", cfg.intervalMs)}
+	case cfg.ws.MaxConns <= 0:
+		return cfg, &UsageError{fmt.Errorf("--max-conns must be greater than zero")}
+	}
+	cfg.ws.Interval = time.Duration(cfg.intervalMs) * time.Millisecond
+	return cfg, nil
+}

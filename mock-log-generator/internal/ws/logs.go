@@ -1,0 +1,109 @@
+package ws
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+// The built-in vocabulary of generated logs. Every string is plain ASCII
+// that needs no JSON escaping.
+var (
+	services   = []string{"auth-service", "payment-service", "order-service", "inventory-service", "notification-service"}
+	components = []string{"http", "db", "cache", "queue", "scheduler", "grpc"}
+	messages   = [len(models.Levels)][]string{
+		{
+			"request completed successfully",
+			"user session refreshed",
+			"cache warmed for tenant configuration",
+			"scheduled job finished within its budget",
+			"connection pool resized to match current load",
+		},
+		{
+			"slow query detected; consider adding an index",
+			"retrying upstream call after transient failure",
+			"rate limit nearly reached for client",
+			"deprecated API version used by caller",
+		},
+		{
+			"upstream service unavailable after retries",
+			"database transaction rolled back on deadlock",
+			"failed to publish event to message queue",
+			"payment authorisation declined by provider",
+		},
+	}
+)
+
+// logWriter appends generated log messages, as JSON, to a reused buffer.
+// One per connection; not safe for concurrent use.
+type logWriter struct {
+	rng     *rand.Rand
+	service []byte // JSON-encoded fixed service, or nil
+	cum     [len(models.Levels)]int
+	total   int
+}
+
+func newLogWriter(p params, rng *rand.Rand) *logWriter {
+	w := &logWriter{rng: rng}
+	if p.service != "" {
+		w.service, _ = json.Marshal(p.service) // a string always marshals
+	}
+	for i, wt := range p.weights {
+		w.total += wt
+		w.cum[i] = w.total
+	}
+	return w
+}
+
+// level picks a level by weight.
+func (w *logWriter) level() int {
+	n := w.rng.IntN(w.total)
+	for i, c := range w.cum {
+		if n < c {
+			return i
+		}
+	}
+	return len(w.cum) - 1
+}
+
+// append adds one log message stamped now to buf.
+func (w *logWriter) append(buf []byte, now time.Time) []byte {
+	l := w.level()
+	buf = append(buf, `{"timestamp":`...)
+	buf = strconv.AppendInt(buf, now.UnixMilli(), 10)
+	buf = append(buf, `,"level":"`...)
+	buf = append(buf, models.Levels[l]...)
+	buf = append(buf, `","message":"`...)
+	msgs := messages[l]
+	buf = append(buf, msgs[w.rng.IntN(len(msgs))]...)
+	buf = append(buf, `","service":`...)
+	if w.service != nil {
+		buf = append(buf, w.service...)
+	} else {
+		buf = append(buf, '"')
+		buf = append(buf, services[w.rng.IntN(len(services))]...)
+		buf = append(buf, '"')
+	}
+	buf = append(buf, `,"component":"`...)
+	buf = append(buf, components[w.rng.IntN(len(components))]...)
+	buf = append(buf, `","trace_id":"`...)
+	buf = appendHex(buf, w.rng.Uint64())
+	buf = appendHex(buf, w.rng.Uint64())
+	buf = append(buf, `","span_id":"`...)
+	buf = appendHex(buf, w.rng.Uint64())
+	buf = append(buf, `","parent_id":"`...)
+	buf = appendHex(buf, w.rng.Uint64())
+	return append(buf, `"}`...)
+}
+
+// appendHex appends v as 16 lower-case hex digits.
+func appendHex(buf []byte, v uint64) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		buf = append(buf, digits[(v>>uint(shift))&0xf])
+	}
+	return buf
+}

@@ -1,0 +1,361 @@
+// Package ws is the mock generator's WebSocket endpoint: GET /ws/logs sends
+// a handshake frame, then JSON log messages at the connection's interval.
+// Each connection has one writer and one reader goroutine; a client that
+// stops reading is disconnected after writeWait, never waited on.
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+const (
+	// writeWait bounds every write; a client that does not take a frame
+	// within it is disconnected.
+	writeWait = 10 * time.Second
+	// pongWait is how long a client may stay silent (no pong, no frame)
+	// before it is considered dead.
+	pongWait = 60 * time.Second
+	// pingPeriod is how often clients are pinged; below pongWait so that a
+	// live client's pong arrives in time.
+	pingPeriod = pongWait * 9 / 10
+	// maxClientMessage is the largest frame a client may send us; clients
+	// are not expected to send anything but control frames.
+	maxClientMessage = 4096
+	// closeGrace is how long a closing connection waits for the client to
+	// answer the close frame.
+	closeGrace = time.Second
+	// floodDeadlineEvery is how many flood-mode frames share one write
+	// deadline update.
+	floodDeadlineEvery = 256
+)
+
+// DefaultMaxConns bounds concurrent connections when Config.MaxConns is zero.
+const DefaultMaxConns = 1000
+
+// Config holds the server-wide defaults. A zero field means its default.
+type Config struct {
+	// Interval between messages on a connection that does not ask for one.
+	// Zero picks a random interval per connection, 10-1000 ms.
+	Interval time.Duration
+	// MaxConns is the most connections served at once; past it an upgrade
+	// is answered 503.
+	MaxConns int
+	// AllowedOrigins lists the Origin hosts (host or host:port) browsers may
+	// connect from. Empty allows any; requests without Origin are allowed.
+	AllowedOrigins []string
+}
+
+// Server serves /ws/logs. Its methods are safe for concurrent use.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+
+	mu      sync.Mutex
+	conns   int           // connections being served
+	closing chan struct{} // closed by Close; every connection then says goodbye
+	closed  bool
+	wg      sync.WaitGroup // one per connection goroutine
+}
+
+// NewServer returns a Server with cfg's defaults.
+func NewServer(cfg Config, logger *slog.Logger) *Server {
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	s := &Server{cfg: cfg, log: logger, closing: make(chan struct{})}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: writeWait,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  64 << 10,
+		CheckOrigin:      s.checkOrigin,
+	}
+	return s
+}
+
+// Handler returns the server's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws/logs", s.serveLogs)
+	return mux
+}
+
+// Close sends a close frame to every connection and waits for their
+// goroutines, or for ctx to end. New upgrades are refused from then on.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.closing)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close connections: %w", ctx.Err())
+	}
+}
+
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if len(s.cfg.AllowedOrigins) == 0 || origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	for _, allowed := range s.cfg.AllowedOrigins {
+		if strings.EqualFold(u.Host, allowed) || strings.EqualFold(u.Hostname(), allowed) {
+			return true
+		}
+	}
+	return false
+}
+
+// acquire reserves a connection slot; false when closing or full.
+func (s *Server) acquire() (ok bool, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return false, "server shutting down"
+	case s.conns >= s.cfg.MaxConns:
+		return false, fmt.Sprintf("too many connections (limit %d)", s.cfg.MaxConns)
+	}
+	s.conns++
+	s.wg.Add(1)
+	return true, ""
+}
+
+func (s *Server) release() {
+	s.mu.Lock()
+	s.conns--
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	p, err := parseParams(r.URL.Query(), s.cfg.Interval, rng)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ok, reason := s.acquire()
+	if !ok {
+		http.Error(w, reason, http.StatusServiceUnavailable)
+		return
+	}
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.release() // Upgrade has already answered the client
+		s.log.Warn("upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	c := &client{
+		conn:   conn,
+		p:      p,
+		logs:   newLogWriter(p, rng),
+		log:    s.log.With("remote", r.RemoteAddr),
+		closed: s.closing,
+	}
+	go func() {
+		defer s.release()
+		c.run()
+	}()
+}
+
+// client is one connection.
+type client struct {
+	conn   *websocket.Conn
+	p      params
+	logs   *logWriter
+	log    *slog.Logger
+	closed <-chan struct{} // the server is closing
+	sent   int             // log messages sent
+}
+
+// handshake is the first frame; it has no "level", so processors can tell
+// it from a log message.
+type handshake struct {
+	Status     string `json:"status"`
+	IntervalMs int64  `json:"interval_ms"`
+	Flood      bool   `json:"flood,omitempty"`
+	Count      int    `json:"count,omitempty"`
+	Service    string `json:"service,omitempty"`
+}
+
+// run is the writer; it starts the reader and waits for it before returning.
+func (c *client) run() {
+	defer c.conn.Close()
+	c.log.Info("client connected", "interval", c.p.interval, "flood", c.p.flood, "count", c.p.count)
+
+	// readDone is closed by the reader when the client goes away.
+	readDone := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { defer close(readDone); c.read() })
+
+	err := c.write(readDone)
+	if err != nil {
+		c.conn.Close() // unblocks the reader
+	}
+	c.log.Info("client disconnected", "sent", c.sent, "reason", reasonOf(err))
+}
+
+func reasonOf(err error) string {
+	if err == nil {
+		return "server shutting down"
+	}
+	return err.Error()
+}
+
+// read consumes control frames (pongs, close) until the connection ends.
+func (c *client) read() {
+	c.conn.SetReadLimit(maxClientMessage)
+	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	c.conn.SetPongHandler(func(string) error {
+		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		if _, _, err := c.conn.NextReader(); err != nil {
+			return
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	}
+}
+
+// write sends the handshake and the logs until the client goes away (an
+// error) or the server closes (nil, after the close handshake).
+func (c *client) write(readDone <-chan struct{}) error {
+	hs, _ := json.Marshal(handshake{
+		Status: "connected", IntervalMs: c.p.interval.Milliseconds(), Flood: c.p.flood,
+		Count: max(c.p.count, 0), Service: c.p.service,
+	})
+	if err := c.send(hs, time.Now()); err != nil {
+		return err
+	}
+
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+	var tick <-chan time.Time
+	if !c.p.flood && c.p.count != 0 {
+		t := time.NewTicker(c.p.interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	buf := make([]byte, 0, 512)
+	for {
+		if c.p.flood && c.more() {
+			select {
+			case <-c.closed:
+				return c.goodbye(readDone)
+			case <-readDone:
+				return fmt.Errorf("client went away")
+			case now := <-ping.C:
+				if err := c.ping(now); err != nil {
+					return err
+				}
+			default:
+				if err := c.floodBurst(&buf); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		select {
+		case <-c.closed:
+			return c.goodbye(readDone)
+		case <-readDone:
+			return fmt.Errorf("client went away")
+		case now := <-ping.C:
+			if err := c.ping(now); err != nil {
+				return err
+			}
+		case now := <-tick:
+			buf = c.logs.append(buf[:0], now)
+			if err := c.send(buf, now); err != nil {
+				return err
+			}
+			c.sent++
+			if !c.more() {
+				tick = nil // count reached: stay connected, quiet
+			}
+		}
+	}
+}
+
+// more reports whether the count allows another message.
+func (c *client) more() bool { return c.p.count < 0 || c.sent < c.p.count }
+
+// floodBurst writes up to floodDeadlineEvery messages under one deadline.
+func (c *client) floodBurst(buf *[]byte) error {
+	now := time.Now()
+	if err := c.conn.SetWriteDeadline(now.Add(writeWait)); err != nil {
+		return err
+	}
+	for range floodDeadlineEvery {
+		if !c.more() {
+			return nil
+		}
+		*buf = c.logs.append((*buf)[:0], now)
+		if err := c.conn.WriteMessage(websocket.TextMessage, *buf); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		if c.p.debug {
+			c.log.Info("sent", "frame", string(*buf))
+		}
+		c.sent++
+	}
+	return nil
+}
+
+func (c *client) send(frame []byte, now time.Time) error {
+	if err := c.conn.SetWriteDeadline(now.Add(writeWait)); err != nil {
+		return err
+	}
+	if err := c.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if c.p.debug {
+		c.log.Info("sent", "frame", string(frame))
+	}
+	return nil
+}
+
+func (c *client) ping(now time.Time) error {
+	if err := c.conn.WriteControl(websocket.PingMessage, nil, now.Add(writeWait)); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// goodbye sends a normal close frame and waits, bounded, for the client to
+// answer it (the reader then ends).
+func (c *client) goodbye(readDone <-chan struct{}) error {
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "generator shutting down")
+	_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-readDone:
+	case <-t.C:
+		c.conn.Close()
+	}
+	return nil
+}
