@@ -208,4 +208,3 @@ func validate(cfg *config) error {
 	}
 	return nil
 }
-

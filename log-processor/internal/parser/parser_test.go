@@ -326,4 +326,3 @@ func BenchmarkEncodingJSON(b *testing.B) {
 		}
 	}
 }
-

@@ -150,7 +150,7 @@ func (s *Server) release() {
 }
 
 func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
-	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	rng := newRand()
 	p, err := parseParams(r.URL.Query(), s.cfg.Interval, rng)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -179,6 +179,9 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 		c.run()
 	}()
 }
+
+// newRand returns a generator seeded at random, for one connection.
+func newRand() *rand.Rand { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
 
 // client is one connection.
 type client struct {

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBadFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "--urls is required"},
+		{[]string{"--urls", ""}, "--urls is required"},
+		{[]string{"--urls", "http://localhost:8080/ws/logs"}, `"http://localhost:8080/ws/logs" is not a ws:// or wss:// URL`},
+		{[]string{"--urls", "localhost:8080"}, "is not a ws:// or wss:// URL"},
+		{[]string{"--urls", "ws://"}, `"ws://" is not a ws:// or wss:// URL`},
+		{[]string{"-u", "ws://a/ws,ws://a/ws"}, "listed twice"},
+		{[]string{"-u", "ws://a/ws", "--workers", "0"}, "--workers must be greater than zero"},
+		{[]string{"-u", "ws://a/ws", "--workers", "many"}, `invalid argument "many" for "--workers"`},
+		{[]string{"-u", "ws://a/ws", "--queue-size", "-1"}, "--queue-size must be greater than zero"},
+		{[]string{"-u", "ws://a/ws", "--submit-timeout", "10"}, `invalid argument "10" for "--submit-timeout"`},
+		{[]string{"-u", "ws://a/ws", "--submit-timeout", "0s"}, "--submit-timeout must be greater than zero"},
+		{[]string{"-u", "ws://a/ws", "--ping-interval", "30s", "--pong-wait", "10s"}, "--pong-wait (10s) must be longer than --ping-interval (30s)"},
+		{[]string{"-u", "ws://a/ws", "--idle-timeout", "-1s"}, "--idle-timeout must not be negative"},
+		{[]string{"-u", "ws://a/ws", "--log-level", "loud"}, `invalid --log-level "loud"`},
+		{[]string{"-u", "ws://a/ws", "--log-format", "xml"}, `invalid --log-format "xml"`},
+		{[]string{"-u", "ws://a/ws", "--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{[]string{"-u", "ws://a/ws", "extra"}, `unexpected argument "extra"`},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			err := Run(context.Background(), tc.args, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run(%q) = %v, want an error containing %q", tc.args, err, tc.want)
+			}
+			if code := ExitCode(err); code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := Run(context.Background(), []string{"--help"}, &out, io.Discard); err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, flag := range []string{"--urls", "-u", "--http-addr", "-a", "--workers", "--queue-size", "--submit-timeout",
+		"--shutdown-timeout", "--connect-timeout", "--ping-interval", "--pong-wait", "--max-backoff", "--max-message-size"} {
+		if !strings.Contains(out.String(), flag) {
+			t.Errorf("usage lacks %s:\n%s", flag, out.String())
+		}
+	}
+}
+
+func TestPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	err = Run(context.Background(), []string{"-u", "ws://127.0.0.1:1/ws/logs", "-a", ln.Addr().String()}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "listen for API") || ExitCode(err) != 1 {
+		t.Fatalf("Run on a busy port = %v (exit %d), want a listen error, exit 1", err, ExitCode(err))
+	}
+}
+
+// TestStopsWithSourceDown: a source that never comes up does not keep the
+// processor from serving or from stopping cleanly.
+func TestStopsWithSourceDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "ws://" + ln.Addr().String() + "/ws/logs"
+	ln.Close() // nothing listens there now
+	p := startProcessor(t, "--urls", dead)
+	var ready struct {
+		Status  string `json:"status"`
+		Sources []struct {
+			State     string `json:"state"`
+			LastError string `json:"last_error"`
+		} `json:"sources"`
+	}
+	waitFor(t, 10*time.Second, "the failed dial to show in /readyz", func() bool {
+		code := getJSON(t, p.api+"/readyz", &ready)
+		return code == 503 && ready.Status == "down" && ready.Sources[0].LastError != ""
+	})
+	if err := p.stop(t); err != nil {
+		t.Fatalf("run = %v", err)
+	}
+}

@@ -1,0 +1,227 @@
+package workerpool
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// countStore counts what it saves, optionally sleeping per batch to play a
+// slow database.
+type countStore struct {
+	delay time.Duration
+	saved atomic.Uint64
+}
+
+func (s *countStore) Save(_ context.Context, batch []models.LogEntry) error {
+	if s.delay > 0 {
+		time.Sleep(s.delay)
+	}
+	s.saved.Add(uint64(len(batch)))
+	return nil
+}
+
+// blockStore blocks every Save until its context ends or release is closed.
+type blockStore struct{ release chan struct{} }
+
+func (s *blockStore) Save(ctx context.Context, _ []models.LogEntry) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.release:
+		return nil
+	}
+}
+
+func entry() models.LogEntry {
+	return models.LogEntry{Timestamp: 1, Level: models.LevelInfo, Message: "m", Service: "s"}
+}
+
+func TestPoolUnderLoad(t *testing.T) {
+	before := runtime.NumGoroutine()
+	store := &countStore{delay: 50 * time.Microsecond}
+	p := New(Config{Workers: 4, QueueSize: 4, MaxBatch: 2}, store, discard)
+
+	const submitters, each = 8, 2000
+	var submitted, dropped atomic.Uint64
+	var wg sync.WaitGroup
+	for range submitters {
+		wg.Go(func() {
+			for range each {
+				if p.SubmitWithTimeout(entry(), 20*time.Microsecond) {
+					submitted.Add(1)
+				} else {
+					dropped.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	st := p.Stats()
+	if got := submitted.Load() + dropped.Load(); got != submitters*each {
+		t.Errorf("submitted+dropped = %d, want %d", got, submitters*each)
+	}
+	if dropped.Load() == 0 {
+		t.Errorf("no drops with a 4-entry queue and a slow store; backpressure not exercised")
+	}
+	if st.Processed != submitted.Load() {
+		t.Errorf("processed = %d, submitted = %d", st.Processed, submitted.Load())
+	}
+	if store.saved.Load() != submitted.Load() {
+		t.Errorf("stored = %d, submitted = %d", store.saved.Load(), submitted.Load())
+	}
+	if st.Queue != 0 || st.Workers != 4 {
+		t.Errorf("stats after close = %+v", st)
+	}
+	waitGoroutines(t, before)
+}
+
+// waitGoroutines fails unless the goroutine count returns to at most n
+// within a bounded time (exiting goroutines take a moment to disappear).
+func waitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines left, want <= %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestSubmitTimeoutDrops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &blockStore{release: make(chan struct{})}
+		p := New(Config{Workers: 1, QueueSize: 1, MaxBatch: 1}, store, discard)
+		// One entry held by the blocked worker, one filling the queue.
+		if !p.SubmitWithTimeout(entry(), 0) {
+			t.Fatal("first submit refused")
+		}
+		synctest.Wait() // the worker has taken it and blocks in Save
+		if !p.SubmitWithTimeout(entry(), 0) {
+			t.Fatal("second submit refused with room in the queue")
+		}
+		start := time.Now()
+		if p.SubmitWithTimeout(entry(), 10*time.Millisecond) {
+			t.Fatal("submit to a full queue accepted")
+		}
+		if waited := time.Since(start); waited != 10*time.Millisecond {
+			t.Errorf("waited %v before dropping, want the 10ms timeout", waited)
+		}
+		if p.SubmitWithTimeout(entry(), 0) {
+			t.Fatal("zero-timeout submit to a full queue accepted")
+		}
+		close(store.release)
+		if err := p.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Stats().Processed; got != 2 {
+			t.Errorf("processed = %d, want 2", got)
+		}
+	})
+}
+
+func TestSubmitWaitsForRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &blockStore{release: make(chan struct{})}
+		p := New(Config{Workers: 1, QueueSize: 1, MaxBatch: 1}, store, discard)
+		p.SubmitWithTimeout(entry(), 0)
+		synctest.Wait()
+		p.SubmitWithTimeout(entry(), 0) // queue now full
+		go func() {
+			time.Sleep(5 * time.Millisecond)
+			store.release <- struct{}{} // one Save returns: room appears
+		}()
+		if !p.SubmitWithTimeout(entry(), 10*time.Millisecond) {
+			t.Error("submit dropped although room appeared within the timeout")
+		}
+		close(store.release)
+		if err := p.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestCloseDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &blockStore{release: make(chan struct{})} // never released
+		p := New(Config{Workers: 2, QueueSize: 10, MaxBatch: 1}, store, discard)
+		for range 5 {
+			if !p.SubmitWithTimeout(entry(), 0) {
+				t.Fatal("submit refused")
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err := p.Close(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close = %v, want deadline exceeded", err)
+		}
+		st := p.Stats()
+		// The two in-flight batches failed; the three queued were lost.
+		if st.Processed != 2 || st.Failed != 2 {
+			t.Errorf("stats = %+v, want 2 processed, both failed", st)
+		}
+	})
+}
+
+func TestBatchesAreBounded(t *testing.T) {
+	var maxSeen atomic.Int64
+	store := saveFunc(func(batch []models.LogEntry) {
+		for {
+			m := maxSeen.Load()
+			if int64(len(batch)) <= m || maxSeen.CompareAndSwap(m, int64(len(batch))) {
+				return
+			}
+		}
+	})
+	p := New(Config{Workers: 1, QueueSize: 1000, MaxBatch: 8}, store, discard)
+	for range 1000 {
+		p.SubmitWithTimeout(entry(), time.Second)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if m := maxSeen.Load(); m < 1 || m > 8 {
+		t.Errorf("largest batch = %d, want 1..8", m)
+	}
+	if got := p.Stats().Processed; got != 1000 {
+		t.Errorf("processed = %d, want 1000", got)
+	}
+}
+
+type saveFunc func([]models.LogEntry)
+
+func (f saveFunc) Save(_ context.Context, b []models.LogEntry) error { f(b); return nil }
+
+func BenchmarkSubmit(b *testing.B) {
+	p := New(Config{}, saveFunc(func([]models.LogEntry) {}), discard)
+	e := entry()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p.SubmitWithTimeout(e, 10*time.Millisecond)
+		}
+	})
+	b.StopTimer()
+	if err := p.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func TestBadFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--interval-ms", "-1"}, "--interval-ms must be 0 to 3600000, got -1"},
+		{[]string{"-i", "soon"}, `invalid argument "soon" for "-i, --interval-ms"`},
+		{[]string{"--max-conns", "0"}, "--max-conns must be greater than zero"},
+		{[]string{"--log-level", "loud"}, `invalid --log-level "loud"`},
+		{[]string{"--bogus"}, "unknown flag: --bogus"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			err := Run(context.Background(), tc.args, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run(%q) = %v, want an error containing %q", tc.args, err, tc.want)
+			}
+			if ExitCode(err) != 2 {
+				t.Errorf("exit code %d, want 2", ExitCode(err))
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := Run(context.Background(), []string{"-h"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"--url", "-u", "--interval-ms", "-i", "--max-conns", "--allowed-origins",
+		"interval_ms", "flood", "count", "service", "level_weights", "debug"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("usage lacks %q", s)
+		}
+	}
+}
+
+// TestRunAndStop: serves on a loopback port, closes its clients with a
+// normal close frame when the context ends, and returns nil.
+func TestRunAndStop(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-u", "127.0.0.1:0", "-i", "5"}, io.Discard, io.Discard, func(a net.Addr) { addrc <- a })
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+addr.String()+"/ws/logs", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := c.ReadMessage(); err != nil { // the handshake
+		t.Fatal(err)
+	}
+	cancel()
+	for {
+		if _, _, err = c.ReadMessage(); err != nil {
+			break
+		}
+	}
+	if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Errorf("client saw %v, want a normal close", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+}

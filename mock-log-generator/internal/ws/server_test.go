@@ -1,0 +1,332 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// start serves a Server on a loopback port; the cleanup closes it and
+// checks that every connection goroutine finished.
+func start(t *testing.T, cfg Config) (*Server, string) {
+	t.Helper()
+	s := NewServer(cfg, discard)
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s, "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws/logs"
+}
+
+func dial(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		body := ""
+		if resp != nil {
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+		}
+		t.Fatalf("dial %s: %v %s", url, err, body)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+func readJSON(t *testing.T, c *websocket.Conn) map[string]any {
+	t.Helper()
+	mt, data, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if mt != websocket.TextMessage {
+		t.Fatalf("message type %d, want text", mt)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("frame %q is not a JSON object: %v", data, err)
+	}
+	return m
+}
+
+func readEntry(t *testing.T, c *websocket.Conn) models.LogEntry {
+	t.Helper()
+	_, data, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var e models.LogEntry
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		t.Fatalf("frame %q: %v", data, err)
+	}
+	return e
+}
+
+func TestHandshakeThenLogs(t *testing.T) {
+	_, url := start(t, Config{Interval: time.Millisecond})
+	c := dial(t, url+"?count=50")
+	hs := readJSON(t, c)
+	if _, ok := hs["level"]; ok {
+		t.Errorf("handshake %v has a level", hs)
+	}
+	if hs["status"] != "connected" || hs["interval_ms"] != float64(1) || hs["count"] != float64(50) {
+		t.Errorf("handshake = %v", hs)
+	}
+	now := time.Now()
+	for range 50 {
+		e := readEntry(t, c)
+		if models.LevelIndex(e.Level) < 0 || e.Message == "" || e.Service == "" || e.Component == "" {
+			t.Errorf("entry %+v lacks a field", e)
+		}
+		if d := e.Time().Sub(now); d < -time.Minute || d > time.Minute {
+			t.Errorf("timestamp %v is not now", e.Time())
+		}
+		if !isHex(e.TraceID, 32) || !isHex(e.SpanID, 16) || !isHex(e.ParentID, 16) {
+			t.Errorf("ids %q %q %q are not 32/16/16 hex digits", e.TraceID, e.SpanID, e.ParentID)
+		}
+	}
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestCountThenQuiet: after count messages the connection stays open and
+// sends no more log frames (pings are control frames, not seen here).
+func TestCountThenQuiet(t *testing.T) {
+	_, url := start(t, Config{})
+	c := dial(t, url+"?count=3&interval_ms=1")
+	readJSON(t, c)
+	for range 3 {
+		readEntry(t, c)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, data, err := c.ReadMessage(); err == nil {
+		t.Fatalf("got frame %q after count was reached", data)
+	} else if ne, ok := err.(interface{ Timeout() bool }); !ok || !ne.Timeout() {
+		t.Fatalf("connection ended after count: %v", err)
+	}
+}
+
+func TestFlood(t *testing.T) {
+	_, url := start(t, Config{Interval: time.Hour}) // flood ignores the interval
+	c := dial(t, url+"?flood&count=5000")
+	hs := readJSON(t, c)
+	if hs["flood"] != true {
+		t.Errorf("handshake = %v", hs)
+	}
+	for range 5000 {
+		readEntry(t, c)
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	_, url := start(t, Config{})
+	tests := []struct {
+		query string
+		check func(models.LogEntry) bool
+	}{
+		{"service=billing%20%22eu%22", func(e models.LogEntry) bool { return e.Service == `billing "eu"` }},
+		{"level=warn", func(e models.LogEntry) bool { return e.Level == models.LevelWarn }},
+		{"level_weights=INFO:0,WARN:0,ERROR:5", func(e models.LogEntry) bool { return e.Level == models.LevelError }},
+		{"level_weights=info:1", func(e models.LogEntry) bool { return e.Level == models.LevelInfo }},
+		{"debug=true", func(e models.LogEntry) bool { return true }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			c := dial(t, url+"?flood&count=200&"+tc.query)
+			readJSON(t, c)
+			for range 200 {
+				if e := readEntry(t, c); !tc.check(e) {
+					t.Fatalf("entry %+v does not honour %s", e, tc.query)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaultLevelMix(t *testing.T) {
+	_, url := start(t, Config{})
+	c := dial(t, url+"?flood&count=5000")
+	readJSON(t, c)
+	var n [3]int
+	for range 5000 {
+		n[models.LevelIndex(readEntry(t, c).Level)]++
+	}
+	// 70/20/10 of 5000, with generous room for chance.
+	if n[0] < 3200 || n[0] > 3800 || n[1] < 800 || n[1] > 1200 || n[2] < 350 || n[2] > 650 {
+		t.Errorf("level counts INFO/WARN/ERROR = %v, want about 3500/1000/500", n)
+	}
+}
+
+func TestRandomIntervalPerConnection(t *testing.T) {
+	_, url := start(t, Config{}) // Interval 0: random per connection
+	c := dial(t, url+"?count=0")
+	ms := readJSON(t, c)["interval_ms"].(float64)
+	if ms < randomIntervalMin || ms > randomIntervalMax {
+		t.Errorf("random interval %v ms outside %d-%d", ms, randomIntervalMin, randomIntervalMax)
+	}
+}
+
+func TestBadQueries(t *testing.T) {
+	_, url := start(t, Config{})
+	httpURL := "http" + strings.TrimPrefix(url, "ws")
+	tests := []struct{ query, reason string }{
+		{"interval_ms=abc", `invalid interval_ms="abc": not an integer`},
+		{"interval_ms=-5", `invalid interval_ms="-5": want 0 to 3600000`},
+		{"interval_ms=3600001", `want 0 to 3600000`},
+		{"interval_ms=1&interval_ms=2", `given 2 times`},
+		{"count=x", `invalid count="x": not an integer`},
+		{"count=-1", `invalid count="-1"`},
+		{"level=DEBUG", `invalid level="DEBUG": "DEBUG" is not INFO, WARN or ERROR`},
+		{"level_weights=INFO", `is not LEVEL:WEIGHT`},
+		{"level_weights=INFO:x", `weight of INFO: not an integer`},
+		{"level_weights=TRACE:5", `"TRACE" is not INFO, WARN or ERROR`},
+		{"level_weights=INFO:0,WARN:0", `weights add up to zero`},
+		{"level_weights=INFO:1,INFO:2", `level INFO given twice`},
+		{"level=INFO&level_weights=INFO:1", `not both`},
+		{"service=", `invalid service=""`},
+		{"service=" + strings.Repeat("s", 129), `want 1 to 128 characters`},
+		{"flood=maybe", `invalid flood="maybe": not a boolean`},
+		{"debug=2", `invalid debug="2": not a boolean`},
+		{"intervl_ms=5", `unknown query parameter "intervl_ms"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			// The request is rejected before any upgrade, so plain HTTP
+			// shows the answer.
+			resp, err := http.Get(httpURL + "?" + tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", resp.StatusCode)
+			}
+			if lines := strings.Count(strings.TrimSpace(string(body)), "\n"); lines != 0 {
+				t.Errorf("body %q is not one line", body)
+			}
+			if !strings.Contains(string(body), tc.reason) {
+				t.Errorf("body %q, want it to contain %q", body, tc.reason)
+			}
+			// And a WebSocket client sees the same refusal.
+			_, wresp, err := websocket.DefaultDialer.Dial(url+"?"+tc.query, nil)
+			if err == nil || wresp == nil || wresp.StatusCode != http.StatusBadRequest {
+				t.Errorf("websocket dial: err %v, want a 400 refusal", err)
+			}
+		})
+	}
+}
+
+func TestMaxConns(t *testing.T) {
+	_, url := start(t, Config{MaxConns: 2})
+	dial(t, url+"?count=0")
+	dial(t, url+"?count=0")
+	_, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("third connection: err %v, want 503", err)
+	}
+}
+
+func TestAllowedOrigins(t *testing.T) {
+	_, url := start(t, Config{AllowedOrigins: []string{"example.com"}})
+	for origin, ok := range map[string]bool{"": true, "https://example.com": true, "http://evil.test": false} {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, _, err := websocket.DefaultDialer.Dial(url+"?count=0", h)
+		if (err == nil) != ok {
+			t.Errorf("origin %q: err %v, want allowed=%v", origin, err, ok)
+		}
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// TestCloseSendsCloseFrames: on Close every client gets a normal close
+// frame, and Close returns once their goroutines are done.
+func TestCloseSendsCloseFrames(t *testing.T) {
+	s, url := start(t, Config{Interval: 5 * time.Millisecond})
+	clients := []*websocket.Conn{dial(t, url), dial(t, url+"?flood"), dial(t, url+"?count=0")}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	codes := make(chan int, len(clients))
+	var readers sync.WaitGroup
+	defer readers.Wait()
+	for _, c := range clients {
+		readJSON(t, c)
+		c.SetCloseHandler(func(code int, _ string) error {
+			codes <- code
+			return c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
+		})
+		// Read as a real client would, so the close frame is seen and
+		// answered; the reader ends when the server drops the connection.
+		readers.Go(func() {
+			for {
+				if _, _, err := c.NextReader(); err != nil {
+					return
+				}
+			}
+		})
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for range clients {
+		select {
+		case code := <-codes:
+			if code != websocket.CloseNormalClosure {
+				t.Errorf("close code %d, want %d", code, websocket.CloseNormalClosure)
+			}
+		case <-ctx.Done():
+			t.Fatal("a client got no close frame")
+		}
+	}
+	// After Close new clients are refused.
+	if _, resp, err := websocket.DefaultDialer.Dial(url, nil); err == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("dial after Close: %v, want 503", err)
+	}
+}
+
+func BenchmarkAppendLog(b *testing.B) {
+	w := newLogWriter(params{weights: defaultWeights}, newRand())
+	buf := make([]byte, 0, 512)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = w.append(buf[:0], now)
+	}
+	b.SetBytes(int64(len(buf)))
+}
