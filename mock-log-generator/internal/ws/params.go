@@ -34,12 +34,19 @@ type params struct {
 	service  string        // fixed service; "" = random from the built-in list
 	weights  [len(models.Levels)]int
 	debug    bool // log every frame sent
+
+	// Fault injection, for testing consumers.
+	malformedPct int    // share of frames, in percent, sent malformed
+	dropAfter    int    // close the TCP connection abruptly after this many frames; -1 = never
+	seed         uint64 // seeds the connection's randomness when hasSeed
+	hasSeed      bool
 }
 
 // parseParams applies the query string q over the defaults. The error is a
-// one-line reason meant for the client.
-func parseParams(q url.Values, defInterval time.Duration, rng *rand.Rand) (params, error) {
-	p := params{interval: defInterval, count: -1, weights: defaultWeights}
+// one-line reason meant for the client. An interval of zero is left for the
+// caller to pick at random.
+func parseParams(q url.Values, defInterval time.Duration) (params, error) {
+	p := params{interval: defInterval, count: -1, dropAfter: -1, weights: defaultWeights}
 	for key, vals := range q {
 		if len(vals) != 1 {
 			return p, fmt.Errorf("query parameter %q given %d times", key, len(vals))
@@ -72,6 +79,16 @@ func parseParams(q url.Values, defInterval time.Duration, rng *rand.Rand) (param
 			p.debug, err = boolParam(v)
 		case "flood":
 			p.flood, err = boolParam(v)
+		case "malformed_pct":
+			p.malformedPct, err = intIn(v, 0, 100)
+		case "drop_after":
+			p.dropAfter, err = intIn(v, 0, maxCount)
+		case "seed":
+			p.seed, err = strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				err = fmt.Errorf("not an unsigned integer")
+			}
+			p.hasSeed = true
 		default:
 			return p, fmt.Errorf("unknown query parameter %q", key)
 		}
@@ -82,10 +99,21 @@ func parseParams(q url.Values, defInterval time.Duration, rng *rand.Rand) (param
 	if q.Has("level") && q.Has("level_weights") {
 		return p, fmt.Errorf("give level or level_weights, not both")
 	}
-	if p.interval == 0 {
-		p.interval = time.Duration(randomIntervalMin+rng.IntN(randomIntervalMax-randomIntervalMin+1)) * time.Millisecond
-	}
 	return p, nil
+}
+
+// newRand returns the connection's source of randomness: seeded by p.seed
+// when given, so that a test can replay a stream, else at random.
+func newRand(p params) *rand.Rand {
+	if p.hasSeed {
+		return rand.New(rand.NewPCG(p.seed, p.seed^0x9e3779b97f4a7c15))
+	}
+	return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+}
+
+// randomInterval picks an interval for a connection that asked for none.
+func randomInterval(rng *rand.Rand) time.Duration {
+	return time.Duration(randomIntervalMin+rng.IntN(randomIntervalMax-randomIntervalMin+1)) * time.Millisecond
 }
 
 func intIn(s string, lo, hi int) (int, error) {

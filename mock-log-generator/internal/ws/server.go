@@ -1,12 +1,13 @@
 // Package ws is the mock generator's WebSocket endpoint: GET /ws/logs sends
 // a handshake frame, then JSON log messages at the connection's interval.
 // Each connection has one writer and one reader goroutine; a client that
-// stops reading is disconnected after writeWait, never waited on.
+// stops reading is disconnected after Config.WriteTimeout, never waited on.
 package ws
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -20,9 +21,6 @@ import (
 )
 
 const (
-	// writeWait bounds every write; a client that does not take a frame
-	// within it is disconnected.
-	writeWait = 10 * time.Second
 	// pongWait is how long a client may stay silent (no pong, no frame)
 	// before it is considered dead.
 	pongWait = 60 * time.Second
@@ -35,13 +33,16 @@ const (
 	// closeGrace is how long a closing connection waits for the client to
 	// answer the close frame.
 	closeGrace = time.Second
-	// floodDeadlineEvery is how many flood-mode frames share one write
-	// deadline update.
-	floodDeadlineEvery = 256
+	// floodBurst is how many flood-mode frames are written between checks
+	// for shutdown and pings, under one write deadline.
+	floodBurst = 256
 )
 
-// DefaultMaxConns bounds concurrent connections when Config.MaxConns is zero.
-const DefaultMaxConns = 1000
+// Defaults for the zero fields of Config.
+const (
+	DefaultMaxConns     = 1000
+	DefaultWriteTimeout = 10 * time.Second
+)
 
 // Config holds the server-wide defaults. A zero field means its default.
 type Config struct {
@@ -54,6 +55,9 @@ type Config struct {
 	// AllowedOrigins lists the Origin hosts (host or host:port) browsers may
 	// connect from. Empty allows any; requests without Origin are allowed.
 	AllowedOrigins []string
+	// WriteTimeout bounds every write; a client that does not take a frame
+	// within it is disconnected.
+	WriteTimeout time.Duration
 }
 
 // Server serves /ws/logs. Its methods are safe for concurrent use.
@@ -74,9 +78,12 @@ func NewServer(cfg Config, logger *slog.Logger) *Server {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
 	s := &Server{cfg: cfg, log: logger, closing: make(chan struct{})}
 	s.upgrader = websocket.Upgrader{
-		HandshakeTimeout: writeWait,
+		HandshakeTimeout: cfg.WriteTimeout,
 		ReadBufferSize:   1024,
 		WriteBufferSize:  64 << 10,
 		CheckOrigin:      s.checkOrigin,
@@ -150,11 +157,14 @@ func (s *Server) release() {
 }
 
 func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
-	rng := newRand()
-	p, err := parseParams(r.URL.Query(), s.cfg.Interval, rng)
+	p, err := parseParams(r.URL.Query(), s.cfg.Interval)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
+	}
+	rng := newRand(p)
+	if p.interval == 0 {
+		p.interval = randomInterval(rng)
 	}
 	ok, reason := s.acquire()
 	if !ok {
@@ -168,11 +178,13 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &client{
-		conn:   conn,
-		p:      p,
-		logs:   newLogWriter(p, rng),
-		log:    s.log.With("remote", r.RemoteAddr),
-		closed: s.closing,
+		conn:      conn,
+		p:         p,
+		rng:       rng,
+		logs:      newLogWriter(p, rng),
+		log:       s.log.With("remote", r.RemoteAddr),
+		closed:    s.closing,
+		writeWait: s.cfg.WriteTimeout,
 	}
 	go func() {
 		defer s.release()
@@ -180,18 +192,23 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// newRand returns a generator seeded at random, for one connection.
-func newRand() *rand.Rand { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
-
 // client is one connection.
 type client struct {
-	conn   *websocket.Conn
-	p      params
-	logs   *logWriter
-	log    *slog.Logger
-	closed <-chan struct{} // the server is closing
-	sent   int             // log messages sent
+	conn      *websocket.Conn
+	p         params
+	rng       *rand.Rand
+	logs      *logWriter
+	log       *slog.Logger
+	closed    <-chan struct{} // the server is closing
+	writeWait time.Duration
+
+	sent   int            // frames sent after the handshake, malformed ones included
+	faults [numFaults]int // malformed frames sent, by kind
+	buf    []byte         // reused frame buffer
 }
+
+// errDropped ends a connection closed on purpose by drop_after.
+var errDropped = errors.New("dropped abruptly (drop_after)")
 
 // handshake is the first frame; it has no "level", so processors can tell
 // it from a log message.
@@ -219,6 +236,9 @@ func (c *client) run() {
 		c.conn.Close() // unblocks the reader
 	}
 	c.log.Info("client disconnected", "sent", c.sent, "reason", reasonOf(err))
+	if c.p.malformedPct > 0 && c.more() {
+		c.reportFaults() // not reported yet: the count was not reached
+	}
 }
 
 func reasonOf(err error) string {
@@ -250,21 +270,30 @@ func (c *client) write(readDone <-chan struct{}) error {
 		Status: "connected", IntervalMs: c.p.interval.Milliseconds(), Flood: c.p.flood,
 		Count: max(c.p.count, 0), Service: c.p.service,
 	})
-	if err := c.send(hs, time.Now()); err != nil {
+	now := time.Now()
+	if err := c.conn.SetWriteDeadline(now.Add(c.writeWait)); err != nil {
 		return err
+	}
+	if err := c.conn.WriteMessage(websocket.TextMessage, hs); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if c.p.debug {
+		c.log.Info("sent", "frame", string(hs))
 	}
 
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
 	var tick <-chan time.Time
-	if !c.p.flood && c.p.count != 0 {
+	if !c.p.flood && c.more() {
 		t := time.NewTicker(c.p.interval)
 		defer t.Stop()
 		tick = t.C
 	}
-	buf := make([]byte, 0, 512)
+	c.buf = make([]byte, 0, 512)
 	for {
+		burst := 1
 		if c.p.flood && c.more() {
+			// Check for shutdown and pings between bursts, not per frame.
 			select {
 			case <-c.closed:
 				return c.goodbye(readDone)
@@ -274,75 +303,90 @@ func (c *client) write(readDone <-chan struct{}) error {
 				if err := c.ping(now); err != nil {
 					return err
 				}
+				continue
 			default:
-				if err := c.floodBurst(&buf); err != nil {
+				burst = floodBurst
+			}
+		} else {
+			select {
+			case <-c.closed:
+				return c.goodbye(readDone)
+			case <-readDone:
+				return fmt.Errorf("client went away")
+			case now := <-ping.C:
+				if err := c.ping(now); err != nil {
 					return err
 				}
+				continue
+			case <-tick:
 			}
-			continue
 		}
-		select {
-		case <-c.closed:
-			return c.goodbye(readDone)
-		case <-readDone:
-			return fmt.Errorf("client went away")
-		case now := <-ping.C:
-			if err := c.ping(now); err != nil {
-				return err
-			}
-		case now := <-tick:
-			buf = c.logs.append(buf[:0], now)
-			if err := c.send(buf, now); err != nil {
-				return err
-			}
-			c.sent++
-			if !c.more() {
-				tick = nil // count reached: stay connected, quiet
-			}
+		if err := c.sendBurst(burst); err != nil {
+			return err
+		}
+		if !c.more() {
+			tick = nil // count reached: stay connected, quiet
 		}
 	}
 }
 
-// more reports whether the count allows another message.
+// more reports whether the count allows another frame.
 func (c *client) more() bool { return c.p.count < 0 || c.sent < c.p.count }
 
-// floodBurst writes up to floodDeadlineEvery messages under one deadline.
-func (c *client) floodBurst(buf *[]byte) error {
+// sendBurst writes up to n frames under one write deadline, stopping early
+// at the count.
+func (c *client) sendBurst(n int) error {
 	now := time.Now()
-	if err := c.conn.SetWriteDeadline(now.Add(writeWait)); err != nil {
+	if err := c.conn.SetWriteDeadline(now.Add(c.writeWait)); err != nil {
 		return err
 	}
-	for range floodDeadlineEvery {
+	for range n {
 		if !c.more() {
 			return nil
 		}
-		*buf = c.logs.append((*buf)[:0], now)
-		if err := c.conn.WriteMessage(websocket.TextMessage, *buf); err != nil {
+		if c.sent == c.p.dropAfter {
+			c.conn.NetConn().Close() // no close frame: an abrupt end
+			return errDropped
+		}
+		mt := websocket.TextMessage
+		if c.p.malformedPct > 0 && c.rng.IntN(100) < c.p.malformedPct {
+			f := fault(c.rng.IntN(int(numFaults)))
+			var binary bool
+			c.buf, binary = c.logs.appendFault(c.buf[:0], now, f)
+			if binary {
+				mt = websocket.BinaryMessage
+			}
+			c.faults[f]++
+		} else {
+			c.buf = c.logs.append(c.buf[:0], now)
+		}
+		if err := c.conn.WriteMessage(mt, c.buf); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
 		if c.p.debug {
-			c.log.Info("sent", "frame", string(*buf))
+			c.log.Info("sent", "frame", string(c.buf))
 		}
 		c.sent++
+		if c.p.malformedPct > 0 && !c.more() {
+			c.reportFaults()
+		}
 	}
 	return nil
 }
 
-func (c *client) send(frame []byte, now time.Time) error {
-	if err := c.conn.SetWriteDeadline(now.Add(writeWait)); err != nil {
-		return err
+// reportFaults logs how many malformed frames of each kind were sent.
+func (c *client) reportFaults() {
+	attrs := make([]any, 0, 2*numFaults)
+	total := 0
+	for f, n := range c.faults {
+		attrs = append(attrs, fault(f).String(), n)
+		total += n
 	}
-	if err := c.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	if c.p.debug {
-		c.log.Info("sent", "frame", string(frame))
-	}
-	return nil
+	c.log.Info("malformed frames sent", "sent", c.sent, "malformed", total, slog.Group("kinds", attrs...))
 }
 
 func (c *client) ping(now time.Time) error {
-	if err := c.conn.WriteControl(websocket.PingMessage, nil, now.Add(writeWait)); err != nil {
+	if err := c.conn.WriteControl(websocket.PingMessage, nil, now.Add(c.writeWait)); err != nil {
 		return fmt.Errorf("ping: %w", err)
 	}
 	return nil
@@ -352,7 +396,7 @@ func (c *client) ping(now time.Time) error {
 // answer it (the reader then ends).
 func (c *client) goodbye(readDone <-chan struct{}) error {
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "generator shutting down")
-	_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
+	_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.writeWait))
 	t := time.NewTimer(closeGrace)
 	defer t.Stop()
 	select {

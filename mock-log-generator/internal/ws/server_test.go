@@ -219,6 +219,10 @@ func TestBadQueries(t *testing.T) {
 		{"flood=maybe", `invalid flood="maybe": not a boolean`},
 		{"debug=2", `invalid debug="2": not a boolean`},
 		{"intervl_ms=5", `unknown query parameter "intervl_ms"`},
+		{"malformed_pct=101", `invalid malformed_pct="101": want 0 to 100`},
+		{"malformed_pct=ten", `invalid malformed_pct="ten": not an integer`},
+		{"drop_after=-3", `invalid drop_after="-3"`},
+		{"seed=-1", `invalid seed="-1": not an unsigned integer`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {
@@ -321,7 +325,7 @@ func TestCloseSendsCloseFrames(t *testing.T) {
 }
 
 func BenchmarkAppendLog(b *testing.B) {
-	w := newLogWriter(params{weights: defaultWeights}, newRand())
+	w := newLogWriter(params{weights: defaultWeights}, newRand(params{}))
 	buf := make([]byte, 0, 512)
 	now := time.Now()
 	b.ReportAllocs()
