@@ -19,6 +19,7 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/api"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/memory"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
 	"github.com/logpipeline/log-processing-service/pkg/logging"
 )
@@ -51,6 +52,7 @@ func ExitCode(err error) int {
 // config is everything the command line sets.
 type config struct {
 	pipeline  pipeline.Config
+	memory    memory.Config
 	httpAddr  string
 	logLevel  string
 	logFormat string
@@ -80,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	if err != nil {
 		return fmt.Errorf("listen for API: %w", err)
 	}
-	p := pipeline.New(cfg.pipeline, logger)
+	p := pipeline.New(cfg.pipeline, memory.New(cfg.memory), logger)
 	srv := api.NewServer(api.NewHandler(p, logger), logger.With("component", "api"))
 	serveErr := make(chan error, 1) // sent once by the serving goroutine
 	go func() { serveErr <- srv.Serve(ln) }()

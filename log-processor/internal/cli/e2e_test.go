@@ -77,8 +77,8 @@ func TestEndToEnd(t *testing.T) {
 	const nA, nB = 400, 3000
 	genA := startGenerator(t)
 	genB := startGenerator(t)
-	urlA := genA.url("count=400&interval_ms=1&service=alpha&level=WARN")
-	urlB := genB.url("count=3000&flood&service=beta")
+	urlA := genA.WSURL("count=400&interval_ms=1&service=alpha&level=WARN")
+	urlB := genB.WSURL("count=3000&flood&service=beta")
 	p := startProcessor(t, "--urls", urlA+","+urlB)
 
 	resp, err := http.Get(p.api + "/healthz")

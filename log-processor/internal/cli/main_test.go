@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,19 +9,19 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/e2e"
 )
 
-// generatorBin is the mock-log-generator binary, built once by TestMain.
-// The processor cannot import the generator's internal packages, so the
-// end-to-end tests run the real generator as a process.
-var generatorBin string
+// The real binaries, built once by TestMain. The processor cannot import
+// the generator's internal packages, so the end-to-end tests run the real
+// generator as a process; the processor runs in-process, except where a
+// test needs a real process to signal.
+var generatorBin, processorBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -35,21 +34,20 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	generatorBin = filepath.Join(dir, "mock-log-generator"+exeSuffix())
-	build := exec.Command("go", "build", "-o", generatorBin, "github.com/logpipeline/log-processing-service/mock-log-generator/cmd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build generator:", err)
+	if generatorBin, err = e2e.Build(dir, e2e.GeneratorPkg, "mock-log-generator", false); err == nil {
+		processorBin, err = e2e.Build(dir, e2e.ProcessorPkg, "log-processor", false)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
 }
 
-func exeSuffix() string {
-	if runtime.GOOS == "windows" {
-		return ".exe"
-	}
-	return ""
+// startGenerator runs the generator on a free loopback port.
+func startGenerator(t *testing.T, args ...string) *e2e.Proc {
+	t.Helper()
+	return e2e.Start(t, generatorBin, append([]string{"--url", "127.0.0.1:0", "--log-format", "json"}, args...)...)
 }
 
 // syncBuffer is an io.Writer safe for concurrent use.
@@ -68,79 +66,6 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// generator is a running mock-log-generator process.
-type generator struct {
-	cmd  *exec.Cmd
-	addr string // host:port it listens on
-	done chan error
-}
-
-// startGenerator runs the generator on a free loopback port. The test's
-// cleanup stops it with SIGINT and checks that it exited 0.
-func startGenerator(t *testing.T, args ...string) *generator {
-	t.Helper()
-	cmd := exec.Command(generatorBin, append([]string{"--url", "127.0.0.1:0", "--log-format", "json"}, args...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	g := &generator{cmd: cmd, done: make(chan error, 1)}
-	addrc := make(chan string, 1)
-	go func() {
-		// Read the log to its end, so the process never blocks on a
-		// full pipe; the first line with an address says where it is.
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var line struct{ Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Addr != "" {
-				select {
-				case addrc <- line.Addr:
-				default:
-				}
-			}
-		}
-		g.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() { g.stop(t) })
-	select {
-	case g.addr = <-addrc:
-	case err := <-g.done:
-		t.Fatalf("generator exited before listening: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("generator did not report its address")
-	}
-	return g
-}
-
-func (g *generator) stop(t *testing.T) {
-	t.Helper()
-	if g.cmd.ProcessState != nil {
-		return
-	}
-	if runtime.GOOS == "windows" {
-		_ = g.cmd.Process.Kill()
-	} else {
-		_ = g.cmd.Process.Signal(os.Interrupt)
-	}
-	select {
-	case err := <-g.done:
-		if err != nil && runtime.GOOS != "windows" {
-			t.Errorf("generator exit: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		_ = g.cmd.Process.Kill()
-		<-g.done
-		t.Error("generator did not stop within 10s of SIGINT")
-	}
-}
-
-func (g *generator) url(query string) string {
-	return "ws://" + g.addr + "/ws/logs?" + query
 }
 
 // processor is log-processor running in-process via run.
@@ -216,14 +141,7 @@ func getJSON(t *testing.T, url string, v any) int {
 	return resp.StatusCode
 }
 
-// waitFor polls cond every 10ms until it holds, failing after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e2e.WaitFor(t, timeout, what, cond)
 }

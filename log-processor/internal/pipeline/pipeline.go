@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
-	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/memory"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
 )
 
@@ -23,8 +23,14 @@ type Config struct {
 	URLs            []string        // one receiver per URL
 	Receiver        receiver.Config // settings shared by every receiver; URL is set per source
 	Pool            workerpool.Config
-	Memory          memory.Config
 	ShutdownTimeout time.Duration // bound on draining the pool after the receivers stop
+}
+
+// Store is where the workers put entries, and what /stats reads the
+// stored totals from. Save is called from many workers at once.
+type Store interface {
+	workerpool.Store
+	Counts() storage.Counts
 }
 
 // Pipeline is built by New and run once by Run. Stats and Ready are safe to
@@ -32,17 +38,18 @@ type Config struct {
 type Pipeline struct {
 	cfg       Config
 	log       *slog.Logger
-	store     *memory.Store
+	store     Store
 	pool      *workerpool.Pool
 	receivers []*receiver.Receiver
 }
 
-// New builds the pipeline and starts its workers; receivers start in Run.
-func New(cfg Config, logger *slog.Logger) *Pipeline {
+// New builds the pipeline over store and starts its workers; receivers
+// start in Run.
+func New(cfg Config, store Store, logger *slog.Logger) *Pipeline {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	p := &Pipeline{cfg: cfg, log: logger, store: memory.New(cfg.Memory)}
+	p := &Pipeline{cfg: cfg, log: logger, store: store}
 	p.pool = workerpool.New(cfg.Pool, p.store, logger.With("component", "pool"))
 	for _, u := range cfg.URLs {
 		rc := cfg.Receiver

@@ -93,3 +93,32 @@ func TestRunAndStop(t *testing.T) {
 		t.Fatal("run did not return after cancel")
 	}
 }
+
+// TestSilentClientCutOff: a client that connects and sends nothing is
+// disconnected by the server's header timeout.
+func TestSilentClientCutOff(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-u", "127.0.0.1:0"}, io.Discard, io.Discard, func(a net.Addr) { addrc <- a })
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run = %v", err)
+		}
+	}()
+	c, err := net.Dial("tcp", (<-addrc).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("server sent data to a silent client")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("server kept a silent connection open for 30s")
+	}
+}
