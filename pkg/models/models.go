@@ -20,7 +20,9 @@ var Levels = [...]string{LevelInfo, LevelWarn, LevelError}
 // the parser and the worker pool, into storage.
 //
 // Timestamp is in Unix milliseconds, as sent on the wire. Component, TraceID,
-// SpanID and ParentID are optional and empty when absent.
+// SpanID and ParentID are optional and empty when absent. Source and
+// ReceivedAt are not on the wire: the processor sets them when it reads the
+// entry.
 type LogEntry struct {
 	Timestamp int64  `json:"timestamp"`
 	Level     string `json:"level"`
@@ -30,6 +32,9 @@ type LogEntry struct {
 	TraceID   string `json:"trace_id,omitempty"`
 	SpanID    string `json:"span_id,omitempty"`
 	ParentID  string `json:"parent_id,omitempty"`
+
+	Source     string `json:"source,omitempty"`      // URL of the source it was read from
+	ReceivedAt int64  `json:"received_at,omitempty"` // Unix milliseconds when it was read
 }
 
 // Time returns the entry's timestamp as a time.Time.

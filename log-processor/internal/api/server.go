@@ -1,27 +1,31 @@
-// Package api serves the processor's HTTP endpoints: liveness, readiness
-// and stats.
+// Package api serves the processor's HTTP endpoints: liveness, readiness,
+// stats and the query of stored logs.
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 )
 
 // Pipeline is what the API reads.
 type Pipeline interface {
-	Stats() pipeline.Stats
+	StatsWithTotals(ctx context.Context) pipeline.Stats
 	Ready() pipeline.Readiness
+	Query(ctx context.Context, f storage.Filter) ([]storage.Record, error)
 }
 
 // NewHandler returns the API's routes:
 //
 //	GET /healthz  200 "ok" while the process runs (liveness)
-//	GET /readyz   200 when every source is connected, else 503; JSON body
+//	GET /readyz   200 when every source is connected and storage writes, else 503; JSON body
 //	GET /stats    the pipeline's counters as JSON
+//	GET /logs     stored entries, newest first, filtered by the query string
 func NewHandler(p Pipeline, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -36,8 +40,22 @@ func NewHandler(p Pipeline, logger *slog.Logger) http.Handler {
 		}
 		writeJSON(w, code, rd, logger)
 	})
-	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, p.Stats(), logger)
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, p.StatsWithTotals(r.Context()), logger)
+	})
+	mux.HandleFunc("GET /logs", func(w http.ResponseWriter, r *http.Request) {
+		f, err := ParseFilter(r.URL.Query())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		recs, err := p.Query(r.Context(), f)
+		if err != nil {
+			logger.Warn("query logs", "err", err)
+			http.Error(w, "query failed: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, http.StatusOK, recs, logger)
 	})
 	return mux
 }

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -19,7 +21,10 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/api"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/memory"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/postgres"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/sqlite"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
 	"github.com/logpipeline/log-processing-service/pkg/logging"
 )
@@ -52,10 +57,34 @@ func ExitCode(err error) int {
 // config is everything the command line sets.
 type config struct {
 	pipeline  pipeline.Config
-	memory    memory.Config
 	httpAddr  string
 	logLevel  string
 	logFormat string
+
+	storage   string // memory, sqlite or postgres
+	dsn       string
+	instance  string
+	memory    memory.Config
+	batch     storage.BatchConfig
+	retention time.Duration
+}
+
+// openTimeout bounds opening the database at start.
+const openTimeout = 30 * time.Second
+
+// openStore opens the storage backend the flags chose.
+func openStore(cfg config, logger *slog.Logger) (storage.Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	logger = logger.With("component", "storage", "backend", cfg.storage)
+	ret := storage.Retention{Keep: cfg.retention}
+	switch cfg.storage {
+	case "sqlite":
+		return sqlite.Open(ctx, sqlite.Config{Path: cfg.dsn, Batch: cfg.batch, Retention: ret}, logger)
+	case "postgres":
+		return postgres.Open(ctx, postgres.Config{DSN: cfg.dsn, Instance: cfg.instance, Batch: cfg.batch, Retention: ret}, logger)
+	}
+	return memory.New(cfg.memory), nil
 }
 
 // Run runs the processor with the arguments args (without the program name)
@@ -82,7 +111,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	if err != nil {
 		return fmt.Errorf("listen for API: %w", err)
 	}
-	p := pipeline.New(cfg.pipeline, memory.New(cfg.memory), logger)
+	store, err := openStore(cfg, logger)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("open storage: %w", err)
+	}
+	logger.Info("storage open", "backend", cfg.storage, "dsn", redactDSN(cfg.dsn))
+	p := pipeline.New(cfg.pipeline, store, logger)
 	srv := api.NewServer(api.NewHandler(p, logger), logger.With("component", "api"))
 	serveErr := make(chan error, 1) // sent once by the serving goroutine
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -146,6 +181,13 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	fs.DurationVar(&pc.Receiver.MaxBackoff, "max-backoff", receiver.DefaultMaxBackoff, "longest delay between reconnect attempts")
 	fs.IntVar(&pc.Receiver.MaxMessageSize, "max-message-size", receiver.DefaultMaxMessageSize, "longest frame in bytes; longer frames are skipped and counted as too_large")
 	fs.DurationVar(&pc.Receiver.SummaryInterval, "summary-interval", receiver.DefaultSummaryInterval, "how often each source logs its summary line while frames flow")
+	fs.StringVar(&cfg.storage, "storage", "memory", "where entries go: memory, sqlite or postgres")
+	fs.StringVar(&cfg.dsn, "dsn", "", "database: a file path for sqlite (logs.db), a connection string for postgres")
+	fs.StringVar(&cfg.instance, "instance", hostname(), "name of this processor, recorded with every row (postgres)")
+	fs.IntVar(&cfg.batch.Size, "batch-size", storage.DefaultBatchSize, "entries per database transaction (sqlite, postgres)")
+	fs.DurationVar(&cfg.batch.FlushInterval, "flush-interval", storage.DefaultFlushInterval, "longest an entry waits before its batch is written (sqlite, postgres)")
+	fs.DurationVar(&cfg.retention, "retention", 0, "delete entries older than this, e.g. 72h (sqlite, postgres; 0 = keep all)")
+	fs.IntVar(&cfg.memory.MaxEntries, "memory-max-entries", memory.DefaultMaxEntries, "recent entries the memory store keeps for /logs")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error (debug shows ping/pong)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
 
@@ -202,6 +244,38 @@ func validate(cfg *config) error {
 			return fmt.Errorf("%s must be greater than zero", p.name)
 		}
 	}
+	switch cfg.storage {
+	case "memory":
+		if cfg.dsn != "" {
+			return errors.New("--dsn is for --storage sqlite or postgres; the memory store takes none")
+		}
+	case "sqlite", "postgres":
+		if cfg.dsn == "" {
+			return fmt.Errorf("--storage %s needs --dsn (%s)", cfg.storage, map[string]string{
+				"sqlite": "a file path such as logs.db", "postgres": "a connection string such as postgres://user:pass@host:5432/logs",
+			}[cfg.storage])
+		}
+	default:
+		return fmt.Errorf("--storage %q: want memory, sqlite or postgres", cfg.storage)
+	}
+	if cfg.storage == "postgres" && strings.TrimSpace(cfg.instance) == "" {
+		return errors.New("--instance must not be empty")
+	}
+	for _, p := range []struct {
+		name string
+		v    int64
+	}{
+		{"--batch-size", int64(cfg.batch.Size)},
+		{"--flush-interval", int64(cfg.batch.FlushInterval)},
+		{"--memory-max-entries", int64(cfg.memory.MaxEntries)},
+	} {
+		if p.v <= 0 {
+			return fmt.Errorf("%s must be greater than zero", p.name)
+		}
+	}
+	if cfg.retention < 0 {
+		return errors.New("--retention must not be negative")
+	}
 	if pc.Receiver.IdleTimeout < 0 {
 		return errors.New("--idle-timeout must not be negative")
 	}
@@ -209,4 +283,25 @@ func validate(cfg *config) error {
 		return fmt.Errorf("--pong-wait (%s) must be longer than --ping-interval (%s)", pc.Receiver.PongWait, pc.Receiver.PingInterval)
 	}
 	return nil
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "log-processor"
+	}
+	return h
+}
+
+// redactDSN hides a password in a connection URL before it is logged.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+	}
+	if strings.Contains(dsn, "password=") {
+		return "(connection string with password)"
+	}
+	return dsn
 }

@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
+	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
 // DefaultShutdownTimeout bounds the drain when Config.ShutdownTimeout is zero.
@@ -26,34 +28,40 @@ type Config struct {
 	ShutdownTimeout time.Duration // bound on draining the pool after the receivers stop
 }
 
-// Store is where the workers put entries, and what /stats reads the
-// stored totals from. Save is called from many workers at once.
-type Store interface {
-	workerpool.Store
-	Counts() storage.Counts
-}
-
 // Pipeline is built by New and run once by Run. Stats and Ready are safe to
 // call at any time, from any goroutine.
 type Pipeline struct {
 	cfg       Config
 	log       *slog.Logger
-	store     Store
+	store     storage.Store
+	run       *storage.Tally // entries processed in this run, by level and service
 	pool      *workerpool.Pool
 	receivers []*receiver.Receiver
 }
 
+// tallied is what the workers save into: the store, then the run's tally.
+type tallied struct{ p *Pipeline }
+
+func (t tallied) Save(ctx context.Context, batch []models.LogEntry) error {
+	if err := t.p.store.Save(ctx, batch); err != nil {
+		return err
+	}
+	t.p.run.Add(batch)
+	return nil
+}
+
 // New builds the pipeline over store and starts its workers; receivers
-// start in Run.
-func New(cfg Config, store Store, logger *slog.Logger) *Pipeline {
+// start in Run. Run closes store.
+func New(cfg Config, store storage.Store, logger *slog.Logger) *Pipeline {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	p := &Pipeline{cfg: cfg, log: logger, store: store}
-	p.pool = workerpool.New(cfg.Pool, p.store, logger.With("component", "pool"))
+	p := &Pipeline{cfg: cfg, log: logger, store: store, run: storage.NewTally(0)}
+	p.pool = workerpool.New(cfg.Pool, tallied{p}, logger.With("component", "pool"))
 	for _, u := range cfg.URLs {
 		rc := cfg.Receiver
 		rc.URL = u
+		rc.StorageFailing = func() bool { return p.store.Status().State == storage.StateFailing }
 		p.receivers = append(p.receivers, receiver.New(rc, p.pool, logger))
 	}
 	return p
@@ -61,9 +69,10 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pipeline {
 
 // Run reads from every source until ctx ends. Then, in order: the receivers
 // close their connections and stop submitting; the pool drains everything
-// it accepted, bounded by ShutdownTimeout; each source logs its final
-// summary; and a drain report is logged. Run returns an error only when the
-// drain could not finish, saying how many accepted entries were lost.
+// it accepted and storage writes it, both within one ShutdownTimeout; each
+// source logs its final summary; and a drain report is logged. Run returns
+// an error only when the drain could not finish, saying how many accepted
+// entries were not stored.
 func (p *Pipeline) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, r := range p.receivers {
@@ -76,20 +85,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
 	defer cancel()
 	drainErr := p.pool.Close(dctx)
+	closeErr := p.store.Close(dctx)
 
 	for _, r := range p.receivers {
 		r.LogSummary()
 	}
 	s := p.Stats()
-	lost := s.Submitted - s.Processed
+	lost := s.Submitted - s.Stored
 	report := p.log.Info
-	if lost > 0 || drainErr != nil {
+	if lost > 0 {
 		report = p.log.Error
 	}
 	report("drain report", "accepted", s.Submitted, "processed", s.Processed,
-		"stored", s.Processed-s.Failed, "dropped", s.Dropped, "lost", lost+s.Failed)
-	if drainErr != nil {
-		return fmt.Errorf("%w: %d accepted entries not processed", drainErr, lost)
+		"stored", s.Stored, "dropped", s.Dropped, "lost", lost)
+	if lost > 0 {
+		return fmt.Errorf("shutdown: %d accepted entries not stored: %w", lost, errors.Join(drainErr, closeErr))
 	}
 	return nil
 }
@@ -108,12 +118,24 @@ type Stats struct {
 	Ignored     uint64            `json:"ignored"`      // control frames
 	Submitted   uint64            `json:"submitted"`    // entries the pool accepted
 	Dropped     uint64            `json:"dropped"`      // entries refused by a full pool
+	DropReasons map[string]uint64 `json:"drop_reasons"` // dropped, by why the pool was full
 	Failed      uint64            `json:"failed"`       // processed entries that storage refused
+	Stored      uint64            `json:"stored"`       // entries storage committed in this run
 
-	ByLevel   map[string]uint64 `json:"by_level"`   // stored entries by level
-	ByService map[string]uint64 `json:"by_service"` // stored entries by service
+	ByLevel   map[string]uint64 `json:"by_level"`   // entries processed in this run, by level
+	ByService map[string]uint64 `json:"by_service"` // entries processed in this run, by service
 
+	Storage StorageStats     `json:"storage"`
 	Sources []receiver.Stats `json:"sources"`
+}
+
+// StorageStats is the store's status and its own totals: for SQLite and
+// PostgreSQL these cover everything the database holds or has held, across
+// restarts (and, for PostgreSQL, every processor sharing it).
+type StorageStats struct {
+	storage.Status
+	Totals      *storage.Counts `json:"totals,omitempty"`
+	TotalsError string          `json:"totals_error,omitempty"`
 }
 
 // Stats returns a snapshot in which the counters add up: Received = OK +
@@ -129,25 +151,48 @@ func (p *Pipeline) Stats() Stats {
 		total.Add(s.Sources[i].Counters)
 	}
 	s.Received, s.OK, s.ParseErr, s.ParseErrors = total.Total, total.OK, total.ParseErr, total.ParseErrors
-	s.Ignored, s.Submitted, s.Dropped = total.Ignored, total.Submitted, total.Dropped
+	s.Ignored, s.Submitted, s.Dropped, s.DropReasons = total.Ignored, total.Submitted, total.Dropped, total.DropReasons
 	// A receiver counts a submission just after the pool accepted it, so a
-	// worker may finish the entry a moment before it is counted.
+	// worker may finish the entry, and storage commit it, a moment before
+	// it is counted.
 	s.Processed = min(ps.Processed, s.Submitted)
 	s.Failed = min(ps.Failed, s.Processed)
-	c := p.store.Counts()
+	s.Storage.Status = p.store.Status()
+	s.Stored = min(s.Storage.Stored, s.Processed)
+	c := p.run.Counts()
 	s.ByLevel, s.ByService = c.ByLevel, c.ByService
 	return s
 }
 
-// Readiness says whether every source is connected.
+// StatsWithTotals is Stats plus the store's own totals, which may cost a
+// database query.
+func (p *Pipeline) StatsWithTotals(ctx context.Context) Stats {
+	s := p.Stats()
+	if c, err := p.store.Counts(ctx); err != nil {
+		s.Storage.TotalsError = err.Error()
+	} else {
+		s.Storage.Totals = &c
+	}
+	return s
+}
+
+// Query returns stored entries; see storage.Store.
+func (p *Pipeline) Query(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+	return p.store.Query(ctx, f)
+}
+
+// Readiness says whether every source is connected and storage is writing.
 type Readiness struct {
-	Status  string           `json:"status"` // ready, degraded (some sources down) or down (all)
+	// Status is ready; degraded when some sources are down or storage is
+	// failing; or down when no source is connected.
+	Status  string           `json:"status"`
+	Storage storage.Status   `json:"storage"`
 	Sources []receiver.Stats `json:"sources"`
 }
 
-// Ready reports the sources' readiness.
+// Ready reports the pipeline's readiness.
 func (p *Pipeline) Ready() Readiness {
-	rd := Readiness{Sources: make([]receiver.Stats, len(p.receivers))}
+	rd := Readiness{Storage: p.store.Status(), Sources: make([]receiver.Stats, len(p.receivers))}
 	up := 0
 	for i, r := range p.receivers {
 		rd.Sources[i] = r.Stats()
@@ -156,12 +201,12 @@ func (p *Pipeline) Ready() Readiness {
 		}
 	}
 	switch {
-	case up == len(p.receivers):
-		rd.Status = "ready"
 	case up == 0:
 		rd.Status = "down"
-	default:
+	case up < len(p.receivers) || rd.Storage.State != storage.StateOK:
 		rd.Status = "degraded"
+	default:
+		rd.Status = "ready"
 	}
 	return rd
 }

@@ -14,6 +14,7 @@ import (
 //	Total = OK + ParseErr + Ignored
 //	OK    = Submitted + Dropped
 //	ParseErr = sum of ParseErrors
+//	Dropped  = sum of DropReasons
 type Counters struct {
 	Total       uint64            `json:"total"`        // frames received
 	OK          uint64            `json:"ok"`           // valid entries
@@ -22,7 +23,17 @@ type Counters struct {
 	Ignored     uint64            `json:"ignored"`      // control frames (the handshake)
 	Submitted   uint64            `json:"submitted"`    // valid entries the pool accepted
 	Dropped     uint64            `json:"dropped"`      // valid entries refused after SubmitTimeout
+	DropReasons map[string]uint64 `json:"drop_reasons"` // dropped, by why the pool was full
 }
+
+// Why a valid entry was dropped.
+const (
+	dropQueueFull = iota // the workers were behind
+	dropStorage          // storage was failing, so the workers were blocked
+	numDropReasons
+)
+
+var dropReasonNames = [numDropReasons]string{"queue_full", "storage_unavailable"}
 
 // Add adds o's counts to c.
 func (c *Counters) Add(o Counters) {
@@ -37,6 +48,12 @@ func (c *Counters) Add(o Counters) {
 	}
 	for k, v := range o.ParseErrors {
 		c.ParseErrors[k] += v
+	}
+	if c.DropReasons == nil {
+		c.DropReasons = make(map[string]uint64, len(o.DropReasons))
+	}
+	for k, v := range o.DropReasons {
+		c.DropReasons[k] += v
 	}
 }
 
@@ -72,7 +89,12 @@ func (r *Receiver) counters() Counters {
 		ParseErrors: make(map[string]uint64, parser.NumReasons),
 		Ignored:     r.outcomes[parser.Control].Load(),
 		Submitted:   r.submitted.Load(),
-		Dropped:     r.dropped.Load(),
+		DropReasons: make(map[string]uint64, numDropReasons),
+	}
+	for i := range r.dropped {
+		n := r.dropped[i].Load()
+		c.DropReasons[dropReasonNames[i]] = n
+		c.Dropped += n
 	}
 	for reason := parser.Control + 1; reason < parser.NumReasons; reason++ {
 		n := r.outcomes[reason].Load()

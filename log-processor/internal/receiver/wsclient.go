@@ -69,6 +69,10 @@ type Config struct {
 
 	SummaryInterval time.Duration // how often a summary line is logged while frames flow
 	Parser          parser.Parser
+
+	// StorageFailing, if set, reports whether storage is failing; a drop
+	// while it is counts as storage_unavailable rather than queue_full.
+	StorageFailing func() bool
 }
 
 func (c Config) withDefaults() Config {
@@ -115,7 +119,7 @@ type Receiver struct {
 	// adds up.
 	outcomes  [parser.NumReasons]atomic.Uint64 // by parser.Reason; OK unused
 	submitted atomic.Uint64
-	dropped   atomic.Uint64
+	dropped   [numDropReasons]atomic.Uint64
 	lastMsg   atomic.Int64 // Unix ns of the last frame; 0 = none yet
 
 	mu             sync.Mutex // guards the connection state below
@@ -368,10 +372,13 @@ func (r *Receiver) handle(mt int, data []byte, tooLarge bool, now time.Time) {
 			r.outcomes[reason].Add(1)
 			break
 		}
+		e.Source, e.ReceivedAt = r.cfg.URL, now.UnixMilli()
 		if r.pool.SubmitWithTimeout(e, r.cfg.SubmitTimeout) {
 			r.submitted.Add(1)
+		} else if r.cfg.StorageFailing != nil && r.cfg.StorageFailing() {
+			r.dropped[dropStorage].Add(1)
 		} else {
-			r.dropped.Add(1)
+			r.dropped[dropQueueFull].Add(1)
 		}
 	}
 	if now.Sub(r.lastSummary) >= r.cfg.SummaryInterval {

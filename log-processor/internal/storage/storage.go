@@ -1,16 +1,195 @@
-// Package storage holds what every storage backend shares: the shape of the
-// aggregate counts they report. Each backend lives in its own sub-package so
-// that using one never links another's driver.
+// Package storage holds what every storage backend shares: the query filter,
+// counts and status they report, a tally of entries by level and service,
+// and the Batcher that turns the workers' small batches into large
+// transactions. Each backend lives in its own sub-package so that using one
+// never links another's driver.
 package storage
 
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+// Query limits.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Filter selects stored entries for a query. Zero fields do not filter.
+type Filter struct {
+	Service  string // exact service name
+	Level    string // INFO, WARN or ERROR
+	Contains string // substring of the message, case-sensitive
+	Since    int64  // entries with Timestamp >= Since (Unix ms); 0 = no bound
+	Until    int64  // entries with Timestamp <= Until (Unix ms); 0 = no bound
+	Limit    int    // most entries returned; 0 = DefaultLimit
+}
+
+// Match reports whether e passes f, for backends that filter in Go.
+func (f Filter) Match(e *models.LogEntry) bool {
+	return (f.Service == "" || e.Service == f.Service) &&
+		(f.Level == "" || e.Level == f.Level) &&
+		(f.Since == 0 || e.Timestamp >= f.Since) &&
+		(f.Until == 0 || e.Timestamp <= f.Until) &&
+		(f.Contains == "" || strings.Contains(e.Message, f.Contains))
+}
+
+// EffectiveLimit returns the limit to apply: Limit, or DefaultLimit when it
+// is zero, never more than MaxLimit.
+func (f Filter) EffectiveLimit() int {
+	switch {
+	case f.Limit <= 0:
+		return DefaultLimit
+	case f.Limit > MaxLimit:
+		return MaxLimit
+	}
+	return f.Limit
+}
+
+// Record is one stored entry as a query returns it.
+type Record struct {
+	models.LogEntry
+	// Instance names the processor that stored it, where several share a
+	// database (PostgreSQL); empty otherwise.
+	Instance string `json:"instance,omitempty"`
+}
+
 // OtherService is the service name under which entries are counted once a
-// store has seen its maximum number of distinct services, so that a source
+// tally has seen its maximum number of distinct services, so that a source
 // inventing service names cannot grow memory without bound.
 const OtherService = "(other)"
 
-// Counts are a store's own totals of the entries it holds or has held.
+// DefaultMaxServices bounds the services a Tally counts by name.
+const DefaultMaxServices = 10000
+
+// Counts are totals of entries by level and by service.
 type Counts struct {
 	Total     uint64            `json:"total"`
 	ByLevel   map[string]uint64 `json:"by_level"`
 	ByService map[string]uint64 `json:"by_service"`
+}
+
+// Status is a store's health as /stats and /readyz show it.
+type Status struct {
+	Backend   string `json:"backend"`              // memory, sqlite or postgres
+	State     string `json:"state"`                // ok, or failing while writes fail
+	Stored    uint64 `json:"stored"`               // entries committed by this process
+	Pending   int    `json:"pending"`              // entries handed over but not yet committed
+	LastError string `json:"last_error,omitempty"` // the last write error, kept after recovery
+}
+
+// States of a Status.
+const (
+	StateOK      = "ok"
+	StateFailing = "failing"
+)
+
+// ErrClosed is returned by Save after Close.
+var ErrClosed = errors.New("storage closed")
+
+// Tally counts entries by level and by service. It is safe for concurrent
+// use; the zero value is not, use NewTally.
+type Tally struct {
+	maxServices int
+
+	mu        sync.Mutex
+	total     uint64
+	byLevel   [len(models.Levels)]uint64
+	byService map[string]uint64
+}
+
+// NewTally returns an empty Tally counting at most maxServices services by
+// name (DefaultMaxServices when zero).
+func NewTally(maxServices int) *Tally {
+	if maxServices <= 0 {
+		maxServices = DefaultMaxServices
+	}
+	return &Tally{maxServices: maxServices, byService: make(map[string]uint64)}
+}
+
+// Add counts every entry of batch, taking the lock once.
+func (t *Tally) Add(batch []models.LogEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.total += uint64(len(batch))
+	for i := range batch {
+		e := &batch[i]
+		if l := models.LevelIndex(e.Level); l >= 0 {
+			t.byLevel[l]++
+		}
+		if _, ok := t.byService[e.Service]; ok {
+			t.byService[e.Service]++
+		} else if len(t.byService) < t.maxServices {
+			// Clone: the entry's strings share its frame's bytes.
+			t.byService[strings.Clone(e.Service)] = 1
+		} else {
+			t.byService[OtherService]++
+		}
+	}
+}
+
+// Counts returns a copy of the totals.
+func (t *Tally) Counts() Counts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := Counts{
+		Total:     t.total,
+		ByLevel:   make(map[string]uint64, len(models.Levels)),
+		ByService: maps.Clone(t.byService),
+	}
+	for i, l := range models.Levels {
+		c.ByLevel[l] = t.byLevel[i]
+	}
+	return c
+}
+
+// SortNewestFirst orders records by timestamp, newest first, keeping the
+// given order among equal timestamps (callers pass them newest-arrival
+// first).
+func SortNewestFirst(rs []Record) {
+	slices.SortStableFunc(rs, func(a, b Record) int { return cmp.Compare(b.Timestamp, a.Timestamp) })
+}
+
+// Store is the contract every backend meets, and what the pipeline uses.
+// All methods are safe for concurrent use. Save must not keep batch; an
+// entry saved may become visible to Query and Counts only once committed
+// (Status().Stored counts it). Close flushes what was saved, bounded by ctx.
+type Store interface {
+	Save(ctx context.Context, batch []models.LogEntry) error
+	Query(ctx context.Context, f Filter) ([]Record, error)
+	Counts(ctx context.Context) (Counts, error)
+	Status() Status
+	Close(ctx context.Context) error
+}
+
+// ScanCounts builds Counts from rows of (service, level, n).
+func ScanCounts(rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+}) (Counts, error) {
+	c := Counts{ByLevel: make(map[string]uint64, len(models.Levels)), ByService: make(map[string]uint64)}
+	for _, l := range models.Levels {
+		c.ByLevel[l] = 0
+	}
+	for rows.Next() {
+		var service, level string
+		var n int64
+		if err := rows.Scan(&service, &level, &n); err != nil {
+			return Counts{}, fmt.Errorf("counts: %w", err)
+		}
+		c.Total += uint64(n)
+		c.ByLevel[level] += uint64(n)
+		c.ByService[service] += uint64(n)
+	}
+	return c, rows.Err()
 }

@@ -3,49 +3,32 @@ package memory
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/storagetest"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
-func TestCounts(t *testing.T) {
-	s := New(Config{})
-	batch := []models.LogEntry{
-		{Level: models.LevelInfo, Service: "a"},
-		{Level: models.LevelWarn, Service: "a"},
-		{Level: models.LevelError, Service: "b"},
-		{Level: models.LevelInfo, Service: "b"},
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, storagetest.Options{
+		Open: func(*testing.T) storage.Store { return New(Config{}) },
+	})
+}
+
+// TestRingBounded: only the newest MaxEntries entries are kept for
+// queries, while the counts cover everything saved.
+func TestRingBounded(t *testing.T) {
+	s := New(Config{MaxEntries: 10})
+	for i := range 25 {
+		_ = s.Save(context.Background(), []models.LogEntry{{Timestamp: int64(i + 1), Level: models.LevelInfo, Service: "s", Message: "m"}})
 	}
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range 100 {
-				if err := s.Save(context.Background(), batch); err != nil {
-					t.Error(err)
-				}
-			}
-		})
+	rs, _ := s.Query(context.Background(), storage.Filter{Limit: 1000})
+	if len(rs) != 10 || rs[0].Timestamp != 25 || rs[9].Timestamp != 16 {
+		t.Errorf("ring holds %d entries, newest %d, oldest %d; want 10, 25, 16", len(rs), rs[0].Timestamp, rs[len(rs)-1].Timestamp)
 	}
-	wg.Wait()
-	c := s.Counts()
-	if c.Total != 3200 {
-		t.Errorf("total = %d, want 3200", c.Total)
-	}
-	want := map[string]uint64{"INFO": 1600, "WARN": 800, "ERROR": 800}
-	for l, n := range want {
-		if c.ByLevel[l] != n {
-			t.Errorf("by_level[%s] = %d, want %d", l, c.ByLevel[l], n)
-		}
-	}
-	if c.ByService["a"] != 1600 || c.ByService["b"] != 1600 || len(c.ByService) != 2 {
-		t.Errorf("by_service = %v", c.ByService)
-	}
-	// Counts is a copy: changing it does not change the store.
-	c.ByService["a"] = 0
-	if s.Counts().ByService["a"] != 1600 {
-		t.Error("Counts shares its map with the store")
+	if c, _ := s.Counts(context.Background()); c.Total != 25 {
+		t.Errorf("counted %d, want 25", c.Total)
 	}
 }
 
@@ -54,24 +37,25 @@ func TestServicesBounded(t *testing.T) {
 	for i := range 10 {
 		_ = s.Save(context.Background(), []models.LogEntry{{Level: models.LevelInfo, Service: fmt.Sprint("svc", i)}})
 	}
-	c := s.Counts()
+	c, _ := s.Counts(context.Background())
 	if len(c.ByService) != 4 || c.ByService[storage.OtherService] != 7 {
 		t.Errorf("by_service = %v, want 3 named and 7 under %q", c.ByService, storage.OtherService)
 	}
 }
 
 func BenchmarkSave(b *testing.B) {
-	s := New(Config{})
-	batch := make([]models.LogEntry, 64)
-	for i := range batch {
-		batch[i] = models.LogEntry{Level: models.Levels[i%3], Service: fmt.Sprint("svc", i%5)}
+	for _, size := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			s := New(Config{})
+			batch := make([]models.LogEntry, size)
+			for i := range batch {
+				batch[i] = models.LogEntry{Level: models.Levels[i%3], Service: fmt.Sprint("svc", i%5), Message: "m"}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = s.Save(context.Background(), batch)
+			}
+			b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
 	}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			_ = s.Save(context.Background(), batch)
-		}
-	})
-	b.SetBytes(0)
-	b.ReportMetric(float64(len(batch)), "entries/op")
 }

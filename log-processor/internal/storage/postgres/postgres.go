@@ -1,0 +1,259 @@
+// Package postgres stores log entries in PostgreSQL through pgx, for
+// deployments where several processors share one database. Batches are
+// written with COPY; every row records the processor instance that wrote
+// it, and queries and counts see every instance's rows.
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+// schemaVersion is the version this release creates and understands.
+const schemaVersion = 1
+
+// schemaLock is the advisory lock key that serialises schema creation when
+// several processors start at once.
+const schemaLock = 0x6c6f6770726f63 // "logproc"
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS logs (
+		id          BIGSERIAL PRIMARY KEY,
+		ts          BIGINT NOT NULL, -- the entry's timestamp, Unix ms
+		level       TEXT   NOT NULL,
+		service     TEXT   NOT NULL,
+		message     TEXT   NOT NULL,
+		component   TEXT   NOT NULL DEFAULT '',
+		trace_id    TEXT   NOT NULL DEFAULT '',
+		span_id     TEXT   NOT NULL DEFAULT '',
+		parent_id   TEXT   NOT NULL DEFAULT '',
+		source      TEXT   NOT NULL DEFAULT '', -- URL the entry was read from
+		received_at BIGINT NOT NULL,            -- when it was read, Unix ms
+		instance    TEXT   NOT NULL             -- the processor that stored it
+	)`,
+	`CREATE INDEX IF NOT EXISTS logs_ts ON logs (ts)`,
+	`CREATE INDEX IF NOT EXISTS logs_service_ts ON logs (service, ts)`,
+	`CREATE TABLE IF NOT EXISTS log_counts (
+		service TEXT   NOT NULL,
+		level   TEXT   NOT NULL,
+		n       BIGINT NOT NULL,
+		PRIMARY KEY (service, level)
+	)`,
+	`CREATE TABLE IF NOT EXISTS log_schema (version INT NOT NULL)`,
+}
+
+var columns = []string{"ts", "level", "service", "message", "component", "trace_id", "span_id", "parent_id", "source", "received_at", "instance"}
+
+// Config describes the database. A zero field means its default.
+type Config struct {
+	DSN       string // connection string, URL or key=value form
+	Instance  string // recorded with every row; required
+	Batch     storage.BatchConfig
+	Retention storage.Retention // Keep and Every; Delete and Log are set by Open
+}
+
+// Store is a PostgreSQL-backed storage.Store.
+type Store struct {
+	*storage.Batcher
+	pool     *pgxpool.Pool
+	instance string
+
+	stopRetention context.CancelFunc
+	retention     sync.WaitGroup
+}
+
+// Open connects, creates the schema if needed, and starts writing.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
+	if cfg.Instance == "" {
+		return nil, errors.New("postgres: no instance name")
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse --dsn: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s := &Store{pool: pool, instance: cfg.Instance}
+	s.Batcher = storage.NewBatcher(writer{pool: pool, instance: cfg.Instance}, cfg.Batch, "postgres", logger)
+	rctx, cancel := context.WithCancel(context.Background())
+	s.stopRetention = cancel
+	ret := cfg.Retention
+	ret.Delete, ret.Log = s.deleteOlder, logger
+	s.retention.Go(func() { ret.Run(rctx) })
+	return s, nil
+}
+
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(schemaLock)); err != nil {
+			return fmt.Errorf("lock schema: %w", err)
+		}
+		for _, stmt := range schema {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("create schema: %w", err)
+			}
+		}
+		var v int
+		err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM log_schema").Scan(&v)
+		switch {
+		case err != nil:
+			return fmt.Errorf("read schema version: %w", err)
+		case v > schemaVersion:
+			return fmt.Errorf("schema version %d is newer than this release understands (%d)", v, schemaVersion)
+		case v < schemaVersion:
+			_, err = tx.Exec(ctx, "INSERT INTO log_schema (version) VALUES ($1)", schemaVersion)
+			return err
+		}
+		return nil
+	})
+}
+
+// Close flushes pending entries (bounded by ctx), stops retention and
+// closes the pool.
+func (s *Store) Close(ctx context.Context) error {
+	err := s.Batcher.Close(ctx)
+	s.stopRetention()
+	s.retention.Wait()
+	s.pool.Close()
+	return err
+}
+
+type writer struct {
+	pool     *pgxpool.Pool
+	instance string
+}
+
+// WriteBatch copies the batch in and adds to the counts, in one transaction.
+func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
+	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		i := 0
+		src := pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(batch) {
+				return nil, nil
+			}
+			e := &batch[i]
+			i++
+			return []any{e.Timestamp, e.Level, e.Service, e.Message, e.Component, e.TraceID,
+				e.SpanID, e.ParentID, e.Source, e.ReceivedAt, w.instance}, nil
+		})
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"logs"}, columns, src); err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+		return addCounts(ctx, tx, batch)
+	})
+}
+
+// addCounts adds the batch's totals to log_counts. Keys are sorted so that
+// processors sharing the table lock its rows in the same order.
+func addCounts(ctx context.Context, tx pgx.Tx, batch []models.LogEntry) error {
+	type key struct{ service, level string }
+	counts := make(map[key]int64, 16)
+	for i := range batch {
+		counts[key{batch[i].Service, batch[i].Level}]++
+	}
+	keys := make([]key, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.level, b.level))
+	})
+	services, levels, ns := make([]string, len(keys)), make([]string, len(keys)), make([]int64, len(keys))
+	for i, k := range keys {
+		services[i], levels[i], ns[i] = k.service, k.level, counts[k]
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO log_counts (service, level, n)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+		ON CONFLICT (service, level) DO UPDATE SET n = log_counts.n + EXCLUDED.n`, services, levels, ns)
+	if err != nil {
+		return fmt.Errorf("count: %w", err)
+	}
+	return nil
+}
+
+// Query returns the newest entries passing f, from every instance.
+func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Service != "" {
+		add("service = $?", f.Service)
+	}
+	if f.Level != "" {
+		add("level = $?", f.Level)
+	}
+	if f.Since != 0 {
+		add("ts >= $?", f.Since)
+	}
+	if f.Until != 0 {
+		add("ts <= $?", f.Until)
+	}
+	if f.Contains != "" {
+		add("strpos(message, $?) > 0", f.Contains)
+	}
+	q := "SELECT " + strings.Join(columns, ", ") + " FROM logs"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, f.EffectiveLimit())
+	q += " ORDER BY ts DESC, id DESC LIMIT $" + strconv.Itoa(len(args))
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	defer rows.Close()
+	out := []storage.Record{}
+	for rows.Next() {
+		var r storage.Record
+		e := &r.LogEntry
+		if err := rows.Scan(&e.Timestamp, &e.Level, &e.Service, &e.Message, &e.Component, &e.TraceID,
+			&e.SpanID, &e.ParentID, &e.Source, &e.ReceivedAt, &r.Instance); err != nil {
+			return nil, fmt.Errorf("query: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Counts returns the totals of every instance since the schema was created.
+func (s *Store) Counts(ctx context.Context) (storage.Counts, error) {
+	rows, err := s.pool.Query(ctx, "SELECT service, level, n FROM log_counts")
+	if err != nil {
+		return storage.Counts{}, fmt.Errorf("counts: %w", err)
+	}
+	defer rows.Close()
+	return storage.ScanCounts(rows)
+}
+
+// deleteOlder removes up to limit entries older than cutoff, of every
+// instance.
+func (s *Store) deleteOlder(ctx context.Context, cutoff int64, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx,
+		"DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE ts < $1 ORDER BY ts LIMIT $2)", cutoff, limit)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,0 +1,292 @@
+// Package sqlite stores log entries in an SQLite file through the pure-Go
+// driver modernc.org/sqlite (no C compiler needed, on any platform). It
+// writes in WAL mode from one connection, in batched transactions of
+// multi-row INSERT statements, and reads from a separate pool.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+// schemaVersion is the PRAGMA user_version this release writes and reads.
+const schemaVersion = 1
+
+// rowsPerInsert is how many rows one INSERT statement carries.
+const rowsPerInsert = 100
+
+const columns = "ts, level, service, message, component, trace_id, span_id, parent_id, source, received_at"
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS logs (
+		id          INTEGER PRIMARY KEY,
+		ts          INTEGER NOT NULL, -- the entry's timestamp, Unix ms
+		level       TEXT    NOT NULL,
+		service     TEXT    NOT NULL,
+		message     TEXT    NOT NULL,
+		component   TEXT    NOT NULL DEFAULT '',
+		trace_id    TEXT    NOT NULL DEFAULT '',
+		span_id     TEXT    NOT NULL DEFAULT '',
+		parent_id   TEXT    NOT NULL DEFAULT '',
+		source      TEXT    NOT NULL DEFAULT '', -- URL the entry was read from
+		received_at INTEGER NOT NULL             -- when it was read, Unix ms
+	)`,
+	// /logs reads newest first, optionally by service; a level filter scans
+	// the ts index (three levels: matches come quickly), so level has none.
+	`CREATE INDEX IF NOT EXISTS logs_ts ON logs (ts)`,
+	`CREATE INDEX IF NOT EXISTS logs_service_ts ON logs (service, ts)`,
+	// Totals by service and level since the file was created, kept per
+	// batch so that /stats need not count the table.
+	`CREATE TABLE IF NOT EXISTS log_counts (
+		service TEXT    NOT NULL,
+		level   TEXT    NOT NULL,
+		n       INTEGER NOT NULL,
+		PRIMARY KEY (service, level)
+	) WITHOUT ROWID`,
+}
+
+// Config describes the database. A zero field means its default.
+type Config struct {
+	Path      string // file path; created if missing
+	Batch     storage.BatchConfig
+	Retention storage.Retention // Keep and Every; Delete and Log are set by Open
+}
+
+// Store is an SQLite-backed storage.Store.
+type Store struct {
+	*storage.Batcher
+	write *sql.DB // one connection: SQLite has one writer
+	read  *sql.DB
+
+	stopRetention context.CancelFunc
+	retention     sync.WaitGroup
+}
+
+// Open opens or creates the database at cfg.Path and starts writing.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("sqlite: no database path (--dsn)")
+	}
+	w, err := openDB(cfg.Path, false)
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", cfg.Path, err)
+	}
+	r, err := openDB(cfg.Path, true)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(4)
+	s := &Store{write: w, read: r}
+	s.Batcher = storage.NewBatcher(writer{w}, cfg.Batch, "sqlite", logger)
+	rctx, cancel := context.WithCancel(context.Background())
+	s.stopRetention = cancel
+	ret := cfg.Retention
+	ret.Delete, ret.Log = s.deleteOlder, logger
+	s.retention.Go(func() { ret.Run(rctx) })
+	return s, nil
+}
+
+func openDB(path string, readOnly bool) (*sql.DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "temp_store(MEMORY)", "cache_size(-16000)", "wal_autocheckpoint(8000)"} {
+		q.Add("_pragma", p)
+	}
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// migrate creates the schema in a new file and refuses a newer one.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case v == schemaVersion:
+		return nil
+	case v > schemaVersion:
+		return fmt.Errorf("schema version %d is newer than this release understands (%d)", v, schemaVersion)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close flushes pending entries (bounded by ctx), stops retention and
+// closes the database.
+func (s *Store) Close(ctx context.Context) error {
+	err := s.Batcher.Close(ctx)
+	s.stopRetention()
+	s.retention.Wait()
+	return errors.Join(err, s.read.Close(), s.write.Close())
+}
+
+// writer commits batches through the single write connection.
+type writer struct{ db *sql.DB }
+
+func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	full, err := tx.PrepareContext(ctx, insertSQL(rowsPerInsert))
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	defer full.Close()
+	args := make([]any, 0, 10*rowsPerInsert)
+	for len(batch) > 0 {
+		n := min(len(batch), rowsPerInsert)
+		args = args[:0]
+		for i := range batch[:n] {
+			e := &batch[i]
+			args = append(args, e.Timestamp, e.Level, e.Service, e.Message, e.Component,
+				e.TraceID, e.SpanID, e.ParentID, e.Source, e.ReceivedAt)
+		}
+		if n == rowsPerInsert {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, insertSQL(n), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("insert: %w", err)
+		}
+		if err := addCounts(ctx, tx, batch[:n]); err != nil {
+			return err
+		}
+		batch = batch[n:]
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// addCounts adds the rows' totals by service and level to log_counts.
+func addCounts(ctx context.Context, tx *sql.Tx, rows []models.LogEntry) error {
+	type key struct{ service, level string }
+	counts := make(map[key]int64, 16)
+	for i := range rows {
+		counts[key{rows[i].Service, rows[i].Level}]++
+	}
+	for k, n := range counts {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO log_counts (service, level, n) VALUES (?, ?, ?)
+			ON CONFLICT (service, level) DO UPDATE SET n = n + excluded.n`, k.service, k.level, n); err != nil {
+			return fmt.Errorf("count: %w", err)
+		}
+	}
+	return nil
+}
+
+func insertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO logs (" + columns + ") VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
+}
+
+// Query returns the newest entries passing f.
+func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	if f.Service != "" {
+		add("service = ?", f.Service)
+	}
+	if f.Level != "" {
+		add("level = ?", f.Level)
+	}
+	if f.Since != 0 {
+		add("ts >= ?", f.Since)
+	}
+	if f.Until != 0 {
+		add("ts <= ?", f.Until)
+	}
+	if f.Contains != "" {
+		add("instr(message, ?) > 0", f.Contains)
+	}
+	q := "SELECT " + columns + " FROM logs"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY ts DESC, id DESC LIMIT ?"
+	args = append(args, f.EffectiveLimit())
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	defer rows.Close()
+	out := []storage.Record{}
+	for rows.Next() {
+		var r storage.Record
+		e := &r.LogEntry
+		if err := rows.Scan(&e.Timestamp, &e.Level, &e.Service, &e.Message, &e.Component,
+			&e.TraceID, &e.SpanID, &e.ParentID, &e.Source, &e.ReceivedAt); err != nil {
+			return nil, fmt.Errorf("query: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Counts returns the totals kept since the database was created.
+func (s *Store) Counts(ctx context.Context) (storage.Counts, error) {
+	rows, err := s.read.QueryContext(ctx, "SELECT service, level, n FROM log_counts")
+	if err != nil {
+		return storage.Counts{}, fmt.Errorf("counts: %w", err)
+	}
+	defer rows.Close()
+	return storage.ScanCounts(rows)
+}
+
+// deleteOlder removes up to limit entries older than cutoff.
+func (s *Store) deleteOlder(ctx context.Context, cutoff int64, limit int) (int64, error) {
+	res, err := s.write.ExecContext(ctx,
+		"DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE ts < ? ORDER BY ts LIMIT ?)", cutoff, limit)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,122 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/storagetest"
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func open(t testing.TB, path string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Config{Path: path, Batch: storage.BatchConfig{FlushInterval: 5 * time.Millisecond}}, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	var path string
+	storagetest.Run(t, storagetest.Options{
+		Open: func(t *testing.T) storage.Store {
+			path = filepath.Join(t.TempDir(), "logs.db")
+			return open(t, path)
+		},
+		Reopen: func(t *testing.T) storage.Store { return open(t, path) },
+	})
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logs.db")
+	s := open(t, path)
+	if _, err := s.write.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), Config{Path: path}, discard)
+	if err == nil {
+		t.Fatal("opened a database with a newer schema")
+	}
+}
+
+func TestRetention(t *testing.T) {
+	s, err := Open(context.Background(), Config{
+		Path:      filepath.Join(t.TempDir(), "logs.db"),
+		Batch:     storage.BatchConfig{FlushInterval: 5 * time.Millisecond},
+		Retention: storage.Retention{Keep: time.Hour, Every: 50 * time.Millisecond},
+	}, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	now := time.Now()
+	var batch []models.LogEntry
+	for i := range 2500 {
+		ts := now.Add(-2 * time.Hour) // old
+		if i%5 == 0 {
+			ts = now
+		}
+		batch = append(batch, models.LogEntry{Timestamp: ts.UnixMilli() - int64(i), Level: "INFO", Service: "s", Message: "m"})
+	}
+	if err := s.Save(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var n int
+		if err := s.read.QueryRow("SELECT count(*) FROM logs").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 500 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rows left, want the 500 recent ones", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func BenchmarkWriteBatch(b *testing.B) {
+	for _, size := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			s := open(b, filepath.Join(b.TempDir(), "logs.db"))
+			defer s.Close(context.Background())
+			batch := benchBatch(size)
+			w := writer{s.write}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := w.WriteBatch(context.Background(), batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+func benchBatch(n int) []models.LogEntry {
+	now := time.Now().UnixMilli()
+	batch := make([]models.LogEntry, n)
+	for i := range batch {
+		batch[i] = models.LogEntry{
+			Timestamp: now + int64(i), Level: models.Levels[i%3], Service: fmt.Sprintf("service-%d", i%5),
+			Message: "request completed successfully", Component: "http",
+			TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", ParentID: "a3ce929d0e0e4736",
+			Source: "ws://localhost:8080/ws/logs", ReceivedAt: now,
+		}
+	}
+	return batch
+}

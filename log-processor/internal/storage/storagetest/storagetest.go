@@ -1,0 +1,284 @@
+// Package storagetest is the conformance suite every storage backend runs:
+// one set of behaviours, checked the same way against memory, SQLite and
+// PostgreSQL (the idea of testing/slogtest).
+package storagetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+// Options describe the backend under test.
+type Options struct {
+	// Open returns a new, empty store. Batching stores should flush often
+	// (every few milliseconds) so the suite does not wait long.
+	Open func(t *testing.T) storage.Store
+	// Reopen, if set, opens the same database again after Close, for
+	// backends whose data survives a restart.
+	Reopen func(t *testing.T) storage.Store
+	// Instance is the instance name the backend records, if any.
+	Instance string
+}
+
+// base is a fixed timestamp; entries are spaced a second apart from it.
+var base = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC).UnixMilli()
+
+// entry i: services svc0..svc2, levels cycle INFO, WARN, ERROR.
+func entry(i int) models.LogEntry {
+	return models.LogEntry{
+		Timestamp:  base + int64(i)*1000,
+		Level:      models.Levels[i%3],
+		Message:    fmt.Sprintf("message %d with \"quotes\", ünïcode and 100%% of_chars", i),
+		Service:    fmt.Sprintf("svc%d", i%3),
+		Component:  "comp",
+		TraceID:    fmt.Sprintf("%032x", i),
+		SpanID:     fmt.Sprintf("%016x", i),
+		ParentID:   "",
+		Source:     "ws://source-a/ws/logs",
+		ReceivedAt: base + int64(i)*1000 + 5,
+	}
+}
+
+// Run runs every conformance test.
+func Run(t *testing.T, o Options) {
+	t.Run("SaveQueryRoundTrip", func(t *testing.T) { testRoundTrip(t, o) })
+	t.Run("Filters", func(t *testing.T) { testFilters(t, o) })
+	t.Run("Limits", func(t *testing.T) { testLimits(t, o) })
+	t.Run("Counts", func(t *testing.T) { testCounts(t, o) })
+	t.Run("ConcurrentSave", func(t *testing.T) { testConcurrent(t, o) })
+	t.Run("CloseFlushes", func(t *testing.T) { testCloseFlushes(t, o) })
+	if o.Reopen != nil {
+		t.Run("SurvivesRestart", func(t *testing.T) { testReopen(t, o) })
+	}
+}
+
+func save(t *testing.T, s storage.Store, entries []models.LogEntry) {
+	t.Helper()
+	if err := s.Save(context.Background(), entries); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+}
+
+// waitStored waits until the store has committed n entries in all.
+func waitStored(t *testing.T, s storage.Store, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for s.Status().Stored < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d of %d entries after 20s: %+v", s.Status().Stored, n, s.Status())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func closeStore(t *testing.T, s storage.Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+func query(t *testing.T, s storage.Store, f storage.Filter) []storage.Record {
+	t.Helper()
+	rs, err := s.Query(context.Background(), f)
+	if err != nil {
+		t.Fatalf("Query(%+v): %v", f, err)
+	}
+	return rs
+}
+
+func entries(n int) []models.LogEntry {
+	out := make([]models.LogEntry, n)
+	for i := range out {
+		out[i] = entry(i)
+	}
+	return out
+}
+
+func testRoundTrip(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	in := entries(3)
+	in[1].ParentID = "00f067aa0ba902b7"
+	in[2].Component, in[2].TraceID, in[2].SpanID = "", "", ""
+	save(t, s, in)
+	waitStored(t, s, 3)
+	got := query(t, s, storage.Filter{})
+	if len(got) != 3 {
+		t.Fatalf("got %d records, want 3", len(got))
+	}
+	for i, r := range got {
+		want := in[2-i] // newest first
+		if r.LogEntry != want {
+			t.Errorf("record %d:\n got %+v\nwant %+v", i, r.LogEntry, want)
+		}
+		if r.Instance != o.Instance {
+			t.Errorf("record %d instance %q, want %q", i, r.Instance, o.Instance)
+		}
+	}
+	if st := s.Status(); st.Stored != 3 || st.State != storage.StateOK || st.Backend == "" {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+func testFilters(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	in := entries(30)
+	in[7].Message = "needle in a haystack"
+	in[20].Message = "another NEEDLE, upper case"
+	// Out of timestamp order on arrival: query order is by timestamp.
+	save(t, s, in[15:])
+	save(t, s, in[:15])
+	waitStored(t, s, 30)
+
+	ts := func(i int) int64 { return in[i].Timestamp }
+	// Every message but the two replaced above contains "100% of_".
+	var literal []int
+	for i := 29; i >= 0; i-- {
+		if i != 7 && i != 20 {
+			literal = append(literal, i)
+		}
+	}
+	tests := []struct {
+		name string
+		f    storage.Filter
+		want []int // indexes into in, newest first
+	}{
+		{"all", storage.Filter{}, seq(29, 0)},
+		{"service", storage.Filter{Service: "svc1"}, []int{28, 25, 22, 19, 16, 13, 10, 7, 4, 1}},
+		{"level", storage.Filter{Level: "ERROR"}, []int{29, 26, 23, 20, 17, 14, 11, 8, 5, 2}},
+		{"service and level", storage.Filter{Service: "svc0", Level: "INFO"}, []int{27, 24, 21, 18, 15, 12, 9, 6, 3, 0}},
+		{"service and level disjoint", storage.Filter{Service: "svc0", Level: "WARN"}, nil},
+		{"since", storage.Filter{Since: ts(25)}, seq(29, 25)},
+		{"until", storage.Filter{Until: ts(3)}, seq(3, 0)},
+		{"since and until", storage.Filter{Since: ts(10), Until: ts(12)}, seq(12, 10)},
+		{"contains is case-sensitive", storage.Filter{Contains: "needle"}, []int{7}},
+		{"contains with wildcards taken literally", storage.Filter{Contains: "100% of_"}, literal},
+		{"contains nothing", storage.Filter{Contains: "%_x"}, nil},
+		{"limit", storage.Filter{Limit: 4}, seq(29, 26)},
+		{"unknown service", storage.Filter{Service: "nope"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := tc.want
+			got := query(t, s, tc.f)
+			if len(got) != len(want) {
+				t.Fatalf("got %d records, want %d", len(got), len(want))
+			}
+			for k, i := range want {
+				if got[k].Timestamp != in[i].Timestamp || got[k].Message != in[i].Message {
+					t.Errorf("record %d = %d %q, want entry %d", k, got[k].Timestamp, got[k].Message, i)
+				}
+			}
+		})
+	}
+}
+
+// seq returns hi, hi-1, ..., lo.
+func seq(hi, lo int) []int {
+	var out []int
+	for i := hi; i >= lo; i-- {
+		out = append(out, i)
+	}
+	return out
+}
+
+func testLimits(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	save(t, s, entries(1200))
+	waitStored(t, s, 1200)
+	if n := len(query(t, s, storage.Filter{})); n != storage.DefaultLimit {
+		t.Errorf("default limit gave %d records, want %d", n, storage.DefaultLimit)
+	}
+	if n := len(query(t, s, storage.Filter{Limit: 5000})); n != storage.MaxLimit {
+		t.Errorf("limit 5000 gave %d records, want the maximum %d", n, storage.MaxLimit)
+	}
+}
+
+func testCounts(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	save(t, s, entries(30))
+	save(t, s, entries(6))
+	waitStored(t, s, 36)
+	c, err := s.Counts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Total != 36 || c.ByLevel["INFO"] != 12 || c.ByLevel["WARN"] != 12 || c.ByLevel["ERROR"] != 12 {
+		t.Errorf("counts = %+v", c)
+	}
+	if c.ByService["svc0"] != 12 || c.ByService["svc1"] != 12 || c.ByService["svc2"] != 12 || len(c.ByService) != 3 {
+		t.Errorf("by_service = %v", c.ByService)
+	}
+}
+
+func testConcurrent(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	const workers, batches, size = 8, 25, 20
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for b := range batches {
+				batch := make([]models.LogEntry, size)
+				for i := range batch {
+					batch[i] = entry((w*batches+b)*size + i)
+				}
+				if err := s.Save(context.Background(), batch); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitStored(t, s, workers*batches*size)
+	c, err := s.Counts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Total != workers*batches*size {
+		t.Errorf("total = %d, want %d", c.Total, workers*batches*size)
+	}
+}
+
+func testCloseFlushes(t *testing.T, o Options) {
+	s := o.Open(t)
+	save(t, s, entries(7))
+	closeStore(t, s) // no wait: Close must write the partial batch
+	if st := s.Status(); st.Stored != 7 || st.Pending != 0 {
+		t.Errorf("status after Close = %+v, want 7 stored, none pending", st)
+	}
+	if err := s.Save(context.Background(), entries(1)); err == nil {
+		t.Error("Save after Close succeeded")
+	}
+}
+
+func testReopen(t *testing.T, o Options) {
+	s := o.Open(t)
+	save(t, s, entries(9))
+	closeStore(t, s)
+	s = o.Reopen(t)
+	defer closeStore(t, s)
+	c, err := s.Counts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Total != 9 || c.ByService["svc1"] != 3 {
+		t.Errorf("counts after reopening = %+v, want 9 entries", c)
+	}
+	if n := len(query(t, s, storage.Filter{Level: "WARN"})); n != 3 {
+		t.Errorf("%d WARN entries after reopening, want 3", n)
+	}
+}
