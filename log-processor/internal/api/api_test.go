@@ -1,0 +1,111 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
+)
+
+func TestParseFilter(t *testing.T) {
+	ms := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC).UnixMilli()
+	tests := []struct {
+		query string
+		want  storage.Filter
+		err   string
+	}{
+		{"", storage.Filter{}, ""},
+		{"service=auth&level=warn&contains=timeout&limit=5", storage.Filter{Service: "auth", Level: "WARN", Contains: "timeout", Limit: 5}, ""},
+		{"since=2026-11-28T10:00:00Z", storage.Filter{Since: ms}, ""},
+		{"since=2026-11-28T11:00:00%2B01:00&until=1795860001000", storage.Filter{Since: ms, Until: ms + 1000}, ""},
+		{"limit=1000", storage.Filter{Limit: 1000}, ""},
+		{"level=DEBUG", storage.Filter{}, `invalid level="DEBUG": want INFO, WARN or ERROR`},
+		{"limit=0", storage.Filter{}, `invalid limit="0": want an integer from 1 to 1000`},
+		{"limit=1001", storage.Filter{}, `invalid limit="1001"`},
+		{"limit=ten", storage.Filter{}, `invalid limit="ten"`},
+		{"since=yesterday", storage.Filter{}, `invalid since="yesterday": want RFC 3339`},
+		{"until=-5", storage.Filter{}, `invalid until="-5": want a positive Unix time`},
+		{"since=2000&until=1000", storage.Filter{}, "since is after until"},
+		{"service=", storage.Filter{}, `invalid service=""`},
+		{"contains=", storage.Filter{}, `invalid contains=""`},
+		{"service=a&service=b", storage.Filter{}, "given 2 times"},
+		{"sevrice=a", storage.Filter{}, `unknown query parameter "sevrice"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			q, _ := url.ParseQuery(tc.query)
+			f, err := ParseFilter(q)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || f != tc.want {
+				t.Fatalf("ParseFilter(%q) = %+v, %v; want %+v", tc.query, f, err, tc.want)
+			}
+		})
+	}
+}
+
+// fake is a pipeline with fixed answers.
+type fake struct {
+	ready pipeline.Readiness
+	got   storage.Filter
+}
+
+func (f *fake) StatsWithTotals(context.Context) pipeline.Stats { return pipeline.Stats{Workers: 3} }
+func (f *fake) Ready() pipeline.Readiness                      { return f.ready }
+func (f *fake) Query(_ context.Context, flt storage.Filter) ([]storage.Record, error) {
+	f.got = flt
+	return []storage.Record{}, nil
+}
+
+func TestHandler(t *testing.T) {
+	p := &fake{ready: pipeline.Readiness{Status: "degraded"}}
+	srv := httptest.NewServer(NewHandler(p, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer srv.Close()
+	tests := []struct {
+		method, path string
+		code         int
+		body         string
+	}{
+		{"GET", "/healthz", 200, "ok\n"},
+		{"GET", "/readyz", 503, `"status": "degraded"`},
+		{"GET", "/stats", 200, `"Workers": 3`},
+		{"GET", "/logs?level=error&limit=7", 200, "[]\n"},
+		{"GET", "/logs?level=nope", 400, `invalid level="nope"`},
+		{"POST", "/stats", 405, ""},
+		{"GET", "/nope", 404, ""},
+	}
+	for _, tc := range tests {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || !strings.Contains(string(body), tc.body) {
+			t.Errorf("%s %s = %d %q, want %d containing %q", tc.method, tc.path, resp.StatusCode, body, tc.code, tc.body)
+		}
+	}
+	if p.got.Level != "ERROR" || p.got.Limit != 7 {
+		t.Errorf("query got filter %+v", p.got)
+	}
+	var v any
+	resp, _ := http.Get(srv.URL + "/stats")
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("/stats is not JSON: %v %s", err, resp.Header.Get("Content-Type"))
+	}
+}

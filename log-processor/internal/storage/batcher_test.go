@@ -1,0 +1,166 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// fakeWriter records batch sizes and fails while fail is positive,
+// decrementing it per attempt (forever when negative).
+type fakeWriter struct {
+	mu    sync.Mutex
+	sizes []int
+	rows  int
+	fail  int
+	block chan struct{} // if not nil, each write waits for a value
+}
+
+func (w *fakeWriter) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
+	if w.block != nil {
+		select {
+		case <-w.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail != 0 {
+		w.fail--
+		return errors.New("database is down")
+	}
+	w.sizes = append(w.sizes, len(batch))
+	w.rows += len(batch)
+	return nil
+}
+
+func entries(n int) []models.LogEntry {
+	return make([]models.LogEntry, n)
+}
+
+func TestBatchesBySize(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &fakeWriter{}
+		b := NewBatcher(w, BatchConfig{Size: 1000, FlushInterval: time.Hour}, "fake", discard)
+		for range 50 {
+			if err := b.Save(context.Background(), entries(50)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if err := b.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if w.rows != 2500 || len(w.sizes) != 3 || w.sizes[0] != 1000 || w.sizes[1] != 1000 || w.sizes[2] != 500 {
+			t.Errorf("batches %v (%d rows), want 1000, 1000 and the last 500 at Close", w.sizes, w.rows)
+		}
+		if st := b.Status(); st.Stored != 2500 || st.Pending != 0 || st.State != StateOK {
+			t.Errorf("status = %+v", st)
+		}
+	})
+}
+
+func TestFlushInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &fakeWriter{}
+		b := NewBatcher(w, BatchConfig{Size: 1000, FlushInterval: 200 * time.Millisecond}, "fake", discard)
+		defer b.Close(context.Background())
+		_ = b.Save(context.Background(), entries(10))
+		time.Sleep(199 * time.Millisecond)
+		synctest.Wait()
+		if b.Status().Stored != 0 {
+			t.Fatal("written before the flush interval")
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if b.Status().Stored != 10 {
+			t.Fatalf("not written at the flush interval: %+v", b.Status())
+		}
+	})
+}
+
+// TestRetryUntilRecovered: a failing database is retried with backoff,
+// shows as failing with its error, and nothing is reported stored until it
+// is; then writing resumes by itself.
+func TestRetryUntilRecovered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &fakeWriter{fail: 4}
+		b := NewBatcher(w, BatchConfig{Size: 10, FlushInterval: time.Millisecond, RetryMax: time.Second}, "fake", discard)
+		defer b.Close(context.Background())
+		_ = b.Save(context.Background(), entries(10))
+		time.Sleep(50 * time.Millisecond)
+		synctest.Wait()
+		st := b.Status()
+		if st.State != StateFailing || st.Stored != 0 || st.Pending != 10 || !strings.Contains(st.LastError, "database is down") {
+			t.Fatalf("while failing: %+v", st)
+		}
+		time.Sleep(10 * time.Second) // past every backoff
+		synctest.Wait()
+		if st := b.Status(); st.State != StateOK || st.Stored != 10 || st.LastError == "" {
+			t.Fatalf("after recovery: %+v (the last error is kept for diagnosis)", st)
+		}
+		if len(w.sizes) != 1 {
+			t.Errorf("batches %v: the same batch must be written once", w.sizes)
+		}
+	})
+}
+
+// TestSaveBlocksWhenFull: with one batch being written and another
+// waiting, Save blocks until there is room, or its context ends.
+func TestSaveBlocksWhenFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &fakeWriter{block: make(chan struct{})}
+		b := NewBatcher(w, BatchConfig{Size: 10, FlushInterval: time.Hour}, "fake", discard)
+		_ = b.Save(context.Background(), entries(10)) // taken by the writer, which blocks
+		synctest.Wait()
+		_ = b.Save(context.Background(), entries(10)) // pending is full now
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := b.Save(ctx, entries(1)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Save into a full batcher = %v, want it to block until its deadline", err)
+		}
+		done := make(chan error)
+		go func() { done <- b.Save(context.Background(), entries(1)) }()
+		synctest.Wait()
+		w.block <- struct{}{} // first batch written: the second is taken, room appears
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		close(w.block)
+		if err := b.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if w.rows != 21 {
+			t.Errorf("wrote %d rows, want 21", w.rows)
+		}
+	})
+}
+
+func TestCloseDeadlineCountsLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &fakeWriter{fail: -1}
+		b := NewBatcher(w, BatchConfig{Size: 10, FlushInterval: time.Millisecond}, "fake", discard)
+		_ = b.Save(context.Background(), entries(7))
+		_ = b.Save(context.Background(), entries(3))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err := b.Close(ctx)
+		if err == nil || !strings.Contains(err.Error(), "10 entries not stored") {
+			t.Fatalf("Close = %v, want 10 entries not stored", err)
+		}
+		if err := b.Save(context.Background(), entries(1)); !errors.Is(err, ErrClosed) {
+			t.Errorf("Save after Close = %v, want ErrClosed", err)
+		}
+	})
+}
