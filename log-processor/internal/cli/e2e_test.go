@@ -37,9 +37,22 @@ type stats struct {
 	Ignored     uint64            `json:"ignored"`
 	Submitted   uint64            `json:"submitted"`
 	Dropped     uint64            `json:"dropped"`
+	DropReasons map[string]uint64 `json:"drop_reasons"`
+	Stored      uint64            `json:"stored"`
 	ByLevel     map[string]uint64 `json:"by_level"`
 	ByService   map[string]uint64 `json:"by_service"`
-	Sources     []sourceStats     `json:"sources"`
+	Storage     struct {
+		Backend   string `json:"backend"`
+		State     string `json:"state"`
+		Stored    uint64 `json:"stored"`
+		LastError string `json:"last_error"`
+		Totals    *struct {
+			Total     uint64            `json:"total"`
+			ByLevel   map[string]uint64 `json:"by_level"`
+			ByService map[string]uint64 `json:"by_service"`
+		} `json:"totals"`
+	} `json:"storage"`
+	Sources []sourceStats `json:"sources"`
 }
 
 // checkInvariants fails the test unless the snapshot adds up.
@@ -65,8 +78,15 @@ func checkInvariants(t *testing.T, s stats) {
 	if s.Received != sum.Total || s.Submitted != sum.Submitted || s.Dropped != sum.Dropped {
 		t.Fatalf("totals %+v are not the sum of the sources %+v", s, sum)
 	}
-	if s.Processed > s.Submitted {
-		t.Fatalf("processed %d > submitted %d", s.Processed, s.Submitted)
+	if s.Processed > s.Submitted || s.Stored > s.Processed {
+		t.Fatalf("processed %d, stored %d, submitted %d: want stored <= processed <= submitted", s.Processed, s.Stored, s.Submitted)
+	}
+	var dropped uint64
+	for _, n := range s.DropReasons {
+		dropped += n
+	}
+	if dropped != s.Dropped {
+		t.Fatalf("drop reasons %v do not add up to %d", s.DropReasons, s.Dropped)
 	}
 }
 
