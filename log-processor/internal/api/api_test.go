@@ -103,7 +103,10 @@ func TestHandler(t *testing.T) {
 		t.Errorf("query got filter %+v", p.got)
 	}
 	var v any
-	resp, _ := http.Get(srv.URL + "/stats")
+	resp, err := http.Get(srv.URL + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("/stats is not JSON: %v %s", err, resp.Header.Get("Content-Type"))

@@ -1,23 +1,21 @@
-// Package e2e runs the real programs for end-to-end tests: it builds the
-// binaries once per test run and starts them as processes on loopback ports
-// chosen by the system. Only tests import it.
+// Package e2e helps the end-to-end tests: it builds the real binaries once
+// per test run, starts them as processes on loopback ports chosen by the
+// system, and stands a cuttable TCP proxy in front of a server. Only tests
+// import it.
 package e2e
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/proc"
 )
 
 // Import paths of the two commands.
@@ -44,137 +42,27 @@ func Build(dir, pkg, name string, race bool) (string, error) {
 	return bin, nil
 }
 
-// Proc is a running program whose stderr carries JSON log lines.
-type Proc struct {
-	Cmd  *exec.Cmd
-	Addr string // host:port from the first log line with an "addr" attribute
-
-	mu    sync.Mutex
-	lines []map[string]any
-	raw   bytes.Buffer
-	done  chan struct{} // closed when the process has exited
-	err   error         // from Wait, set before done is closed
-}
+// Proc is a running program; see proc.Process.
+type Proc = proc.Process
 
 // Start runs bin with args (which should include --log-format json and a
 // :0 listen address), waits until it logs its address, and registers a
 // cleanup that stops it with SIGINT (SIGKILL after 10 s) if it still runs.
 func Start(t testing.TB, bin string, args ...string) *Proc {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	stderr, err := cmd.StderrPipe()
+	p, err := proc.Start(bin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &Proc{Cmd: cmd, done: make(chan struct{})}
-	addrc := make(chan string, 1)
-	go func() {
-		// Read the log to its end, so the process never blocks on a full pipe.
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		for sc.Scan() {
-			var m map[string]any
-			ok := json.Unmarshal(sc.Bytes(), &m) == nil
-			p.mu.Lock()
-			p.raw.Write(sc.Bytes())
-			p.raw.WriteByte('\n')
-			if ok {
-				p.lines = append(p.lines, m)
-			}
-			p.mu.Unlock()
-			if a, _ := m["addr"].(string); a != "" {
-				select {
-				case addrc <- a:
-				default:
-				}
-			}
-		}
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
-		if err := p.Stop(10 * time.Second); err != nil && !p.exitedBySignal() {
+		if p.Exited() {
+			return
+		}
+		if err := p.Stop(10 * time.Second); err != nil {
 			t.Logf("%s: %v", filepath.Base(bin), err)
 		}
 	})
-	select {
-	case p.Addr = <-addrc:
-	case <-p.done:
-		t.Fatalf("%s exited before listening: %v\n%s", filepath.Base(bin), p.err, p.Log())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s did not report its address\n%s", filepath.Base(bin), p.Log())
-	}
 	return p
-}
-
-// Stop sends SIGINT (a kill on Windows) and waits up to timeout for the
-// process to exit, killing it after that. It returns the exit error.
-func (p *Proc) Stop(timeout time.Duration) error {
-	select {
-	case <-p.done:
-		return p.err
-	default:
-	}
-	if runtime.GOOS == "windows" {
-		_ = p.Cmd.Process.Kill()
-	} else {
-		_ = p.Cmd.Process.Signal(os.Interrupt)
-	}
-	return p.Wait(timeout)
-}
-
-// Kill ends the process at once, as kill -9 would, and waits for it.
-func (p *Proc) Kill() {
-	_ = p.Cmd.Process.Kill()
-	<-p.done
-}
-
-// Wait waits up to timeout for the process to exit by itself, killing it
-// after that, and returns the exit error.
-func (p *Proc) Wait(timeout time.Duration) error {
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(timeout):
-		_ = p.Cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("did not exit within %v; killed", timeout)
-	}
-}
-
-func (p *Proc) exitedBySignal() bool {
-	return p.Cmd.ProcessState != nil && !p.Cmd.ProcessState.Exited()
-}
-
-// Lines returns the JSON log lines logged so far whose msg is msg.
-func (p *Proc) Lines(msg string) []map[string]any {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []map[string]any
-	for _, m := range p.lines {
-		if m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// Log returns everything the process wrote to stderr so far.
-func (p *Proc) Log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.raw.String()
-}
-
-// WSURL returns the generator's WebSocket URL with the query q.
-func (p *Proc) WSURL(q string) string {
-	if q != "" && !strings.HasPrefix(q, "?") {
-		q = "?" + q
-	}
-	return "ws://" + p.Addr + "/ws/logs" + q
 }
 
 // WaitFor polls cond every 10 ms until it holds, failing the test after

@@ -6,6 +6,7 @@ package ws
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,9 +34,9 @@ const (
 	// closeGrace is how long a closing connection waits for the client to
 	// answer the close frame.
 	closeGrace = time.Second
-	// floodBurst is how many flood-mode frames are written between checks
-	// for shutdown and pings, under one write deadline.
-	floodBurst = 256
+	// floodBurst is how many flood-mode frames go out in one write system
+	// call, between checks for shutdown and pings.
+	floodBurst = 64
 )
 
 // Defaults for the zero fields of Config.
@@ -185,6 +186,7 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 		log:       s.log.With("remote", r.RemoteAddr),
 		closed:    s.closing,
 		writeWait: s.cfg.WriteTimeout,
+		pongs:     make(chan string, 1),
 	}
 	go func() {
 		defer s.release()
@@ -204,7 +206,13 @@ type client struct {
 
 	sent   int            // frames sent after the handshake, malformed ones included
 	faults [numFaults]int // malformed frames sent, by kind
-	buf    []byte         // reused frame buffer
+	buf    []byte         // reused buffer for one frame's payload
+	out    []byte         // reused buffer for a burst of encoded frames
+
+	// pongs carries ping payloads from the reader to the writer, which
+	// answers them: every write happens on the writer goroutine, so frames
+	// written in bulk to the socket are never interleaved with another.
+	pongs chan string
 }
 
 // errDropped ends a connection closed on purpose by drop_after.
@@ -248,13 +256,23 @@ func reasonOf(err error) string {
 	return err.Error()
 }
 
-// read consumes control frames (pongs, close) until the connection ends.
+// read consumes control frames (pings, pongs, close) until the connection
+// ends. It writes nothing: pings are answered by the writer, and a close
+// frame ends the reader, after which the writer answers it.
 func (c *client) read() {
 	c.conn.SetReadLimit(maxClientMessage)
 	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	c.conn.SetPongHandler(func(string) error {
 		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	})
+	c.conn.SetPingHandler(func(data string) error {
+		select {
+		case c.pongs <- data:
+		default: // one pong is already due; it answers this ping too
+		}
+		return nil
+	})
+	c.conn.SetCloseHandler(func(int, string) error { return nil })
 	for {
 		if _, _, err := c.conn.NextReader(); err != nil {
 			return
@@ -290,36 +308,32 @@ func (c *client) write(readDone <-chan struct{}) error {
 		tick = t.C
 	}
 	c.buf = make([]byte, 0, 512)
+	c.out = make([]byte, 0, 32<<10)
 	for {
 		burst := 1
+		var flood <-chan time.Time
 		if c.p.flood && c.more() {
-			// Check for shutdown and pings between bursts, not per frame.
-			select {
-			case <-c.closed:
-				return c.goodbye(readDone)
-			case <-readDone:
-				return fmt.Errorf("client went away")
-			case now := <-ping.C:
-				if err := c.ping(now); err != nil {
-					return err
-				}
-				continue
-			default:
-				burst = floodBurst
+			flood = closedTimeChan // ready at once: flood between other events
+		}
+		select {
+		case <-c.closed:
+			return c.goodbye(readDone)
+		case <-readDone:
+			c.answerClose()
+			return fmt.Errorf("client went away")
+		case now := <-ping.C:
+			if err := c.control(websocket.PingMessage, nil, now); err != nil {
+				return err
 			}
-		} else {
-			select {
-			case <-c.closed:
-				return c.goodbye(readDone)
-			case <-readDone:
-				return fmt.Errorf("client went away")
-			case now := <-ping.C:
-				if err := c.ping(now); err != nil {
-					return err
-				}
-				continue
-			case <-tick:
+			continue
+		case data := <-c.pongs:
+			if err := c.control(websocket.PongMessage, []byte(data), time.Now()); err != nil {
+				return err
 			}
+			continue
+		case <-tick:
+		case <-flood:
+			burst = floodBurst
 		}
 		if err := c.sendBurst(burst); err != nil {
 			return err
@@ -333,36 +347,41 @@ func (c *client) write(readDone <-chan struct{}) error {
 // more reports whether the count allows another frame.
 func (c *client) more() bool { return c.p.count < 0 || c.sent < c.p.count }
 
-// sendBurst writes up to n frames under one write deadline, stopping early
-// at the count.
+// closedTimeChan is always ready to receive from; a select with it as a
+// case never blocks on the others.
+var closedTimeChan = func() <-chan time.Time {
+	ch := make(chan time.Time)
+	close(ch)
+	return ch
+}()
+
+// sendBurst encodes up to n frames and writes them to the socket in one
+// system call, stopping early at the count or at drop_after.
 func (c *client) sendBurst(n int) error {
 	now := time.Now()
-	if err := c.conn.SetWriteDeadline(now.Add(c.writeWait)); err != nil {
-		return err
-	}
+	c.out = c.out[:0]
+	drop := false
 	for range n {
 		if !c.more() {
-			return nil
+			break
 		}
 		if c.sent == c.p.dropAfter {
-			c.conn.NetConn().Close() // no close frame: an abrupt end
-			return errDropped
+			drop = true
+			break
 		}
-		mt := websocket.TextMessage
+		op := byte(websocket.TextMessage)
 		if c.p.malformedPct > 0 && c.rng.IntN(100) < c.p.malformedPct {
 			f := fault(c.rng.IntN(int(numFaults)))
 			var binary bool
 			c.buf, binary = c.logs.appendFault(c.buf[:0], now, f)
 			if binary {
-				mt = websocket.BinaryMessage
+				op = websocket.BinaryMessage
 			}
 			c.faults[f]++
 		} else {
 			c.buf = c.logs.append(c.buf[:0], now)
 		}
-		if err := c.conn.WriteMessage(mt, c.buf); err != nil {
-			return fmt.Errorf("write: %w", err)
-		}
+		c.out = appendFrame(c.out, op, c.buf)
 		if c.p.debug {
 			c.log.Info("sent", "frame", string(c.buf))
 		}
@@ -371,7 +390,36 @@ func (c *client) sendBurst(n int) error {
 			c.reportFaults()
 		}
 	}
+	if len(c.out) > 0 {
+		nc := c.conn.NetConn()
+		if err := nc.SetWriteDeadline(now.Add(c.writeWait)); err != nil {
+			return err
+		}
+		if _, err := nc.Write(c.out); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+	}
+	if drop {
+		c.conn.NetConn().Close() // no close frame: an abrupt end
+		return errDropped
+	}
 	return nil
+}
+
+// appendFrame appends an unmasked, final WebSocket frame (RFC 6455 5.2),
+// as a server sends, with opcode op and the given payload.
+func appendFrame(b []byte, op byte, payload []byte) []byte {
+	b = append(b, 0x80|op)
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, byte(n))
+	case n <= 0xffff:
+		b = append(b, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, payload...)
 }
 
 // reportFaults logs how many malformed frames of each kind were sent.
@@ -385,11 +433,18 @@ func (c *client) reportFaults() {
 	c.log.Info("malformed frames sent", "sent", c.sent, "malformed", total, slog.Group("kinds", attrs...))
 }
 
-func (c *client) ping(now time.Time) error {
-	if err := c.conn.WriteControl(websocket.PingMessage, nil, now.Add(c.writeWait)); err != nil {
-		return fmt.Errorf("ping: %w", err)
+// control writes a control frame; only the writer goroutine calls it.
+func (c *client) control(op int, data []byte, now time.Time) error {
+	if err := c.conn.WriteControl(op, data, now.Add(c.writeWait)); err != nil {
+		return fmt.Errorf("write control frame: %w", err)
 	}
 	return nil
+}
+
+// answerClose echoes a close frame the client sent, best effort.
+func (c *client) answerClose() {
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 }
 
 // goodbye sends a normal close frame and waits, bounded, for the client to

@@ -334,3 +334,47 @@ func BenchmarkAppendLog(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// TestPingsDuringFlood: the client's pings are answered while frames go out
+// in bulk, and no frame is corrupted by a pong written in between.
+func TestPingsDuringFlood(t *testing.T) {
+	_, url := start(t, Config{})
+	c := dial(t, url+"?flood&count=20000")
+	pongs := make(chan struct{}, 100)
+	c.SetPongHandler(func(string) error {
+		select {
+		case pongs <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	readJSON(t, c)
+	for i := range 20000 {
+		if i%500 == 0 {
+			if err := c.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		readEntry(t, c)
+	}
+	// Pongs are read along with the frames; at least one must have come.
+	if len(pongs) == 0 {
+		_ = c.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for len(pongs) == 0 {
+			if _, _, err := c.ReadMessage(); err != nil {
+				t.Fatalf("no pong: %v", err)
+			}
+		}
+	}
+}
+
+func TestAppendFrame(t *testing.T) {
+	for _, n := range []int{0, 125, 126, 65535, 65536} {
+		b := appendFrame(nil, websocket.TextMessage, make([]byte, n))
+		hdr := map[bool]int{true: 2}[n < 126] + map[bool]int{true: 4}[n >= 126 && n <= 65535] + map[bool]int{true: 10}[n > 65535]
+		if len(b) != hdr+n || b[0] != 0x81 {
+			t.Errorf("n=%d: frame of %d bytes, first byte %#x; want %d, 0x81", n, len(b), b[0], hdr+n)
+		}
+	}
+}
