@@ -72,7 +72,7 @@ func (f *fake) Query(_ context.Context, flt storage.Filter) ([]storage.Record, e
 
 func TestHandler(t *testing.T) {
 	p := &fake{ready: pipeline.Readiness{Status: "degraded"}}
-	srv := httptest.NewServer(NewHandler(p, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := httptest.NewServer(NewHandler(p, Options{}, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer srv.Close()
 	tests := []struct {
 		method, path string

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
@@ -20,14 +21,30 @@ type Pipeline interface {
 	Query(ctx context.Context, f storage.Filter) ([]storage.Record, error)
 }
 
+// Options switch on optional routes. The zero value serves none of them.
+type Options struct {
+	// Pprof serves the Go profiler under /debug/pprof/. Profiles reveal
+	// internals and cost CPU while taken: enable it only where the API is
+	// not exposed to others.
+	Pprof bool
+}
+
 // NewHandler returns the API's routes:
 //
 //	GET /healthz  200 "ok" while the process runs (liveness)
 //	GET /readyz   200 when every source is connected and storage writes, else 503; JSON body
 //	GET /stats    the pipeline's counters as JSON
 //	GET /logs     stored entries, newest first, filtered by the query string
-func NewHandler(p Pipeline, logger *slog.Logger) http.Handler {
+//	/debug/pprof/ the Go profiler, with Options.Pprof
+func NewHandler(p Pipeline, opts Options, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	if opts.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

@@ -58,6 +58,7 @@ func ExitCode(err error) int {
 type config struct {
 	pipeline  pipeline.Config
 	httpAddr  string
+	api       api.Options
 	logLevel  string
 	logFormat string
 
@@ -118,7 +119,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	}
 	logger.Info("storage open", "backend", cfg.storage, "dsn", redactDSN(cfg.dsn))
 	p := pipeline.New(cfg.pipeline, store, logger)
-	srv := api.NewServer(api.NewHandler(p, logger), logger.With("component", "api"))
+	srv := api.NewServer(api.NewHandler(p, cfg.api, logger), logger.With("component", "api"))
 	serveErr := make(chan error, 1) // sent once by the serving goroutine
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("HTTP API listening", "addr", ln.Addr().String(), "sources", len(cfg.pipeline.URLs))
@@ -188,6 +189,7 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	fs.DurationVar(&cfg.batch.FlushInterval, "flush-interval", storage.DefaultFlushInterval, "longest an entry waits before its batch is written (sqlite, postgres)")
 	fs.DurationVar(&cfg.retention, "retention", 0, "delete entries older than this, e.g. 72h (sqlite, postgres; 0 = keep all)")
 	fs.IntVar(&cfg.memory.MaxEntries, "memory-max-entries", memory.DefaultMaxEntries, "recent entries the memory store keeps for /logs")
+	fs.BoolVar(&cfg.api.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ on the API address (keep that address private)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error (debug shows ping/pong)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
 

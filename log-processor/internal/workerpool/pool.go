@@ -1,9 +1,16 @@
 // Package workerpool runs a fixed number of workers that take log entries
-// from one bounded queue and hand them, in small batches, to a Store.
+// from one bounded queue and hand them, in batches, to a Store.
 //
 // Submitters apply backpressure with SubmitWithTimeout: when the queue stays
 // full for the timeout the entry is refused and the caller counts it as
 // dropped. Close drains everything that was accepted.
+//
+// Entries pass through two stages. A few gatherers (one per CPU) take
+// entries off the queue and group whatever is waiting, up to MaxBatch, into
+// a batch; the Workers take batches and save them. Handing over one entry
+// at a time to fifty parked workers costs a goroutine wake-up per entry and
+// makes the queue's lock the bottleneck; gatherers keep that hand-over
+// between a few running goroutines and wake a worker once per batch.
 package workerpool
 
 import (
@@ -11,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,9 +79,19 @@ type Pool struct {
 	store Store
 	log   *slog.Logger
 
-	// jobs is sent to by SubmitWithTimeout and closed by Close; the workers
-	// drain it until it is closed.
+	// jobs is sent to by SubmitWithTimeout and closed by Close; the
+	// gatherers drain it until it is closed.
 	jobs chan models.LogEntry
+	// batches is sent to by the gatherers and closed once they have all
+	// returned; the workers drain it until it is closed.
+	batches chan []models.LogEntry
+	// free holds empty batch buffers for reuse; never closed.
+	free chan []models.LogEntry
+	// inHand counts entries taken off jobs but not yet processed, so that
+	// Stats.Queue covers them.
+	inHand atomic.Int64
+
+	gatherers sync.WaitGroup
 
 	// ctx is passed to Store.Save; cancel aborts a drain that overran its
 	// deadline.
@@ -96,18 +114,31 @@ type workerStats struct {
 func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
+	ngather := min(runtime.GOMAXPROCS(0), cfg.Workers)
 	p := &Pool{
 		cfg:     cfg,
 		store:   store,
 		log:     logger,
 		jobs:    make(chan models.LogEntry, cfg.QueueSize),
+		batches: make(chan []models.LogEntry),
+		// Every buffer is either free, held by a gatherer, or held by a
+		// worker: this many are enough for nobody to wait for one.
+		free:    make(chan []models.LogEntry, cfg.Workers+ngather),
 		ctx:     ctx,
 		cancel:  cancel,
 		workers: make([]workerStats, cfg.Workers),
 	}
+	for range cfg.Workers + ngather {
+		p.free <- make([]models.LogEntry, 0, cfg.MaxBatch)
+	}
+	for range ngather {
+		p.gatherers.Go(p.gather)
+	}
 	for i := range cfg.Workers {
 		p.wg.Go(func() { p.work(&p.workers[i]) })
 	}
+	// The gatherers are the senders on batches: close it after them.
+	p.wg.Go(func() { p.gatherers.Wait(); close(p.batches) })
 	return p
 }
 
@@ -135,7 +166,7 @@ func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool 
 
 // Stats returns a snapshot. Safe to call at any time, also after Close.
 func (p *Pool) Stats() Stats {
-	s := Stats{Queue: len(p.jobs), Workers: p.cfg.Workers}
+	s := Stats{Queue: len(p.jobs) + int(p.inHand.Load()), Workers: p.cfg.Workers}
 	for i := range p.workers {
 		s.Processed += p.workers[i].processed.Load()
 		s.Failed += p.workers[i].failed.Load()
@@ -163,36 +194,45 @@ func (p *Pool) Close(ctx context.Context) error {
 	return err
 }
 
-// work is one worker: it takes an entry, gathers whatever else is already
-// queued up to MaxBatch, and saves the batch.
-func (p *Pool) work(st *workerStats) {
-	batch := make([]models.LogEntry, 0, p.cfg.MaxBatch)
+// gather takes entries off the queue, groups what is waiting into batches
+// of at most MaxBatch, and passes them to the workers.
+func (p *Pool) gather() {
 	for e := range p.jobs {
-		batch = append(batch[:0], e)
-	gather:
+		batch := append(<-p.free, e)
+	fill:
 		for len(batch) < cap(batch) {
 			select {
 			case e, ok := <-p.jobs:
 				if !ok {
-					break gather
+					break fill
 				}
 				batch = append(batch, e)
 			default:
-				break gather
+				break fill
 			}
 		}
-		if p.ctx.Err() != nil {
-			// Hard stop: the drain deadline passed. What is left is lost,
-			// and counted as such by the caller from Stats.
-			continue
-		}
-		if err := p.store.Save(p.ctx, batch); err != nil {
-			st.failed.Add(uint64(len(batch)))
-			if !errors.Is(err, context.Canceled) {
-				p.log.Warn("store batch failed", "entries", len(batch), "err", err)
+		p.inHand.Add(int64(len(batch)))
+		p.batches <- batch
+	}
+}
+
+// work is one worker: it saves batches until there are no more.
+func (p *Pool) work(st *workerStats) {
+	for batch := range p.batches {
+		n := len(batch)
+		if p.ctx.Err() == nil {
+			if err := p.store.Save(p.ctx, batch); err != nil {
+				st.failed.Add(uint64(n))
+				if !errors.Is(err, context.Canceled) {
+					p.log.Warn("store batch failed", "entries", n, "err", err)
+				}
 			}
+			st.processed.Add(uint64(n))
 		}
-		st.processed.Add(uint64(len(batch)))
+		// Else: hard stop, the drain deadline passed. What is left is
+		// lost, and counted as such by the caller from Stats.
+		p.inHand.Add(-int64(n))
 		clear(batch) // let the strings go
+		p.free <- batch[:0]
 	}
 }

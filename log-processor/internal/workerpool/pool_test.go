@@ -109,31 +109,34 @@ func waitGoroutines(t *testing.T, n int) {
 func TestSubmitTimeoutDrops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &blockStore{release: make(chan struct{})}
-		p := New(Config{Workers: 1, QueueSize: 1, MaxBatch: 1}, store, discard)
-		// One entry held by the blocked worker, one filling the queue.
-		if !p.SubmitWithTimeout(entry(), 0) {
-			t.Fatal("first submit refused")
+		cfg := Config{Workers: 1, QueueSize: 3, MaxBatch: 2}
+		p := New(cfg, store, discard)
+		// Fill the pool: the worker's batch blocks in Save, a gatherer holds
+		// the next, and the queue fills.
+		accepted := 0
+		for accepted < 100 && p.SubmitWithTimeout(entry(), 0) {
+			accepted++
+			synctest.Wait() // let the gatherer and worker take what they can
 		}
-		synctest.Wait() // the worker has taken it and blocks in Save
-		if !p.SubmitWithTimeout(entry(), 0) {
-			t.Fatal("second submit refused with room in the queue")
+		if bound := cfg.QueueSize + 2*cfg.MaxBatch; accepted > bound {
+			t.Fatalf("accepted %d entries with a blocked store, want at most %d", accepted, bound)
+		}
+		if got := p.Stats().Queue; got != accepted { // queued, held by the gatherer, or in Save
+			t.Errorf("queue = %d with %d accepted and none processed", got, accepted)
 		}
 		start := time.Now()
 		if p.SubmitWithTimeout(entry(), 10*time.Millisecond) {
-			t.Fatal("submit to a full queue accepted")
+			t.Fatal("submit to a full pool accepted")
 		}
 		if waited := time.Since(start); waited != 10*time.Millisecond {
 			t.Errorf("waited %v before dropping, want the 10ms timeout", waited)
-		}
-		if p.SubmitWithTimeout(entry(), 0) {
-			t.Fatal("zero-timeout submit to a full queue accepted")
 		}
 		close(store.release)
 		if err := p.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if got := p.Stats().Processed; got != 2 {
-			t.Errorf("processed = %d, want 2", got)
+		if got := p.Stats().Processed; got != uint64(accepted) {
+			t.Errorf("processed = %d, want %d", got, accepted)
 		}
 	})
 }
@@ -142,9 +145,9 @@ func TestSubmitWaitsForRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &blockStore{release: make(chan struct{})}
 		p := New(Config{Workers: 1, QueueSize: 1, MaxBatch: 1}, store, discard)
-		p.SubmitWithTimeout(entry(), 0)
-		synctest.Wait()
-		p.SubmitWithTimeout(entry(), 0) // queue now full
+		for p.SubmitWithTimeout(entry(), 0) { // until the pool is full
+			synctest.Wait()
+		}
 		go func() {
 			time.Sleep(5 * time.Millisecond)
 			store.release <- struct{}{} // one Save returns: room appears
@@ -175,9 +178,9 @@ func TestCloseDeadline(t *testing.T) {
 			t.Fatalf("Close = %v, want deadline exceeded", err)
 		}
 		st := p.Stats()
-		// The two in-flight batches failed; the three queued were lost.
-		if st.Processed != 2 || st.Failed != 2 {
-			t.Errorf("stats = %+v, want 2 processed, both failed", st)
+		// The two batches in Save failed; the rest were abandoned.
+		if st.Processed != 2 || st.Failed != 2 || st.Queue != 0 {
+			t.Errorf("stats = %+v, want 2 processed, both failed, nothing queued", st)
 		}
 	})
 }
