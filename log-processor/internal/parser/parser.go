@@ -10,6 +10,7 @@
 package parser
 
 import (
+	"encoding/binary"
 	"time"
 	"unicode/utf8"
 
@@ -212,6 +213,9 @@ type scan struct {
 }
 
 func (s *scan) ws() {
+	if s.i < len(s.data) && s.data[s.i] > ' ' {
+		return // the usual case: compact JSON
+	}
 	for s.i < len(s.data) {
 		switch s.data[s.i] {
 		case ' ', '\t', '\n', '\r':
@@ -425,6 +429,25 @@ func (s *scan) literal(word string) bool {
 	return true
 }
 
+// plain marks the bytes that need no attention inside a JSON string: not
+// the quote, not the backslash, not a control character.
+var plain = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// special8 reports whether any of the eight bytes in x is a quote, a
+// backslash or a control character (SWAR: the classic has-zero-byte test).
+func special8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	quote, bslash := x^(ones*'"'), x^(ones*'\\')
+	control := (x - ones*0x20) & ^x & highs // bytes below 0x20
+	return zero(quote)|zero(bslash)|control != 0
+}
+
 // str steps over a string starting at the opening quote and returns the
 // bounds of its contents and whether it holds escapes.
 func (s *scan) str() (start, end int, escaped, ok bool) {
@@ -432,6 +455,16 @@ func (s *scan) str() (start, end int, escaped, ok bool) {
 	start = s.i
 	d := s.data
 	for i := s.i; i < len(d); i++ {
+		// Eight bytes at a time while none needs attention, then one by one.
+		for i+8 <= len(d) && !special8(binary.LittleEndian.Uint64(d[i:])) {
+			i += 8
+		}
+		for i < len(d) && plain[d[i]] {
+			i++
+		}
+		if i >= len(d) {
+			break
+		}
 		switch c := d[i]; {
 		case c == '"':
 			s.i = i + 1

@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -323,6 +324,22 @@ func BenchmarkEncodingJSON(b *testing.B) {
 		var e models.LogEntry
 		if err := json.Unmarshal(in, &e); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestSpecial8(t *testing.T) {
+	for c := range 256 {
+		for pos := range 8 {
+			var b [8]byte
+			for i := range b {
+				b[i] = 'a'
+			}
+			b[pos] = byte(c)
+			want := byte(c) < 0x20 || c == '"' || c == '\\'
+			if got := special8(binary.LittleEndian.Uint64(b[:])); got != want {
+				t.Fatalf("byte %#x at %d: special8 = %v, want %v", c, pos, got, want)
+			}
 		}
 	}
 }

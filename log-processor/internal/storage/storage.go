@@ -116,24 +116,61 @@ func NewTally(maxServices int) *Tally {
 	return &Tally{maxServices: maxServices, byService: make(map[string]uint64)}
 }
 
-// Add counts every entry of batch, taking the lock once.
+// Add counts every entry of batch, taking the lock once. Services are
+// first counted within the batch, where a few names repeat, by comparing
+// strings; the map is then touched once per distinct service.
 func (t *Tally) Add(batch []models.LogEntry) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.total += uint64(len(batch))
+	type svcCount struct {
+		name string
+		n    uint64
+	}
+	var local [16]svcCount
+	distinct := 0
+	var levels [len(models.Levels)]uint64
+	var rest []models.LogEntry // entries whose service did not fit in local
 	for i := range batch {
 		e := &batch[i]
 		if l := models.LevelIndex(e.Level); l >= 0 {
-			t.byLevel[l]++
+			levels[l]++
 		}
-		if _, ok := t.byService[e.Service]; ok {
-			t.byService[e.Service]++
-		} else if len(t.byService) < t.maxServices {
-			// Clone: the entry's strings share its frame's bytes.
-			t.byService[strings.Clone(e.Service)] = 1
-		} else {
-			t.byService[OtherService]++
+		k := 0
+		for k < distinct && local[k].name != e.Service {
+			k++
 		}
+		switch {
+		case k < distinct:
+			local[k].n++
+		case distinct < len(local):
+			local[distinct] = svcCount{e.Service, 1}
+			distinct++
+		default:
+			rest = append(rest, *e)
+		}
+	}
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.total += uint64(len(batch))
+	for l, n := range levels {
+		t.byLevel[l] += n
+	}
+	for _, sc := range local[:distinct] {
+		t.addService(sc.name, sc.n)
+	}
+	for i := range rest {
+		t.addService(rest[i].Service, 1)
+	}
+}
+
+// addService adds n to service's count; t.mu is held.
+func (t *Tally) addService(service string, n uint64) {
+	if _, ok := t.byService[service]; ok {
+		t.byService[service] += n
+	} else if len(t.byService) < t.maxServices {
+		// Clone: the entry's strings share its frame's bytes.
+		t.byService[strings.Clone(service)] = n
+	} else {
+		t.byService[OtherService] += n
 	}
 }
 
