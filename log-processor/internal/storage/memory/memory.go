@@ -13,7 +13,7 @@ import (
 )
 
 // DefaultMaxEntries is the ring's capacity when Config.MaxEntries is zero.
-const DefaultMaxEntries = 20_000
+const DefaultMaxEntries = 10_000
 
 // Config tunes a Store. A zero field means its default.
 type Config struct {
