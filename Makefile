@@ -13,10 +13,11 @@ FUZZTIME  ?= 60s
 
 all: build
 
-## build: compile both binaries into bin/
+## build: compile the binaries into bin/
 build:
 	$(GO) build -o $(BIN)/mock-log-generator$(EXE) ./mock-log-generator/cmd
 	$(GO) build -o $(BIN)/log-processor$(EXE) ./log-processor/cmd
+	$(GO) build -o $(BIN)/loadtest$(EXE) ./log-processor/cmd/loadtest
 
 ## run: generator on $(GEN_ADDR) and processor on $(API_ADDR) pointed at it; Ctrl+C stops both
 run: build
@@ -47,9 +48,15 @@ cross:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./log-processor/internal/parser
 
-## bench: micro-benchmarks (benchstat-comparable output)
-bench:
+## bench: micro-benchmarks (benchstat-comparable output), then the end-to-end
+## load suite on loopback (PostgreSQL too when LOGPROC_TEST_POSTGRES_DSN is set)
+BENCH_DURATION ?= 8s
+BENCH_SOAK     ?= 60s
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(BIN)/loadtest$(EXE) suite --generator $(BIN)/mock-log-generator$(EXE) --processor $(BIN)/log-processor$(EXE) \
+		--duration $(BENCH_DURATION) --warmup 2s --soak $(BENCH_SOAK) \
+		$(if $(LOGPROC_TEST_POSTGRES_DSN),--postgres-dsn "$(LOGPROC_TEST_POSTGRES_DSN)")
 
 clean:
 	rm -rf $(BIN)

@@ -63,11 +63,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "ceiling":
 		urls := fs.StringSlice("url", nil, "WebSocket URL(s) to read from (required)")
+		fast := fs.Bool("fast", false, "stream messages into io.Discard instead of reading each into a new slice: measures the source, not a typical reader")
 		run = func() error {
 			if len(*urls) == 0 {
 				return &UsageError{errors.New("ceiling: --url is required")}
 			}
-			r, err := Ceiling(ctx, *urls, *warmup, *duration)
+			r, err := Ceiling(ctx, *urls, *fast, *warmup, *duration)
 			if err != nil {
 				return err
 			}

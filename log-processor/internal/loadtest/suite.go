@@ -56,7 +56,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 	ceilings := map[int]float64{}
 	for _, n := range cfg.Conns {
 		progress("ceiling: read-and-discard client, %d connection(s)", n)
-		c, err := Ceiling(ctx, urls(n), cfg.Warmup, cfg.Duration)
+		c, err := Ceiling(ctx, urls(n), false, cfg.Warmup, cfg.Duration)
 		if err != nil {
 			return fmt.Errorf("ceiling: %w", err)
 		}
@@ -64,13 +64,36 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 		rows = append(rows, row{name: fmt.Sprintf("ceiling (ReadMessage and discard), %d conn", n), rate: c, ceiling: c})
 	}
 	for _, n := range cfg.Conns {
+		progress("generator capacity: streaming discard client, %d connection(s)", n)
+		c, err := Ceiling(ctx, urls(n), true, cfg.Warmup, cfg.Duration)
+		if err != nil {
+			return fmt.Errorf("generator capacity: %w", err)
+		}
+		rows = append(rows, row{name: fmt.Sprintf("generator capacity (NextReader to io.Discard), %d conn", n), rate: c})
+	}
+	flooded := map[int]float64{}
+	for _, n := range cfg.Conns {
 		progress("processor, memory storage, %d connection(s)", n)
 		res, err := cfg.runProcessor(ctx, urls(n), cfg.Duration)
 		if err != nil {
 			return err
 		}
+		flooded[n] = res.Rate
 		rows = append(rows, row{name: fmt.Sprintf("processor, memory, %d conn", n), rate: res.Rate, ceiling: ceilings[n], res: res})
 	}
+	// Below capacity, with default flags, nothing may be dropped.
+	n := cfg.Conns[len(cfg.Conns)-1]
+	perConn := max(1, int(flooded[n]*0.8)/n)
+	var paced []string
+	for i := range n {
+		paced = append(paced, gen.WSURL(fmt.Sprintf("rate=%d&seed=%d", perConn, i+1)))
+	}
+	progress("processor, memory storage, %d connection(s) paced at %d msgs/s each (80%% of its flood rate)", n, perConn)
+	res, err := cfg.runProcessor(ctx, paced, cfg.Duration)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, row{name: fmt.Sprintf("processor, memory, %d conn paced at 80%%", n), rate: res.Rate, ceiling: ceilings[n], res: res})
 	dbs := []struct{ name, dsn string }{{"sqlite", filepath.Join(cfg.WorkDir, "bench.db")}}
 	if cfg.PostgresDSN != "" {
 		dbs = append(dbs, struct{ name, dsn string }{"postgres", cfg.PostgresDSN})

@@ -16,6 +16,7 @@ const (
 	maxIntervalMs = 3_600_000 // one hour
 	maxCount      = 1_000_000_000
 	maxServiceLen = 128
+	maxRate       = 10_000_000 // messages per second
 	// randomIntervalMin and randomIntervalMax bound the interval picked for
 	// a connection when the interval is 0.
 	randomIntervalMin = 10
@@ -30,6 +31,7 @@ var defaultWeights = [len(models.Levels)]int{70, 20, 10}
 type params struct {
 	interval time.Duration // between messages; unused when flood
 	flood    bool          // send as fast as the connection takes
+	rate     int           // messages per second, paced; 0 = use interval
 	count    int           // messages to send before going quiet; -1 = no limit
 	service  string        // fixed service; "" = random from the built-in list
 	weights  [len(models.Levels)]int
@@ -79,6 +81,8 @@ func parseParams(q url.Values, defInterval time.Duration) (params, error) {
 			p.debug, err = boolParam(v)
 		case "flood":
 			p.flood, err = boolParam(v)
+		case "rate":
+			p.rate, err = intIn(v, 1, maxRate)
 		case "malformed_pct":
 			p.malformedPct, err = intIn(v, 0, 100)
 		case "drop_after":
@@ -98,6 +102,9 @@ func parseParams(q url.Values, defInterval time.Duration) (params, error) {
 	}
 	if q.Has("level") && q.Has("level_weights") {
 		return p, fmt.Errorf("give level or level_weights, not both")
+	}
+	if n := btoi(q.Has("rate")) + btoi(q.Has("flood")) + btoi(q.Has("interval_ms")); n > 1 {
+		return p, fmt.Errorf("give one of interval_ms, rate and flood")
 	}
 	return p, nil
 }
@@ -168,4 +175,11 @@ func parseWeights(s string) ([len(models.Levels)]int, error) {
 		return w, fmt.Errorf("weights add up to zero")
 	}
 	return w, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

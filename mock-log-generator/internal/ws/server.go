@@ -5,6 +5,7 @@
 package ws
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -36,7 +37,9 @@ const (
 	closeGrace = time.Second
 	// floodBurst is how many flood-mode frames go out in one write system
 	// call, between checks for shutdown and pings.
-	floodBurst = 64
+	floodBurst = 128
+	// ratePeriod is how often a connection with a rate sends what it owes.
+	ratePeriod = 5 * time.Millisecond
 )
 
 // Defaults for the zero fields of Config.
@@ -206,7 +209,6 @@ type client struct {
 
 	sent   int            // frames sent after the handshake, malformed ones included
 	faults [numFaults]int // malformed frames sent, by kind
-	buf    []byte         // reused buffer for one frame's payload
 	out    []byte         // reused buffer for a burst of encoded frames
 
 	// pongs carries ping payloads from the reader to the writer, which
@@ -223,6 +225,7 @@ var errDropped = errors.New("dropped abruptly (drop_after)")
 type handshake struct {
 	Status     string `json:"status"`
 	IntervalMs int64  `json:"interval_ms"`
+	Rate       int    `json:"rate,omitempty"`
 	Flood      bool   `json:"flood,omitempty"`
 	Count      int    `json:"count,omitempty"`
 	Service    string `json:"service,omitempty"`
@@ -285,7 +288,7 @@ func (c *client) read() {
 // error) or the server closes (nil, after the close handshake).
 func (c *client) write(readDone <-chan struct{}) error {
 	hs, _ := json.Marshal(handshake{
-		Status: "connected", IntervalMs: c.p.interval.Milliseconds(), Flood: c.p.flood,
+		Status: "connected", IntervalMs: c.p.interval.Milliseconds(), Rate: c.p.rate, Flood: c.p.flood,
 		Count: max(c.p.count, 0), Service: c.p.service,
 	})
 	now := time.Now()
@@ -303,11 +306,15 @@ func (c *client) write(readDone <-chan struct{}) error {
 	defer ping.Stop()
 	var tick <-chan time.Time
 	if !c.p.flood && c.more() {
-		t := time.NewTicker(c.p.interval)
+		period := c.p.interval
+		if c.p.rate > 0 {
+			period = ratePeriod
+		}
+		t := time.NewTicker(period)
 		defer t.Stop()
 		tick = t.C
 	}
-	c.buf = make([]byte, 0, 512)
+	start := time.Now()
 	c.out = make([]byte, 0, 32<<10)
 	for {
 		burst := 1
@@ -331,7 +338,18 @@ func (c *client) write(readDone <-chan struct{}) error {
 				return err
 			}
 			continue
-		case <-tick:
+		case now := <-tick:
+			if c.p.rate > 0 {
+				// Send what the rate owes since the start, in bursts.
+				due := int(now.Sub(start).Seconds()*float64(c.p.rate)) - c.sent
+				for due > floodBurst {
+					if err := c.sendBurst(floodBurst); err != nil {
+						return err
+					}
+					due -= floodBurst
+				}
+				burst = max(due, 0)
+			}
 		case <-flood:
 			burst = floodBurst
 		}
@@ -369,21 +387,25 @@ func (c *client) sendBurst(n int) error {
 			drop = true
 			break
 		}
+		// Encode the payload straight after room for a 4-byte header,
+		// then write the header in front of it.
+		start := len(c.out)
+		c.out = append(c.out, 0, 0, 0, 0)
 		op := byte(websocket.TextMessage)
 		if c.p.malformedPct > 0 && c.rng.IntN(100) < c.p.malformedPct {
 			f := fault(c.rng.IntN(int(numFaults)))
 			var binary bool
-			c.buf, binary = c.logs.appendFault(c.buf[:0], now, f)
+			c.out, binary = c.logs.appendFault(c.out, now, f)
 			if binary {
 				op = websocket.BinaryMessage
 			}
 			c.faults[f]++
 		} else {
-			c.buf = c.logs.append(c.buf[:0], now)
+			c.out = c.logs.append(c.out, now)
 		}
-		c.out = appendFrame(c.out, op, c.buf)
+		c.out = frameInPlace(c.out, start, op)
 		if c.p.debug {
-			c.log.Info("sent", "frame", string(c.buf))
+			c.log.Info("sent", "frame", string(c.out[start:]))
 		}
 		c.sent++
 		if c.p.malformedPct > 0 && !c.more() {
@@ -404,6 +426,25 @@ func (c *client) sendBurst(n int) error {
 		return errDropped
 	}
 	return nil
+}
+
+// frameInPlace turns b[start:], four reserved bytes followed by a payload,
+// into one WebSocket frame by writing its header, and returns b (the header
+// takes two bytes for payloads under 126: the payload moves down then).
+// Payloads over 64 KiB take the slow way through appendFrame.
+func frameInPlace(b []byte, start int, op byte) []byte {
+	payload := b[start+4:]
+	switch n := len(payload); {
+	case n < 126:
+		b[start], b[start+1] = 0x80|op, byte(n)
+		copy(b[start+2:], payload)
+		return b[:len(b)-2]
+	case n <= 0xffff:
+		b[start], b[start+1], b[start+2], b[start+3] = 0x80|op, 126, byte(n>>8), byte(n)
+		return b
+	default:
+		return appendFrame(b[:start], op, bytes.Clone(payload))
+	}
 }
 
 // appendFrame appends an unmasked, final WebSocket frame (RFC 6455 5.2),

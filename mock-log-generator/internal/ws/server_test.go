@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -174,6 +175,19 @@ func TestOverrides(t *testing.T) {
 	}
 }
 
+// TestRate: a paced connection sends its count at the asked rate (how
+// evenly is not asserted: that is timing) and reports the rate.
+func TestRate(t *testing.T) {
+	_, url := start(t, Config{})
+	c := dial(t, url+"?rate=20000&count=2000")
+	if hs := readJSON(t, c); hs["rate"] != float64(20000) {
+		t.Errorf("handshake = %v", hs)
+	}
+	for range 2000 {
+		readEntry(t, c)
+	}
+}
+
 func TestDefaultLevelMix(t *testing.T) {
 	_, url := start(t, Config{})
 	c := dial(t, url+"?flood&count=5000")
@@ -219,6 +233,10 @@ func TestBadQueries(t *testing.T) {
 		{"flood=maybe", `invalid flood="maybe": not a boolean`},
 		{"debug=2", `invalid debug="2": not a boolean`},
 		{"intervl_ms=5", `unknown query parameter "intervl_ms"`},
+		{"rate=0", `invalid rate="0": want 1 to 10000000`},
+		{"rate=fast", `invalid rate="fast": not an integer`},
+		{"rate=100&flood", `give one of interval_ms, rate and flood`},
+		{"rate=100&interval_ms=5", `give one of interval_ms, rate and flood`},
 		{"malformed_pct=101", `invalid malformed_pct="101": want 0 to 100`},
 		{"malformed_pct=ten", `invalid malformed_pct="ten": not an integer`},
 		{"drop_after=-3", `invalid drop_after="-3"`},
@@ -375,6 +393,43 @@ func TestAppendFrame(t *testing.T) {
 		hdr := map[bool]int{true: 2}[n < 126] + map[bool]int{true: 4}[n >= 126 && n <= 65535] + map[bool]int{true: 10}[n > 65535]
 		if len(b) != hdr+n || b[0] != 0x81 {
 			t.Errorf("n=%d: frame of %d bytes, first byte %#x; want %d, 0x81", n, len(b), b[0], hdr+n)
+		}
+	}
+}
+
+// BenchmarkFlood measures the generator's flood to one read-and-discard
+// client over loopback (both in this process).
+func BenchmarkFlood(b *testing.B) {
+	s := NewServer(Config{}, discard)
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	defer s.Close(context.Background())
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/ws/logs?flood", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, r, err := c.NextReader()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestFrameInPlace(t *testing.T) {
+	for _, n := range []int{0, 1, 125, 126, 300, 65535, 65536, 70000} {
+		payload := bytes.Repeat([]byte{'x'}, n)
+		b := append([]byte("prefix"), 0, 0, 0, 0)
+		b = append(b, payload...)
+		got := frameInPlace(b, len("prefix"), websocket.TextMessage)
+		want := append([]byte("prefix"), appendFrame(nil, websocket.TextMessage, payload)...)
+		if !bytes.Equal(got, want) {
+			t.Errorf("n=%d: frame differs from appendFrame's", n)
 		}
 	}
 }
