@@ -31,6 +31,15 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-u", "ws://a/ws", "--log-level", "loud"}, `invalid --log-level "loud"`},
 		{[]string{"-u", "ws://a/ws", "--log-format", "xml"}, `invalid --log-format "xml"`},
 		{[]string{"-u", "ws://a/ws", "--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{[]string{"-u", "ws://a/ws", "--storage", "mysql"}, `--storage "mysql": want memory, sqlite or postgres`},
+		{[]string{"-u", "ws://a/ws", "--storage", "sqlite"}, "--storage sqlite needs --dsn (a file path such as logs.db)"},
+		{[]string{"-u", "ws://a/ws", "--storage", "postgres"}, "--storage postgres needs --dsn"},
+		{[]string{"-u", "ws://a/ws", "--dsn", "logs.db"}, "--dsn is for --storage sqlite or postgres"},
+		{[]string{"-u", "ws://a/ws", "--storage", "postgres", "--dsn", "postgres://x/y", "--instance", " "}, "--instance must not be empty"},
+		{[]string{"-u", "ws://a/ws", "--batch-size", "0"}, "--batch-size must be greater than zero"},
+		{[]string{"-u", "ws://a/ws", "--flush-interval", "0s"}, "--flush-interval must be greater than zero"},
+		{[]string{"-u", "ws://a/ws", "--memory-max-entries", "-5"}, "--memory-max-entries must be greater than zero"},
+		{[]string{"-u", "ws://a/ws", "--retention", "-1h"}, "--retention must not be negative"},
 		{[]string{"-u", "ws://a/ws", "extra"}, `unexpected argument "extra"`},
 	}
 	for _, tc := range tests {
@@ -56,6 +65,16 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(out.String(), flag) {
 			t.Errorf("usage lacks %s:\n%s", flag, out.String())
 		}
+	}
+}
+
+// TestStorageUnreachable: a database that cannot be opened stops the
+// processor at start with the reason, and exit status 1.
+func TestStorageUnreachable(t *testing.T) {
+	dir := t.TempDir() // a directory is no SQLite file
+	err := Run(context.Background(), []string{"-u", "ws://127.0.0.1:1/ws/logs", "-a", "127.0.0.1:0", "--storage", "sqlite", "--dsn", dir}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "open storage") || ExitCode(err) != 1 {
+		t.Fatalf("Run with an unusable --dsn = %v (exit %d), want an open-storage error, exit 1", err, ExitCode(err))
 	}
 }
 

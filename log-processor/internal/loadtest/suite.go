@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -177,9 +178,16 @@ func printTable(w io.Writer, rows []row, soak *Result) {
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.rate, ratio, stored, cpu, rss, drops, perrs)
 	}
 	tw.Flush()
-	if soak != nil && len(soak.RSSAt) >= 10 {
-		at10, last := soak.RSSAt[9], soak.RSSAt[len(soak.RSSAt)-1]
-		fmt.Fprintf(w, "soak RSS: %.1f MiB at 10 s, %.1f MiB at %d s (growth %+.1f MiB); peak %.1f MiB\n",
-			float64(at10)/(1<<20), float64(last)/(1<<20), len(soak.RSSAt), float64(last-at10)/(1<<20), float64(soak.PeakRSS)/(1<<20))
+	if soak != nil && len(soak.RSSAt) >= 20 {
+		// RSS moves with every garbage collection; compare ranges, not points.
+		early, late := soak.RSSAt[9:19], soak.RSSAt[len(soak.RSSAt)-10:]
+		fmt.Fprintf(w, "soak RSS: %s MiB over seconds 10-19, %s MiB over the last 10 s (of %d); peak %.1f MiB\n",
+			mibRange(early), mibRange(late), len(soak.RSSAt), float64(soak.PeakRSS)/(1<<20))
 	}
+}
+
+// mibRange formats the smallest and largest of samples in MiB.
+func mibRange(samples []int64) string {
+	lo, hi := slices.Min(samples), slices.Max(samples)
+	return fmt.Sprintf("%.1f-%.1f", float64(lo)/(1<<20), float64(hi)/(1<<20))
 }
