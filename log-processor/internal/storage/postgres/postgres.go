@@ -5,14 +5,12 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -55,7 +53,14 @@ var schema = []string{
 	`CREATE TABLE IF NOT EXISTS log_schema (version INT NOT NULL)`,
 }
 
-var columns = []string{"ts", "level", "service", "message", "component", "trace_id", "span_id", "parent_id", "source", "received_at", "instance"}
+// columns are the LogEntry columns and the instance.
+var columns = append(slices.Clone(storage.Columns), "instance")
+
+// dialect is PostgreSQL's way of writing a query.
+var dialect = storage.Dialect{
+	Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
+	Contains:    "strpos(message, %s) > 0",
+}
 
 // Config describes the database. A zero field means its default.
 type Config struct {
@@ -150,10 +155,9 @@ func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
 			if i == len(batch) {
 				return nil, nil
 			}
-			e := &batch[i]
+			row := append(storage.Values(make([]any, 0, len(columns)), &batch[i]), w.instance)
 			i++
-			return []any{e.Timestamp, e.Level, e.Service, e.Message, e.Component, e.TraceID,
-				e.SpanID, e.ParentID, e.Source, e.ReceivedAt, w.instance}, nil
+			return row, nil
 		})
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"logs"}, columns, src); err != nil {
 			return fmt.Errorf("copy: %w", err)
@@ -162,24 +166,13 @@ func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
 	})
 }
 
-// addCounts adds the batch's totals to log_counts. Keys are sorted so that
+// addCounts adds the batch's totals to log_counts, in key order so that
 // processors sharing the table lock its rows in the same order.
 func addCounts(ctx context.Context, tx pgx.Tx, batch []models.LogEntry) error {
-	type key struct{ service, level string }
-	counts := make(map[key]int64, 16)
-	for i := range batch {
-		counts[key{batch[i].Service, batch[i].Level}]++
-	}
-	keys := make([]key, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.level, b.level))
-	})
-	services, levels, ns := make([]string, len(keys)), make([]string, len(keys)), make([]int64, len(keys))
-	for i, k := range keys {
-		services[i], levels[i], ns[i] = k.service, k.level, counts[k]
+	kcs := storage.CountByKey(batch)
+	services, levels, ns := make([]string, len(kcs)), make([]string, len(kcs)), make([]int64, len(kcs))
+	for i, kc := range kcs {
+		services[i], levels[i], ns[i] = kc.Service, kc.Level, kc.N
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO log_counts (service, level, n)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
@@ -192,33 +185,7 @@ func addCounts(ctx context.Context, tx pgx.Tx, batch []models.LogEntry) error {
 
 // Query returns the newest entries passing f, from every instance.
 func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
-	}
-	if f.Service != "" {
-		add("service = $?", f.Service)
-	}
-	if f.Level != "" {
-		add("level = $?", f.Level)
-	}
-	if f.Since != 0 {
-		add("ts >= $?", f.Since)
-	}
-	if f.Until != 0 {
-		add("ts <= $?", f.Until)
-	}
-	if f.Contains != "" {
-		add("strpos(message, $?) > 0", f.Contains)
-	}
-	q := "SELECT " + strings.Join(columns, ", ") + " FROM logs"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	args = append(args, f.EffectiveLimit())
-	q += " ORDER BY ts DESC, id DESC LIMIT $" + strconv.Itoa(len(args))
+	q, args := dialect.SelectSQL(columns, f)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query: %w", err)
@@ -227,9 +194,7 @@ func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, 
 	out := []storage.Record{}
 	for rows.Next() {
 		var r storage.Record
-		e := &r.LogEntry
-		if err := rows.Scan(&e.Timestamp, &e.Level, &e.Service, &e.Message, &e.Component, &e.TraceID,
-			&e.SpanID, &e.ParentID, &e.Source, &e.ReceivedAt, &r.Instance); err != nil {
+		if err := rows.Scan(append(storage.ScanTargets(&r.LogEntry), &r.Instance)...); err != nil {
 			return nil, fmt.Errorf("query: %w", err)
 		}
 		out = append(out, r)

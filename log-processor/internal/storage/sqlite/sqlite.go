@@ -26,7 +26,11 @@ const schemaVersion = 1
 // rowsPerInsert is how many rows one INSERT statement carries.
 const rowsPerInsert = 100
 
-const columns = "ts, level, service, message, component, trace_id, span_id, parent_id, source, received_at"
+// dialect is SQLite's way of writing a query.
+var dialect = storage.Dialect{
+	Placeholder: func(int) string { return "?" },
+	Contains:    "instr(message, %s) > 0",
+}
 
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS logs (
@@ -176,9 +180,7 @@ func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
 		n := min(len(batch), rowsPerInsert)
 		args = args[:0]
 		for i := range batch[:n] {
-			e := &batch[i]
-			args = append(args, e.Timestamp, e.Level, e.Service, e.Message, e.Component,
-				e.TraceID, e.SpanID, e.ParentID, e.Source, e.ReceivedAt)
+			args = storage.Values(args, &batch[i])
 		}
 		if n == rowsPerInsert {
 			_, err = full.ExecContext(ctx, args...)
@@ -201,14 +203,9 @@ func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
 
 // addCounts adds the rows' totals by service and level to log_counts.
 func addCounts(ctx context.Context, tx *sql.Tx, rows []models.LogEntry) error {
-	type key struct{ service, level string }
-	counts := make(map[key]int64, 16)
-	for i := range rows {
-		counts[key{rows[i].Service, rows[i].Level}]++
-	}
-	for k, n := range counts {
+	for _, kc := range storage.CountByKey(rows) {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO log_counts (service, level, n) VALUES (?, ?, ?)
-			ON CONFLICT (service, level) DO UPDATE SET n = n + excluded.n`, k.service, k.level, n); err != nil {
+			ON CONFLICT (service, level) DO UPDATE SET n = n + excluded.n`, kc.Service, kc.Level, kc.N); err != nil {
 			return fmt.Errorf("count: %w", err)
 		}
 	}
@@ -217,7 +214,7 @@ func addCounts(ctx context.Context, tx *sql.Tx, rows []models.LogEntry) error {
 
 func insertSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO logs (" + columns + ") VALUES ")
+	b.WriteString("INSERT INTO logs (" + strings.Join(storage.Columns, ", ") + ") VALUES ")
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
@@ -229,30 +226,7 @@ func insertSQL(rows int) string {
 
 // Query returns the newest entries passing f.
 func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
-	if f.Service != "" {
-		add("service = ?", f.Service)
-	}
-	if f.Level != "" {
-		add("level = ?", f.Level)
-	}
-	if f.Since != 0 {
-		add("ts >= ?", f.Since)
-	}
-	if f.Until != 0 {
-		add("ts <= ?", f.Until)
-	}
-	if f.Contains != "" {
-		add("instr(message, ?) > 0", f.Contains)
-	}
-	q := "SELECT " + columns + " FROM logs"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY ts DESC, id DESC LIMIT ?"
-	args = append(args, f.EffectiveLimit())
+	q, args := dialect.SelectSQL(storage.Columns, f)
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query: %w", err)
@@ -261,9 +235,7 @@ func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, 
 	out := []storage.Record{}
 	for rows.Next() {
 		var r storage.Record
-		e := &r.LogEntry
-		if err := rows.Scan(&e.Timestamp, &e.Level, &e.Service, &e.Message, &e.Component,
-			&e.TraceID, &e.SpanID, &e.ParentID, &e.Source, &e.ReceivedAt); err != nil {
+		if err := rows.Scan(storage.ScanTargets(&r.LogEntry)...); err != nil {
 			return nil, fmt.Errorf("query: %w", err)
 		}
 		out = append(out, r)

@@ -94,7 +94,7 @@ func BenchmarkWriteBatch(b *testing.B) {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			s := open(b, filepath.Join(b.TempDir(), "logs.db"))
 			defer s.Close(context.Background())
-			batch := benchBatch(size)
+			batch := storagetest.Batch(size, time.Now().UnixMilli())
 			w := writer{s.write}
 			b.ReportAllocs()
 			for b.Loop() {
@@ -108,18 +108,4 @@ func BenchmarkWriteBatch(b *testing.B) {
 			b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
-}
-
-func benchBatch(n int) []models.LogEntry {
-	now := time.Now().UnixMilli()
-	batch := make([]models.LogEntry, n)
-	for i := range batch {
-		batch[i] = models.LogEntry{
-			Timestamp: now + int64(i), Level: models.Levels[i%3], Service: fmt.Sprintf("service-%d", i%5),
-			Message: "request completed successfully", Component: "http",
-			TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", ParentID: "a3ce929d0e0e4736",
-			Source: "ws://localhost:8080/ws/logs", ReceivedAt: now,
-		}
-	}
-	return batch
 }

@@ -282,3 +282,18 @@ func testReopen(t *testing.T, o Options) {
 		t.Errorf("%d WARN entries after reopening, want 3", n)
 	}
 }
+
+// Batch returns n entries shaped like the generator's, with timestamps
+// from ts on, one millisecond apart, for benchmarks.
+func Batch(n int, ts int64) []models.LogEntry {
+	batch := make([]models.LogEntry, n)
+	for i := range batch {
+		batch[i] = models.LogEntry{
+			Timestamp: ts + int64(i), Level: models.Levels[i%3], Service: fmt.Sprintf("service-%d", i%5),
+			Message: "request completed successfully", Component: "http",
+			TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", ParentID: "a3ce929d0e0e4736",
+			Source: "ws://localhost:8080/ws/logs", ReceivedAt: ts,
+		}
+	}
+	return batch
+}
