@@ -132,13 +132,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	defer cancel()
 	runErr := make(chan error, 1) // sent once by the pipeline goroutine
 	go func() { runErr <- p.Run(pctx) }()
-	var apiErr error
 	select {
-	case err := <-serveErr:
-		apiErr = fmt.Errorf("serve API: %w", err)
+	case serr := <-serveErr:
 		cancel()
-		err = <-runErr
-		return errors.Join(apiErr, err)
+		return errors.Join(fmt.Errorf("serve API: %w", serr), <-runErr)
 	case err = <-runErr:
 	}
 

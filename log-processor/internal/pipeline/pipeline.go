@@ -141,8 +141,10 @@ type StorageStats struct {
 // Stats returns a snapshot in which the counters add up: Received = OK +
 // ParseErr + Ignored, OK = Submitted + Dropped, Processed <= Submitted.
 func (p *Pipeline) Stats() Stats {
-	// Read the pool first: an entry is processed only after it was
-	// submitted, so reading the sources second can only find more.
+	// The pool is read before the sources, so their submitted counts are the
+	// newer. Still, a receiver counts a submission just after the pool took
+	// the entry, so a worker may process it (and storage commit it) a moment
+	// before it is counted; the clamps below keep the snapshot consistent.
 	ps := p.pool.Stats()
 	s := Stats{Queue: ps.Queue, Workers: ps.Workers, Sources: make([]receiver.Stats, len(p.receivers))}
 	var total receiver.Counters
@@ -152,9 +154,6 @@ func (p *Pipeline) Stats() Stats {
 	}
 	s.Received, s.OK, s.ParseErr, s.ParseErrors = total.Total, total.OK, total.ParseErr, total.ParseErrors
 	s.Ignored, s.Submitted, s.Dropped, s.DropReasons = total.Ignored, total.Submitted, total.Dropped, total.DropReasons
-	// A receiver counts a submission just after the pool accepted it, so a
-	// worker may finish the entry, and storage commit it, a moment before
-	// it is counted.
 	s.Processed = min(ps.Processed, s.Submitted)
 	s.Failed = min(ps.Failed, s.Processed)
 	s.Storage.Status = p.store.Status()

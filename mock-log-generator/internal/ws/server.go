@@ -206,6 +206,7 @@ type client struct {
 	log       *slog.Logger
 	closed    <-chan struct{} // the server is closing
 	writeWait time.Duration
+	readErr   error // why the reader ended; read by the writer after readDone
 
 	sent   int            // frames sent after the handshake, malformed ones included
 	faults [numFaults]int // malformed frames sent, by kind
@@ -240,7 +241,7 @@ func (c *client) run() {
 	readDone := make(chan struct{})
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { defer close(readDone); c.read() })
+	wg.Go(func() { defer close(readDone); c.readErr = c.read() })
 
 	err := c.write(readDone)
 	if err != nil {
@@ -260,9 +261,10 @@ func reasonOf(err error) string {
 }
 
 // read consumes control frames (pings, pongs, close) until the connection
-// ends. It writes nothing: pings are answered by the writer, and a close
-// frame ends the reader, after which the writer answers it.
-func (c *client) read() {
+// ends, and returns why it ended. It writes nothing: pings are answered by
+// the writer, and a close frame ends the reader, after which the writer
+// answers it.
+func (c *client) read() error {
 	c.conn.SetReadLimit(maxClientMessage)
 	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	c.conn.SetPongHandler(func(string) error {
@@ -278,7 +280,7 @@ func (c *client) read() {
 	c.conn.SetCloseHandler(func(int, string) error { return nil })
 	for {
 		if _, _, err := c.conn.NextReader(); err != nil {
-			return
+			return err
 		}
 		_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	}
@@ -327,7 +329,7 @@ func (c *client) write(readDone <-chan struct{}) error {
 			return c.goodbye(readDone)
 		case <-readDone:
 			c.answerClose()
-			return fmt.Errorf("client went away")
+			return fmt.Errorf("client went away: %w", c.readErr)
 		case now := <-ping.C:
 			if err := c.control(websocket.PingMessage, nil, now); err != nil {
 				return err
