@@ -208,12 +208,30 @@ type Store interface {
 	Close(ctx context.Context) error
 }
 
-// ScanCounts builds Counts from rows of (service, level, n).
-func ScanCounts(rows interface {
+// Rows is what ScanCounts and ScanRecords need of a result set; both
+// database/sql's and pgx's rows have it.
+type Rows interface {
 	Next() bool
 	Scan(...any) error
 	Err() error
-}) (Counts, error) {
+}
+
+// ScanRecords reads every row into a Record, scanning into the pointers
+// targets returns for it.
+func ScanRecords(rows Rows, targets func(*Record) []any) ([]Record, error) {
+	out := []Record{}
+	for rows.Next() {
+		var r Record
+		if err := rows.Scan(targets(&r)...); err != nil {
+			return nil, fmt.Errorf("query: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ScanCounts builds Counts from rows of (service, level, n).
+func ScanCounts(rows Rows) (Counts, error) {
 	c := Counts{ByLevel: make(map[string]uint64, len(models.Levels)), ByService: make(map[string]uint64)}
 	for _, l := range models.Levels {
 		c.ByLevel[l] = 0

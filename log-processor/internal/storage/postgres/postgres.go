@@ -191,15 +191,9 @@ func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, 
 		return nil, fmt.Errorf("query: %w", err)
 	}
 	defer rows.Close()
-	out := []storage.Record{}
-	for rows.Next() {
-		var r storage.Record
-		if err := rows.Scan(append(storage.ScanTargets(&r.LogEntry), &r.Instance)...); err != nil {
-			return nil, fmt.Errorf("query: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return storage.ScanRecords(rows, func(r *storage.Record) []any {
+		return append(storage.ScanTargets(&r.LogEntry), &r.Instance)
+	})
 }
 
 // Counts returns the totals of every instance since the schema was created.

@@ -35,6 +35,14 @@ func TestConformance(t *testing.T) {
 		},
 		Reopen:   func(t *testing.T) storage.Store { return open(t, dsn, "test-instance") },
 		Instance: "test-instance",
+		OpenRetention: func(t *testing.T, ret storage.Retention) storage.Store {
+			s, err := Open(context.Background(), Config{DSN: pgtest.DSN(t), Instance: "ret",
+				Batch: storage.BatchConfig{FlushInterval: 5 * time.Millisecond}, Retention: ret}, discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
 	})
 }
 
@@ -75,48 +83,6 @@ func TestSharedDatabase(t *testing.T) {
 	}
 	if c.Total != 50 || c.ByService["alpha"] != 25 {
 		t.Errorf("b's counts = %+v, want both instances' 50", c)
-	}
-}
-
-func TestRetention(t *testing.T) {
-	s, err := Open(context.Background(), Config{
-		DSN: pgtest.DSN(t), Instance: "ret",
-		Batch:     storage.BatchConfig{FlushInterval: 5 * time.Millisecond},
-		Retention: storage.Retention{Keep: time.Hour, Every: 50 * time.Millisecond, BatchSize: 300},
-	}, discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
-	now := time.Now()
-	var batch []models.LogEntry
-	for i := range 2500 {
-		ts := now.Add(-2 * time.Hour) // old
-		if i%5 == 0 {
-			ts = now
-		}
-		batch = append(batch, models.LogEntry{Timestamp: ts.UnixMilli() - int64(i), Level: "INFO", Service: "s", Message: "m"})
-	}
-	if err := s.Save(context.Background(), batch); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var n int
-		if err := s.pool.QueryRow(context.Background(), "SELECT count(*) FROM logs").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 500 && s.Status().Stored == 2500 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d rows left, want the 500 recent ones", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	// Totals count what was stored, not what is left.
-	if c, err := s.Counts(context.Background()); err != nil || c.Total != 2500 {
-		t.Errorf("counts after retention = %+v, %v; want 2500", c, err)
 	}
 }
 

@@ -232,15 +232,7 @@ func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, 
 		return nil, fmt.Errorf("query: %w", err)
 	}
 	defer rows.Close()
-	out := []storage.Record{}
-	for rows.Next() {
-		var r storage.Record
-		if err := rows.Scan(storage.ScanTargets(&r.LogEntry)...); err != nil {
-			return nil, fmt.Errorf("query: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return storage.ScanRecords(rows, func(r *storage.Record) []any { return storage.ScanTargets(&r.LogEntry) })
 }
 
 // Counts returns the totals kept since the database was created.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/storagetest"
-	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -33,6 +32,14 @@ func TestConformance(t *testing.T) {
 			return open(t, path)
 		},
 		Reopen: func(t *testing.T) storage.Store { return open(t, path) },
+		OpenRetention: func(t *testing.T, ret storage.Retention) storage.Store {
+			s, err := Open(context.Background(), Config{Path: filepath.Join(t.TempDir(), "logs.db"),
+				Batch: storage.BatchConfig{FlushInterval: 5 * time.Millisecond}, Retention: ret}, discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
 	})
 }
 
@@ -48,44 +55,6 @@ func TestNewerSchemaRefused(t *testing.T) {
 	_, err := Open(context.Background(), Config{Path: path}, discard)
 	if err == nil {
 		t.Fatal("opened a database with a newer schema")
-	}
-}
-
-func TestRetention(t *testing.T) {
-	s, err := Open(context.Background(), Config{
-		Path:      filepath.Join(t.TempDir(), "logs.db"),
-		Batch:     storage.BatchConfig{FlushInterval: 5 * time.Millisecond},
-		Retention: storage.Retention{Keep: time.Hour, Every: 50 * time.Millisecond},
-	}, discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
-	now := time.Now()
-	var batch []models.LogEntry
-	for i := range 2500 {
-		ts := now.Add(-2 * time.Hour) // old
-		if i%5 == 0 {
-			ts = now
-		}
-		batch = append(batch, models.LogEntry{Timestamp: ts.UnixMilli() - int64(i), Level: "INFO", Service: "s", Message: "m"})
-	}
-	if err := s.Save(context.Background(), batch); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var n int
-		if err := s.read.QueryRow("SELECT count(*) FROM logs").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 500 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d rows left, want the 500 recent ones", n)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -24,6 +24,9 @@ type Options struct {
 	Reopen func(t *testing.T) storage.Store
 	// Instance is the instance name the backend records, if any.
 	Instance string
+	// OpenRetention, if set, returns a new, empty store that applies ret,
+	// for backends that delete old entries.
+	OpenRetention func(t *testing.T, ret storage.Retention) storage.Store
 }
 
 // base is a fixed timestamp; entries are spaced a second apart from it.
@@ -55,6 +58,41 @@ func Run(t *testing.T, o Options) {
 	t.Run("CloseFlushes", func(t *testing.T) { testCloseFlushes(t, o) })
 	if o.Reopen != nil {
 		t.Run("SurvivesRestart", func(t *testing.T) { testReopen(t, o) })
+	}
+	if o.OpenRetention != nil {
+		t.Run("Retention", func(t *testing.T) { testRetention(t, o) })
+	}
+}
+
+// testRetention: old entries are deleted in small batches until only the
+// recent ones are left; the totals still count everything stored.
+func testRetention(t *testing.T, o Options) {
+	s := o.OpenRetention(t, storage.Retention{Keep: time.Hour, Every: 50 * time.Millisecond, BatchSize: 300})
+	defer closeStore(t, s)
+	now := time.Now()
+	batch := make([]models.LogEntry, 2500)
+	for i := range batch {
+		ts := now.Add(-2 * time.Hour) // old
+		if i%5 == 0 {
+			ts = now
+		}
+		batch[i] = models.LogEntry{Timestamp: ts.UnixMilli() - int64(i), Level: "INFO", Service: "s", Message: "m"}
+	}
+	save(t, s, batch)
+	waitStored(t, s, 2500)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n := len(query(t, s, storage.Filter{Limit: storage.MaxLimit}))
+		if n == 500 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries left, want the 500 recent ones", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c, err := s.Counts(context.Background()); err != nil || c.Total != 2500 {
+		t.Errorf("counts after retention = %+v, %v; want 2500: totals count what was stored", c, err)
 	}
 }
 
