@@ -5,12 +5,13 @@
 // validates the whole frame as JSON (strings, numbers, nesting, trailing
 // bytes), picks out the known fields, and skips any others. A rejected frame
 // costs no allocation; an accepted one costs one (the strings of the entry
-// share a single copy of the frame's bytes), plus one per field that contains
-// escape sequences.
+// share a single copy of their own bytes, never of the rest of the frame),
+// plus one per field that contains escape sequences.
 package parser
 
 import (
 	"encoding/binary"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -25,11 +26,43 @@ const DefaultMaxSkew = 7 * 24 * time.Hour
 // frame (the top-level object is depth 1).
 const MaxDepth = 32
 
+// Default bounds on the length of an entry's string fields, in bytes after
+// unescaping. They keep every accepted entry storable by every backend (a
+// PostgreSQL btree index row holds at most 2704 bytes) and bound the memory
+// one entry can hold.
+const (
+	DefaultMaxMessageBytes = 64 << 10 // message
+	DefaultMaxNameBytes    = 256      // service and component
+	DefaultMaxIDBytes      = 128      // trace_id, span_id and parent_id
+)
+
 // Parser validates and normalises frames. The zero value is ready to use and
 // applies the defaults. A Parser is immutable and safe for concurrent use.
 type Parser struct {
 	// MaxSkew bounds |timestamp - now|. Zero means DefaultMaxSkew.
 	MaxSkew time.Duration
+	// MaxMessageBytes, MaxNameBytes and MaxIDBytes bound the fields'
+	// lengths; a longer field rejects the frame as field_too_long. Zero
+	// means the default.
+	MaxMessageBytes int
+	MaxNameBytes    int
+	MaxIDBytes      int
+}
+
+// limits returns the length bound of each string field, indexed by field.
+func (p Parser) limits() [numFields]int {
+	orDefault := func(v, d int) int {
+		if v <= 0 {
+			return d
+		}
+		return v
+	}
+	name, id := orDefault(p.MaxNameBytes, DefaultMaxNameBytes), orDefault(p.MaxIDBytes, DefaultMaxIDBytes)
+	return [numFields]int{
+		fMessage: orDefault(p.MaxMessageBytes, DefaultMaxMessageBytes),
+		fService: name, fComponent: name,
+		fTraceID: id, fSpanID: id, fParentID: id,
+	}
 }
 
 // Known fields, in the order of the bit they set in scan.seen.
@@ -95,13 +128,30 @@ func (p Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	}
 	e.Timestamp = ms
 
-	// Every string field must be a string or null.
-	lo, hi := len(s.data), 0
+	// Every string field must be a string or null, and within its bound.
+	// Escaped fields are decoded first (decoding never lengthens a string)
+	// and must not hold NUL, which PostgreSQL cannot store: what the parser
+	// accepts, every backend stores.
+	limits := p.limits()
+	var decoded [numFields]string
+	own := 0 // bytes of the unescaped string fields, copied below
 	for f := fMessage; f < numFields; f++ {
 		v := &s.fields[f]
 		switch v.kind {
 		case '"':
-			lo, hi = min(lo, v.start), max(hi, v.end)
+			n := v.end - v.start
+			if v.escaped {
+				decoded[f] = unescape(s.data[v.start:v.end])
+				if strings.IndexByte(decoded[f], 0) >= 0 {
+					return models.LogEntry{}, NulCharacter
+				}
+				n = len(decoded[f])
+			} else {
+				own += n
+			}
+			if n > limits[f] {
+				return models.LogEntry{}, FieldTooLong
+			}
 		case 'x', '0':
 			return models.LogEntry{}, InvalidField
 		}
@@ -113,20 +163,28 @@ func (p Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		return models.LogEntry{}, MissingMessage
 	}
 
-	// One copy of the span holding every string value; fields without
-	// escapes are substrings of it.
-	buf := string(s.data[lo:hi])
+	// One copy holding the unescaped string fields back to back, so that an
+	// entry keeps alive only its own bytes, never the frame around them.
+	var b strings.Builder
+	b.Grow(own)
+	for f := fMessage; f < numFields; f++ {
+		if v := s.fields[f]; v.kind == '"' && !v.escaped {
+			b.Write(s.data[v.start:v.end])
+		}
+	}
+	buf, off := b.String(), 0
 	str := func(f int) string {
 		v := s.fields[f]
 		switch {
 		case v.kind != '"':
 			return ""
 		case v.escaped:
-			return unescape(s.data[v.start:v.end])
-		default:
-			return buf[v.start-lo : v.end-lo]
+			return decoded[f]
 		}
+		off += v.end - v.start
+		return buf[off-(v.end-v.start) : off]
 	}
+	// In field order, as copied.
 	e.Message = str(fMessage)
 	e.Service = str(fService)
 	e.Component = str(fComponent)

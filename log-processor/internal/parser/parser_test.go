@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,18 @@ var parseCases = []parseCase{
 	{name: "message object", in: `{"timestamp":` + ts + `,"level":"INFO","message":{"a":1},"service":"s"}`, want: InvalidField},
 	{name: "trace_id array", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","trace_id":[]}`, want: InvalidField},
 	{name: "span_id bool", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","span_id":true}`, want: InvalidField},
+
+	{name: "service at its bound", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"` + strings.Repeat("s", DefaultMaxNameBytes) + `"}`, want: OK},
+	{name: "service too long", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"` + strings.Repeat("s", DefaultMaxNameBytes+1) + `"}`, want: FieldTooLong},
+	{name: "component too long", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","component":"` + strings.Repeat("c", DefaultMaxNameBytes+1) + `"}`, want: FieldTooLong},
+	{name: "trace_id too long", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","trace_id":"` + strings.Repeat("f", DefaultMaxIDBytes+1) + `"}`, want: FieldTooLong},
+	{name: "message too long", in: `{"timestamp":` + ts + `,"level":"INFO","message":"` + strings.Repeat("m", DefaultMaxMessageBytes+1) + `","service":"s"}`, want: FieldTooLong},
+	{name: "escaped message within bound once decoded", in: `{"timestamp":` + ts + `,"level":"INFO","message":"` + strings.Repeat(`\u0041`, DefaultMaxMessageBytes/2) + `","service":"s"}`, want: OK},
+	{name: "escaped service too long once decoded", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"` + strings.Repeat(`\u00e9`, DefaultMaxNameBytes/2+1) + `"}`, want: FieldTooLong},
+	{name: "NUL in message", in: `{"timestamp":` + ts + `,"level":"INFO","message":"a\u0000b","service":"s"}`, want: NulCharacter},
+	{name: "NUL in service", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"bad\u0000svc"}`, want: NulCharacter},
+	{name: "NUL in parent_id", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","parent_id":"\u0000"}`, want: NulCharacter},
+	{name: "NUL in unknown field is fine", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","x":"\u0000"}`, want: OK},
 }
 
 func wantLevel(l string) func(*testing.T, models.LogEntry) {
@@ -195,6 +208,31 @@ func TestParseDoesNotAliasInput(t *testing.T) {
 	}
 	if e.Service != "auth-service" || e.Message != "request completed successfully" {
 		t.Errorf("entry changed with its input: %+v", e)
+	}
+}
+
+// TestParseKeepsOnlyTheEntrysBytes: a small entry padded with a large
+// unknown field between its string fields must not keep the padding alive.
+func TestParseKeepsOnlyTheEntrysBytes(t *testing.T) {
+	pad := strings.Repeat("x", 900<<10)
+	in := []byte(`{"timestamp":` + ts + `,"level":"INFO","message":"small","pad":"` + pad + `","service":"svc","component":"c"}`)
+	var e models.LogEntry
+	allocs := testing.AllocsPerRun(10, func() { e, _ = Parser{}.Parse(in, now) })
+	if allocs != 1 {
+		t.Errorf("allocations per parse = %v, want 1", allocs)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const n = 20
+	for range n {
+		e, _ = Parser{}.Parse(in, now)
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 64 {
+		t.Errorf("each parse allocated %d bytes, want the entry's own few bytes", per)
+	}
+	if e.Message != "small" || e.Service != "svc" || e.Component != "c" {
+		t.Errorf("entry = %+v", e)
 	}
 }
 
@@ -279,6 +317,15 @@ func FuzzParse(f *testing.F) {
 		}
 		if models.LevelIndex(e.Level) < 0 || e.Service == "" || e.Message == "" {
 			t.Fatalf("accepted an invalid entry %+v", e)
+		}
+		for _, s := range []string{e.Message, e.Service, e.Component, e.TraceID, e.SpanID, e.ParentID} {
+			if strings.IndexByte(s, 0) >= 0 {
+				t.Fatalf("accepted a NUL in %+v", e)
+			}
+		}
+		if len(e.Message) > DefaultMaxMessageBytes || len(e.Service) > DefaultMaxNameBytes || len(e.Component) > DefaultMaxNameBytes ||
+			max(len(e.TraceID), len(e.SpanID), len(e.ParentID)) > DefaultMaxIDBytes {
+			t.Fatalf("accepted a field over its bound: %+v", e)
 		}
 		if d := e.Timestamp - now.UnixMilli(); d > DefaultMaxSkew.Milliseconds() || -d > DefaultMaxSkew.Milliseconds() {
 			t.Fatalf("accepted timestamp %d outside the window", e.Timestamp)

@@ -26,6 +26,8 @@ const (
 	MissingService      // service absent, null or empty
 	MissingMessage      // message absent, null or empty
 	InvalidField        // a string field (service, message, component, ids) holds another type
+	FieldTooLong        // a string field is longer than its bound (see Parser)
+	NulCharacter        // a string field holds U+0000, which not every backend can store
 
 	// Frame rejections, decided by the receiver before the parser runs.
 	BinaryFrame // a binary WebSocket message where text JSON is expected
@@ -50,6 +52,8 @@ var reasonNames = [NumReasons]string{
 	MissingService:      "missing_service",
 	MissingMessage:      "missing_message",
 	InvalidField:        "invalid_field",
+	FieldTooLong:        "field_too_long",
+	NulCharacter:        "nul_character",
 	BinaryFrame:         "binary_frame",
 	TooLarge:            "too_large",
 }
