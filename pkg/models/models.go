@@ -3,7 +3,10 @@
 // It depends on the standard library only.
 package models
 
-import "time"
+import (
+	"time"
+	"unsafe"
+)
 
 // Levels a valid LogEntry may carry. The parser normalises every accepted
 // level to one of these exact strings, so comparing against them is enough.
@@ -52,4 +55,15 @@ func LevelIndex(level string) int {
 		return 2
 	}
 	return -1
+}
+
+// entryOverhead is the memory of a LogEntry besides its strings' bytes.
+const entryOverhead = int(unsafe.Sizeof(LogEntry{}))
+
+// Size is the memory the entry holds, in bytes: the struct and its strings'
+// bytes (Source is shared by every entry of a source and not counted).
+// Queues and stores bound their memory with it.
+func (e *LogEntry) Size() int {
+	return entryOverhead + len(e.Level) + len(e.Message) + len(e.Service) + len(e.Component) +
+		len(e.TraceID) + len(e.SpanID) + len(e.ParentID)
 }

@@ -91,13 +91,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		r.LogSummary()
 	}
 	s := p.Stats()
-	lost := s.Submitted - s.Stored
+	lost := s.Submitted - s.Stored - s.Storage.Rejected
 	report := p.log.Info
 	if lost > 0 {
 		report = p.log.Error
 	}
 	report("drain report", "accepted", s.Submitted, "processed", s.Processed,
-		"stored", s.Stored, "dropped", s.Dropped, "lost", lost)
+		"stored", s.Stored, "rejected_by_storage", s.Storage.Rejected, "dropped", s.Dropped, "lost", lost)
 	if lost > 0 {
 		return fmt.Errorf("shutdown: %d accepted entries not stored: %w", lost, errors.Join(drainErr, closeErr))
 	}
@@ -158,6 +158,7 @@ func (p *Pipeline) Stats() Stats {
 	s.Failed = min(ps.Failed, s.Processed)
 	s.Storage.Status = p.store.Status()
 	s.Stored = min(s.Storage.Stored, s.Processed)
+	s.Storage.Rejected = min(s.Storage.Rejected, s.Processed-s.Stored)
 	c := p.run.Counts()
 	s.ByLevel, s.ByService = c.ByLevel, c.ByService
 	return s
@@ -179,6 +180,9 @@ func (p *Pipeline) StatsWithTotals(ctx context.Context) Stats {
 func (p *Pipeline) Query(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
 	return p.store.Query(ctx, f)
 }
+
+// Rejected returns the newest entries storage refused; see storage.Store.
+func (p *Pipeline) Rejected() []storage.Rejected { return p.store.Rejected() }
 
 // Readiness says whether every source is connected and storage is writing.
 type Readiness struct {

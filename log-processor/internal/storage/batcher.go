@@ -2,8 +2,10 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,20 +17,27 @@ import (
 // Defaults for the zero fields of BatchConfig.
 const (
 	DefaultBatchSize     = 1000
+	DefaultBatchBytes    = 8 << 20
 	DefaultFlushInterval = 200 * time.Millisecond
 	DefaultRetryMax      = 5 * time.Second
+	DefaultRejectedKeep  = 100
 )
 
 // BatchConfig tunes a Batcher. A zero field means its default.
 type BatchConfig struct {
 	Size          int           // entries per transaction, at most (a little more when a worker's batch straddles)
+	MaxBytes      int           // bytes (models.LogEntry.Size) per transaction, at most, likewise
 	FlushInterval time.Duration // longest an entry waits before its batch is written
 	RetryMax      time.Duration // cap on the delay between attempts at a failed batch
+	RejectedKeep  int           // entries refused by the database kept for inspection (the newest)
 }
 
 func (c BatchConfig) withDefaults() BatchConfig {
 	if c.Size <= 0 {
 		c.Size = DefaultBatchSize
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultBatchBytes
 	}
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = DefaultFlushInterval
@@ -36,35 +45,69 @@ func (c BatchConfig) withDefaults() BatchConfig {
 	if c.RetryMax <= 0 {
 		c.RetryMax = DefaultRetryMax
 	}
+	if c.RejectedKeep <= 0 {
+		c.RejectedKeep = DefaultRejectedKeep
+	}
 	return c
 }
 
 // Writer commits one batch in one transaction. It is called from a single
-// goroutine. An error means nothing of the batch was committed.
+// goroutine. An error means nothing of the batch was committed; a
+// *RejectedError means the database refused the batch for its content, so
+// that the same batch can never succeed.
 type Writer interface {
 	WriteBatch(ctx context.Context, batch []models.LogEntry) error
 }
 
+// RejectedError says a database refused a write for a value it cannot hold
+// (a data exception, a constraint, a size limit) rather than for being
+// unreachable. Reason is a short snake_case name for counting.
+type RejectedError struct {
+	Reason string
+	Err    error
+}
+
+func (e *RejectedError) Error() string { return e.Reason + ": " + e.Err.Error() }
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// Rejected is an entry a database refused, kept for inspection.
+type Rejected struct {
+	Entry  models.LogEntry `json:"entry"`
+	Reason string          `json:"reason"`
+	Error  string          `json:"error"`
+	At     time.Time       `json:"at"`
+}
+
 // Batcher collects entries from many workers and writes them through one
-// Writer goroutine, Size entries or FlushInterval at a time, whichever
-// comes first. A failed batch is retried with backoff until it succeeds or
-// Close gives up; meanwhile Save blocks once a second batch has gathered,
-// which fills the pool's queue, which makes the receivers drop. Save, Status
-// and Close are safe for concurrent use.
+// Writer goroutine, Size entries (or MaxBytes) or FlushInterval at a time,
+// whichever comes first.
+//
+// A batch that fails because the database is unreachable is retried with
+// backoff until it succeeds or Close gives up; meanwhile Save blocks once a
+// second batch has gathered, which fills the pool's queue, which makes the
+// receivers drop. A batch the database refuses for its content is split in
+// halves until the refused entries are found: those are set aside (counted
+// by reason, the newest RejectedKeep kept for Rejected), and every other
+// entry is stored. Save, Status, Rejected and Close are safe for concurrent
+// use.
 type Batcher struct {
 	w       Writer
 	cfg     BatchConfig
 	backend string
 	log     *slog.Logger
 
-	mu      sync.Mutex
-	pending []models.LogEntry
-	spare   []models.LogEntry // the last written batch, reused
-	room    chan struct{}     // closed (and replaced) whenever pending is taken
-	closed  bool
-	lastErr string
+	mu           sync.Mutex
+	pending      []models.LogEntry
+	pendingBytes int
+	spare        []models.LogEntry // the last written batch, reused
+	room         chan struct{}     // closed (and replaced) whenever pending is taken
+	closed       bool
+	lastErr      string
+	rejected     []Rejected        // ring of the newest refused entries
+	rejectedNext int               // where the next one goes in rejected
+	rejectedBy   map[string]uint64 // refused entries by reason
 
-	kick    chan struct{} // buffered 1: pending reached Size
+	kick    chan struct{} // buffered 1: pending reached Size or MaxBytes
 	closing chan struct{} // closed by Close: flush and stop
 	done    chan struct{} // closed by the writer goroutine when it returns
 
@@ -72,9 +115,10 @@ type Batcher struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	accepted atomic.Uint64 // entries taken by Save
-	stored   atomic.Uint64 // entries committed
-	failing  atomic.Bool
+	accepted  atomic.Uint64 // entries taken by Save
+	stored    atomic.Uint64 // entries committed
+	nRejected atomic.Uint64 // entries refused by the database
+	failing   atomic.Bool
 }
 
 // NewBatcher starts the writer goroutine; Close stops it.
@@ -83,14 +127,15 @@ func NewBatcher(w Writer, cfg BatchConfig, backend string, logger *slog.Logger) 
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Batcher{
 		w: w, cfg: cfg, backend: backend, log: logger,
-		pending: make([]models.LogEntry, 0, cfg.Size+64),
-		spare:   make([]models.LogEntry, 0, cfg.Size+64),
-		room:    make(chan struct{}),
-		kick:    make(chan struct{}, 1),
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
-		ctx:     ctx,
-		cancel:  cancel,
+		pending:    make([]models.LogEntry, 0, cfg.Size+64),
+		spare:      make([]models.LogEntry, 0, cfg.Size+64),
+		room:       make(chan struct{}),
+		rejectedBy: make(map[string]uint64),
+		kick:       make(chan struct{}, 1),
+		closing:    make(chan struct{}),
+		done:       make(chan struct{}),
+		ctx:        ctx,
+		cancel:     cancel,
 	}
 	go b.run()
 	return b
@@ -99,15 +144,20 @@ func NewBatcher(w Writer, cfg BatchConfig, backend string, logger *slog.Logger) 
 // Save hands batch over for writing; it does not keep batch. It blocks
 // while a full batch is already waiting, until there is room or ctx ends.
 func (b *Batcher) Save(ctx context.Context, batch []models.LogEntry) error {
+	size := 0
+	for i := range batch {
+		size += batch[i].Size()
+	}
 	for {
 		b.mu.Lock()
 		if b.closed {
 			b.mu.Unlock()
 			return ErrClosed
 		}
-		if len(b.pending) < b.cfg.Size {
+		if len(b.pending) < b.cfg.Size && b.pendingBytes < b.cfg.MaxBytes {
 			b.pending = append(b.pending, batch...)
-			if len(b.pending) >= b.cfg.Size {
+			b.pendingBytes += size
+			if len(b.pending) >= b.cfg.Size || b.pendingBytes >= b.cfg.MaxBytes {
 				select {
 				case b.kick <- struct{}{}:
 				default:
@@ -129,15 +179,27 @@ func (b *Batcher) Save(ctx context.Context, batch []models.LogEntry) error {
 
 // Status reports the batcher's health and progress.
 func (b *Batcher) Status() Status {
-	s := Status{Backend: b.backend, State: StateOK, Stored: b.stored.Load()}
+	s := Status{Backend: b.backend, State: StateOK, Stored: b.stored.Load(), Rejected: b.nRejected.Load()}
 	if b.failing.Load() {
 		s.State = StateFailing
 	}
 	b.mu.Lock()
 	s.LastError = b.lastErr
+	s.RejectedReasons = maps.Clone(b.rejectedBy)
 	b.mu.Unlock()
-	s.Pending = int(b.accepted.Load() - s.Stored)
+	s.Pending = int(b.accepted.Load() - s.Stored - s.Rejected)
 	return s
+}
+
+// Rejected returns the newest entries the database refused, newest first.
+func (b *Batcher) Rejected() []Rejected {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Rejected, 0, len(b.rejected))
+	for k := 1; k <= len(b.rejected); k++ {
+		out = append(out, b.rejected[(b.rejectedNext-k+len(b.rejected))%len(b.rejected)])
+	}
+	return out
 }
 
 // Failing reports whether writes are failing now.
@@ -161,7 +223,7 @@ func (b *Batcher) Close(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	b.cancel()
-	if lost := b.accepted.Load() - b.stored.Load(); lost > 0 {
+	if lost := b.accepted.Load() - b.stored.Load() - b.nRejected.Load(); lost > 0 {
 		return fmt.Errorf("flush %s: %d entries not stored: %w", b.backend, lost, err)
 	}
 	return nil
@@ -190,15 +252,16 @@ func (b *Batcher) take() []models.LogEntry {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	batch := b.pending
-	b.pending = b.spare[:0]
+	b.pending, b.pendingBytes = b.spare[:0], 0
 	b.spare = nil
 	close(b.room)
 	b.room = make(chan struct{})
 	return batch
 }
 
-// write commits batch, retrying with backoff. It reports whether it wrote
-// anything; false for an empty batch or when the batcher gave up.
+// write commits batch, setting aside what the database refuses. It reports
+// whether it wrote anything; false for an empty batch or when the batcher
+// gave up.
 func (b *Batcher) write(batch []models.LogEntry) bool {
 	defer func() {
 		clear(batch) // let the strings go
@@ -209,6 +272,14 @@ func (b *Batcher) write(batch []models.LogEntry) bool {
 	if len(batch) == 0 {
 		return false
 	}
+	return b.commit(batch)
+}
+
+// commit writes batch, retrying with backoff while the database is
+// unreachable. When it refuses the batch's content, commit splits the batch
+// and commits each half, down to single entries, which are set aside. It
+// returns false only when the batcher gave up (Close's deadline).
+func (b *Batcher) commit(batch []models.LogEntry) bool {
 	bo := backoff.Backoff{Max: b.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
 		err := b.w.WriteBatch(b.ctx, batch)
@@ -221,6 +292,14 @@ func (b *Batcher) write(batch []models.LogEntry) bool {
 		}
 		if b.ctx.Err() != nil {
 			return false
+		}
+		if re := (*RejectedError)(nil); errors.As(err, &re) {
+			if len(batch) == 1 {
+				b.reject(batch[0], re)
+				return true
+			}
+			half := len(batch) / 2
+			return b.commit(batch[:half]) && b.commit(batch[half:])
 		}
 		b.failing.Store(true)
 		b.mu.Lock()
@@ -236,4 +315,22 @@ func (b *Batcher) write(batch []models.LogEntry) bool {
 			return false
 		}
 	}
+}
+
+// reject sets e aside: counted by reason and kept among the newest refused.
+func (b *Batcher) reject(e models.LogEntry, re *RejectedError) {
+	b.log.Warn("storage refused an entry; set aside", "reason", re.Reason, "err", re.Err,
+		"service", e.Service, "source", e.Source, "timestamp", e.Timestamp)
+	r := Rejected{Entry: e, Reason: re.Reason, Error: re.Err.Error(), At: time.Now().UTC()}
+	b.mu.Lock()
+	b.rejectedBy[re.Reason]++
+	if len(b.rejected) < b.cfg.RejectedKeep {
+		b.rejected = append(b.rejected, r)
+		b.rejectedNext = len(b.rejected) % b.cfg.RejectedKeep
+	} else {
+		b.rejected[b.rejectedNext] = r
+		b.rejectedNext = (b.rejectedNext + 1) % b.cfg.RejectedKeep
+	}
+	b.mu.Unlock()
+	b.nRejected.Add(1)
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -161,6 +162,79 @@ func TestCloseDeadlineCountsLost(t *testing.T) {
 		}
 		if err := b.Save(context.Background(), entries(1)); !errors.Is(err, ErrClosed) {
 			t.Errorf("Save after Close = %v, want ErrClosed", err)
+		}
+	})
+}
+
+// pickyWriter refuses, for its content, any batch holding a "poison" entry,
+// as a database refuses a value it cannot hold.
+type pickyWriter struct {
+	mu     sync.Mutex
+	rows   int
+	writes int
+}
+
+func (w *pickyWriter) WriteBatch(_ context.Context, batch []models.LogEntry) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	for i := range batch {
+		if batch[i].Service == "poison" {
+			return &RejectedError{Reason: "data_exception", Err: errors.New("invalid byte sequence")}
+		}
+	}
+	w.rows += len(batch)
+	return nil
+}
+
+func TestPoisonEntriesSetAside(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &pickyWriter{}
+		b := NewBatcher(w, BatchConfig{Size: 1000, FlushInterval: time.Hour, RejectedKeep: 2}, "fake", discard)
+		batch := entries(1000)
+		for _, i := range []int{3, 500, 501} {
+			batch[i].Service, batch[i].Message = "poison", fmt.Sprint("bad ", i)
+		}
+		if err := b.Save(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Close(context.Background()); err != nil {
+			t.Fatalf("Close: %v (refused entries are not lost ones)", err)
+		}
+		st := b.Status()
+		if w.rows != 997 || st.Stored != 997 || st.Rejected != 3 || st.Pending != 0 || st.State != StateOK {
+			t.Errorf("rows %d, status %+v; want 997 stored, 3 rejected", w.rows, st)
+		}
+		if st.RejectedReasons["data_exception"] != 3 {
+			t.Errorf("rejected reasons = %v", st.RejectedReasons)
+		}
+		// Bisection: about 2*log2(1000) writes per poison entry, not 1000.
+		if w.writes > 80 {
+			t.Errorf("%d writes to find 3 poison entries", w.writes)
+		}
+		rej := b.Rejected()
+		if len(rej) != 2 || rej[0].Entry.Message != "bad 501" || rej[1].Entry.Message != "bad 500" {
+			t.Errorf("Rejected() = %+v, want the newest 2, newest first", rej)
+		}
+	})
+}
+
+func TestBatchBytesBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &fakeWriter{}
+		big := models.LogEntry{Message: strings.Repeat("m", 60<<10)}
+		b := NewBatcher(w, BatchConfig{Size: 1000, MaxBytes: 1 << 20, FlushInterval: time.Hour}, "fake", discard)
+		for range 40 {
+			if err := b.Save(context.Background(), []models.LogEntry{big}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if err := b.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if w.rows != 40 || len(w.sizes) < 2 || w.sizes[0] != 18 {
+			t.Errorf("batches %v, want 18 entries of 60 KiB (just past 1 MiB) per batch", w.sizes)
 		}
 	})
 }

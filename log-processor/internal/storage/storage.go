@@ -85,6 +85,11 @@ type Status struct {
 	Stored    uint64 `json:"stored"`               // entries committed by this process
 	Pending   int    `json:"pending"`              // entries handed over but not yet committed
 	LastError string `json:"last_error,omitempty"` // the last write error, kept after recovery
+	// Rejected counts entries the database refused for their content, set
+	// aside so that the rest of their batch was stored; by reason in
+	// RejectedReasons.
+	Rejected        uint64            `json:"rejected"`
+	RejectedReasons map[string]uint64 `json:"rejected_reasons,omitempty"`
 }
 
 // States of a Status.
@@ -200,11 +205,15 @@ func SortNewestFirst(rs []Record) {
 // All methods are safe for concurrent use. Save must not keep batch; an
 // entry saved may become visible to Query and Counts only once committed
 // (Status().Stored counts it). Close flushes what was saved, bounded by ctx.
+//
+// Rejected returns the newest entries the backend refused (see Batcher),
+// newest first; a backend that refuses nothing returns none.
 type Store interface {
 	Save(ctx context.Context, batch []models.LogEntry) error
 	Query(ctx context.Context, f Filter) ([]Record, error)
 	Counts(ctx context.Context) (Counts, error)
 	Status() Status
+	Rejected() []Rejected
 	Close(ctx context.Context) error
 }
 

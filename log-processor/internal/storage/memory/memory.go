@@ -95,6 +95,9 @@ func (s *Store) Status() storage.Status {
 	return storage.Status{Backend: "memory", State: storage.StateOK, Stored: s.stored.Load()}
 }
 
+// Rejected returns nothing: the memory store refuses no entry.
+func (s *Store) Rejected() []storage.Rejected { return nil }
+
 // Close refuses further saves; there is nothing to flush.
 func (s *Store) Close(context.Context) error {
 	s.mu.Lock()

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
@@ -149,7 +150,7 @@ type writer struct {
 
 // WriteBatch copies the batch in and adds to the counts, in one transaction.
 func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
-	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+	return classify(pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		i := 0
 		src := pgx.CopyFromFunc(func() ([]any, error) {
 			if i == len(batch) {
@@ -163,7 +164,31 @@ func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
 			return fmt.Errorf("copy: %w", err)
 		}
 		return addCounts(ctx, tx, batch)
-	})
+	}))
+}
+
+// classify marks errors caused by the batch's content as rejections, which
+// the Batcher answers by splitting the batch rather than retrying it: the
+// SQLSTATE classes 22 (data exception, such as a NUL byte in text), 23
+// (integrity constraint) and 54 (program limit, such as an index row too
+// large).
+func classify(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || len(pe.Code) < 2 {
+		return err
+	}
+	reason := ""
+	switch pe.Code[:2] {
+	case "22":
+		reason = "data_exception"
+	case "23":
+		reason = "constraint"
+	case "54":
+		reason = "limit_exceeded"
+	default:
+		return err
+	}
+	return &storage.RejectedError{Reason: reason, Err: err}
 }
 
 // addCounts adds the batch's totals to log_counts, in key order so that

@@ -35,6 +35,11 @@ func TestConformance(t *testing.T) {
 		},
 		Reopen:   func(t *testing.T) storage.Store { return open(t, dsn, "test-instance") },
 		Instance: "test-instance",
+		// PostgreSQL's text cannot hold NUL (SQLSTATE 22021).
+		Poison: func(i int) models.LogEntry {
+			return models.LogEntry{Timestamp: time.Now().UnixMilli(), Level: "INFO", Service: "svc0",
+				Message: fmt.Sprintf("poison %d: \x00 inside", i), ReceivedAt: 1}
+		},
 		OpenRetention: func(t *testing.T, ret storage.Retention) storage.Store {
 			s, err := Open(context.Background(), Config{DSN: pgtest.DSN(t), Instance: "ret",
 				Batch: storage.BatchConfig{FlushInterval: 5 * time.Millisecond}, Retention: ret}, discard)

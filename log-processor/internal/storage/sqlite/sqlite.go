@@ -164,7 +164,12 @@ func (s *Store) Close(ctx context.Context) error {
 // writer commits batches through the single write connection.
 type writer struct{ db *sql.DB }
 
+// WriteBatch inserts the batch and adds to the counts, in one transaction.
 func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
+	return classify(w.writeBatch(ctx, batch))
+}
+
+func (w writer) writeBatch(ctx context.Context, batch []models.LogEntry) error {
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -210,6 +215,35 @@ func addCounts(ctx context.Context, tx *sql.Tx, rows []models.LogEntry) error {
 		}
 	}
 	return nil
+}
+
+// SQLite's primary result codes that mean a value was refused, whatever the
+// state of the database (https://sqlite.org/rescode.html).
+const (
+	codeTooBig     = 18 // SQLITE_TOOBIG: a string or blob over the length limit
+	codeConstraint = 19 // SQLITE_CONSTRAINT
+	codeMismatch   = 20 // SQLITE_MISMATCH
+)
+
+// classify marks errors caused by the batch's content as rejections, which
+// the Batcher answers by splitting the batch rather than retrying it.
+func classify(err error) error {
+	var se interface{ Code() int }
+	if !errors.As(err, &se) {
+		return err
+	}
+	reason := ""
+	switch se.Code() & 0xff { // extended codes carry the primary in the low byte
+	case codeTooBig:
+		reason = "too_big"
+	case codeConstraint:
+		reason = "constraint"
+	case codeMismatch:
+		reason = "type_mismatch"
+	default:
+		return err
+	}
+	return &storage.RejectedError{Reason: reason, Err: err}
 }
 
 func insertSQL(rows int) string {

@@ -6,10 +6,12 @@ package storagetest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
@@ -27,6 +29,10 @@ type Options struct {
 	// OpenRetention, if set, returns a new, empty store that applies ret,
 	// for backends that delete old entries.
 	OpenRetention func(t *testing.T, ret storage.Retention) storage.Store
+	// Poison, if set, returns an entry the backend's database refuses for
+	// its content (one the parser would never pass), to check that it is
+	// set aside without holding up the entries around it.
+	Poison func(i int) models.LogEntry
 }
 
 // base is a fixed timestamp; entries are spaced a second apart from it.
@@ -56,6 +62,10 @@ func Run(t *testing.T, o Options) {
 	t.Run("Counts", func(t *testing.T) { testCounts(t, o) })
 	t.Run("ConcurrentSave", func(t *testing.T) { testConcurrent(t, o) })
 	t.Run("CloseFlushes", func(t *testing.T) { testCloseFlushes(t, o) })
+	t.Run("LargestAcceptedEntry", func(t *testing.T) { testLargest(t, o) })
+	if o.Poison != nil {
+		t.Run("PoisonSetAside", func(t *testing.T) { testPoison(t, o) })
+	}
 	if o.Reopen != nil {
 		t.Run("SurvivesRestart", func(t *testing.T) { testReopen(t, o) })
 	}
@@ -94,6 +104,79 @@ func testRetention(t *testing.T, o Options) {
 	if c, err := s.Counts(context.Background()); err != nil || c.Total != 2500 {
 		t.Errorf("counts after retention = %+v, %v; want 2500: totals count what was stored", c, err)
 	}
+}
+
+// testLargest: every field at the parser's bound, with characters of every
+// UTF-8 width, round-trips.
+func testLargest(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	fill := func(n int) string {
+		unit := "aé✓😀" // 1+2+3+4 bytes
+		out := strings.Repeat(unit, n/len(unit))
+		return out + strings.Repeat("z", n-len(out))
+	}
+	e := entry(0)
+	e.Message = fill(parser.DefaultMaxMessageBytes)
+	e.Service, e.Component = fill(parser.DefaultMaxNameBytes), fill(parser.DefaultMaxNameBytes)
+	e.TraceID, e.SpanID, e.ParentID = fill(parser.DefaultMaxIDBytes), fill(parser.DefaultMaxIDBytes), fill(parser.DefaultMaxIDBytes)
+	save(t, s, []models.LogEntry{e})
+	waitStored(t, s, 1)
+	rs := query(t, s, storage.Filter{Service: e.Service})
+	if len(rs) != 1 || rs[0].LogEntry != e {
+		t.Fatalf("largest entry did not round-trip: got %d records", len(rs))
+	}
+	if st := s.Status(); st.Rejected != 0 {
+		t.Errorf("status = %+v, want nothing rejected", st)
+	}
+}
+
+// testPoison: a batch holding entries the database refuses stores every
+// other entry; the refused ones are counted and kept for inspection.
+func testPoison(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	batch := entries(1000)
+	bad := []int{0, 417, 999}
+	for _, i := range bad {
+		batch[i] = o.Poison(i)
+	}
+	save(t, s, batch)
+	waitStored(t, s, uint64(len(batch)-len(bad)))
+	deadline := time.Now().Add(20 * time.Second)
+	for s.Status().Rejected < uint64(len(bad)) && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	st := s.Status()
+	if st.Stored != 997 || st.Rejected != 3 || st.Pending != 0 || st.State != storage.StateOK {
+		t.Fatalf("status = %+v, want stored 997, rejected 3, nothing pending, state ok", st)
+	}
+	if n := sum(st.RejectedReasons); n != 3 {
+		t.Errorf("rejected reasons %v add up to %d, want 3", st.RejectedReasons, n)
+	}
+	rej := s.Rejected()
+	if len(rej) != 3 {
+		t.Fatalf("Rejected() = %d entries, want 3", len(rej))
+	}
+	for _, r := range rej {
+		if r.Reason == "" || r.Error == "" || r.Entry.Message == "" {
+			t.Errorf("rejected entry without reason or content: %+v", r)
+		}
+	}
+	if c, err := s.Counts(context.Background()); err != nil || c.Total != 997 {
+		t.Errorf("counts = %+v, %v; want 997: refused entries are not counted as stored", c, err)
+	}
+	if rs := query(t, s, storage.Filter{Limit: storage.MaxLimit}); len(rs) != 997 {
+		t.Errorf("query returned %d rows, want 997", len(rs))
+	}
+}
+
+func sum(m map[string]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func save(t *testing.T, s storage.Store, entries []models.LogEntry) {
