@@ -60,7 +60,7 @@ func (c *Counters) Add(o Counters) {
 // Stats is a snapshot of one source: its connection state and its counters,
 // which carry on across reconnects.
 type Stats struct {
-	URL            string    `json:"url"`
+	URL            string    `json:"url"` // credentials redacted
 	State          string    `json:"state"` // connecting, connected, backoff or stopped
 	ConnectedSince time.Time `json:"connected_since,omitzero"`
 	Reconnects     uint64    `json:"reconnects"` // connections made after the first
@@ -71,7 +71,7 @@ type Stats struct {
 
 // Stats returns a snapshot that adds up (see Counters).
 func (r *Receiver) Stats() Stats {
-	s := Stats{URL: r.cfg.URL, Counters: r.counters()}
+	s := Stats{URL: r.name, Counters: r.counters()}
 	if ns := r.lastMsg.Load(); ns != 0 {
 		s.LastMessageAt = time.Unix(0, ns).UTC()
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/backoff"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/redact"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
@@ -34,6 +36,9 @@ const (
 	DefaultPongWait        = 30 * time.Second
 	DefaultMaxBackoff      = 30 * time.Second
 	DefaultSummaryInterval = 2 * time.Second
+	// DefaultMaxHandshakeBytes bounds the source's answer to the upgrade
+	// request (status line and headers).
+	DefaultMaxHandshakeBytes = 64 << 10
 )
 
 const (
@@ -58,7 +63,13 @@ const (
 
 // Config describes one source. A zero field means its default.
 type Config struct {
-	URL string // ws:// or wss:// URL of the source; required
+	// URL of the source, ws:// or wss://; required. User information in it
+	// is sent as HTTP basic authentication. Wherever the source is shown
+	// (logs, stats, the Source of its entries) its credentials are
+	// redacted.
+	URL string
+
+	MaxHandshakeBytes int // bound on the source's upgrade response; a longer one fails the dial
 
 	SubmitTimeout  time.Duration // longest wait for room in the pool before dropping
 	MaxMessageSize int           // longer frames are skipped and counted as too_large
@@ -91,6 +102,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
 	}
+	if c.MaxHandshakeBytes <= 0 {
+		c.MaxHandshakeBytes = DefaultMaxHandshakeBytes
+	}
 	return c
 }
 
@@ -112,6 +126,7 @@ const (
 // safe to call concurrently with it.
 type Receiver struct {
 	cfg  Config
+	name string // the URL with credentials redacted, as shown and stored
 	pool Pool
 	log  *slog.Logger
 
@@ -136,10 +151,12 @@ type Receiver struct {
 
 // New returns a Receiver for cfg.URL submitting into pool.
 func New(cfg Config, pool Pool, logger *slog.Logger) *Receiver {
+	name := redact.URL(cfg.URL)
 	return &Receiver{
 		cfg:   cfg.withDefaults(),
+		name:  name,
 		pool:  pool,
-		log:   logger.With("component", "receiver", "ws", cfg.URL),
+		log:   logger.With("component", "receiver", "ws", name),
 		state: StateConnecting,
 	}
 }
@@ -152,7 +169,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 	connected := false
 	for {
 		r.setState(StateConnecting, nil)
-		r.log.Info("Connecting to WebSocket server at: " + r.cfg.URL)
+		r.log.Info("Connecting to WebSocket server at: " + r.name)
 		conn, stamped, err := r.dial(ctx)
 		if err == nil {
 			r.mu.Lock()
@@ -203,24 +220,47 @@ func (r *Receiver) setState(state string, err error) {
 // brings in (up to readBufferSize bytes of them) share its time as their
 // receive time, which saves a clock read per frame. Read is called only by
 // the goroutine that reads the WebSocket, which also reads at.
+//
+// Until the handshake is done, reads are limited to handshakeLeft bytes in
+// all, so that a source answering the upgrade with endless headers fails
+// the dial instead of growing memory.
 type stampedConn struct {
 	net.Conn
-	at time.Time
+	at            time.Time
+	handshakeLeft int // < 0 once the handshake is done
 }
 
+// errHandshakeTooLarge fails a dial whose upgrade response is too long.
+var errHandshakeTooLarge = errors.New("upgrade response too large")
+
 func (c *stampedConn) Read(p []byte) (int, error) {
+	if c.handshakeLeft >= 0 {
+		if c.handshakeLeft == 0 {
+			return 0, errHandshakeTooLarge
+		}
+		p = p[:min(len(p), c.handshakeLeft)]
+	}
 	n, err := c.Conn.Read(p)
+	if c.handshakeLeft >= 0 {
+		c.handshakeLeft -= n
+	}
 	if n > 0 {
 		c.at = time.Now()
 	}
 	return n, err
 }
 
-// dial opens the connection, bounded by ConnectTimeout.
+// dial opens the connection, bounded by ConnectTimeout, by
+// MaxHandshakeBytes, and by ctx: cancelling ctx fails a dial in progress at
+// once, even mid-handshake.
 func (r *Receiver) dial(ctx context.Context) (*websocket.Conn, *stampedConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
-	var stamped *stampedConn
+	target, header, err := dialTarget(r.cfg.URL)
+	if err != nil {
+		return nil, nil, err
+	}
+	var stamped atomic.Pointer[stampedConn] // set by NetDialContext, read by the wake-up
 	var nd net.Dialer
 	d := websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
@@ -232,12 +272,27 @@ func (r *Receiver) dial(ctx context.Context) (*websocket.Conn, *stampedConn, err
 			if err != nil {
 				return nil, err
 			}
-			stamped = &stampedConn{Conn: c}
-			return stamped, nil
+			sc := &stampedConn{Conn: c, handshakeLeft: r.cfg.MaxHandshakeBytes}
+			stamped.Store(sc)
+			return sc, nil
 		},
 	}
-	conn, resp, err := d.DialContext(ctx, r.cfg.URL, nil)
+	// The dialer honours only ctx's deadline once connected: wake a
+	// handshake blocked in a read or write when ctx is cancelled.
+	stopWake := context.AfterFunc(ctx, func() {
+		if c := stamped.Load(); c != nil {
+			_ = c.SetDeadline(time.Now())
+		}
+	})
+	conn, resp, err := d.DialContext(ctx, target, header)
+	woke := !stopWake()
 	if err != nil {
+		if errors.Is(err, errHandshakeTooLarge) {
+			err = fmt.Errorf("%w: more than %d bytes", err, r.cfg.MaxHandshakeBytes)
+		}
+		if ctx.Err() != nil && woke {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
 		if resp != nil {
 			// The generator explains a refused upgrade in a one-line body.
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -246,7 +301,30 @@ func (r *Receiver) dial(ctx context.Context) (*websocket.Conn, *stampedConn, err
 		}
 		return nil, nil, fmt.Errorf("dial: %w", err)
 	}
-	return conn, stamped, nil
+	if woke { // cancelled just as the handshake finished
+		conn.Close()
+		return nil, nil, fmt.Errorf("dial: %w", ctx.Err())
+	}
+	sc := stamped.Load()
+	sc.handshakeLeft = -1
+	return conn, sc, nil
+}
+
+// dialTarget splits the user information off a source URL, which the
+// WebSocket dialer refuses, into a basic authentication header.
+func dialTarget(raw string) (string, http.Header, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", nil, fmt.Errorf("dial: invalid URL %s", redact.URL(raw))
+	}
+	if u.User == nil {
+		return raw, nil, nil
+	}
+	pass, _ := u.User.Password()
+	req := http.Request{Header: http.Header{}}
+	req.SetBasicAuth(u.User.Username(), pass)
+	u.User = nil
+	return u.String(), req.Header, nil
 }
 
 // serve reads one connection until it fails or ctx ends, then closes it.
@@ -404,7 +482,7 @@ func (r *Receiver) handle(mt int, data []byte, tooLarge bool, now time.Time) {
 			r.outcomes[reason].Add(1)
 			break
 		}
-		e.Source, e.ReceivedAt = r.cfg.URL, now.UnixMilli()
+		e.Source, e.ReceivedAt = r.name, now.UnixMilli()
 		if r.pool.SubmitWithTimeout(e, r.cfg.SubmitTimeout) {
 			r.submitted.Add(1)
 		} else if r.cfg.StorageFailing != nil && r.cfg.StorageFailing() {

@@ -47,7 +47,14 @@ type source struct {
 func newSource(t *testing.T, serve func(n int, c *websocket.Conn)) *source {
 	t.Helper()
 	s := &source{}
-	var wg sync.WaitGroup
+	// Handlers start serving goroutines under mu until closed, so that none
+	// starts once the cleanup waits for them (httptest's Close does not wait
+	// for handlers whose connection was hijacked).
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		closed bool
+	)
 	up := websocket.Upgrader{}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil)
@@ -55,12 +62,21 @@ func newSource(t *testing.T, serve func(n int, c *websocket.Conn)) *source {
 			return
 		}
 		n := int(s.conns.Add(1))
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			c.Close()
+			return
+		}
 		wg.Go(func() {
 			defer c.Close()
 			serve(n, c)
 		})
 	}))
 	t.Cleanup(func() {
+		mu.Lock()
+		closed = true
+		mu.Unlock()
 		s.srv.CloseClientConnections()
 		s.srv.Close()
 		wg.Wait()

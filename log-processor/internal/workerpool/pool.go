@@ -30,6 +30,9 @@ import (
 const (
 	DefaultWorkers   = 50
 	DefaultQueueSize = 10000
+	// DefaultQueueBytes bounds the memory of the entries in the pool
+	// (models.LogEntry.Size), queued or being saved.
+	DefaultQueueBytes = 32 << 20
 	// DefaultMaxBatch bounds how many queued entries one worker takes
 	// before calling the Store.
 	DefaultMaxBatch = 64
@@ -38,8 +41,9 @@ const (
 // Config sizes a Pool. A zero field means its default.
 type Config struct {
 	Workers   int // number of worker goroutines
-	QueueSize int // capacity of the jobs queue
-	MaxBatch  int // most entries a worker passes to one Store.Save call
+	QueueSize  int   // capacity of the jobs queue, in entries
+	QueueBytes int64 // bound on the bytes of the entries in the pool
+	MaxBatch   int   // most entries a worker passes to one Store.Save call
 }
 
 func (c Config) withDefaults() Config {
@@ -48,6 +52,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = DefaultQueueSize
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = DefaultQueueBytes
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = DefaultMaxBatch
@@ -65,10 +72,11 @@ type Store interface {
 // Stats is a snapshot of the pool. The field names are the JSON keys of the
 // seed's /stats response.
 type Stats struct {
-	Processed uint64 // entries that left the pool: handed to the Store and returned
-	Queue     int    // entries waiting in the queue now
-	Workers   int    // number of workers
-	Failed    uint64 `json:"-"` // of Processed, entries whose Save returned an error
+	Processed  uint64 // entries that left the pool: handed to the Store and returned
+	Queue      int    // entries waiting in the queue now
+	Workers    int    // number of workers
+	Failed     uint64 `json:"-"` // of Processed, entries whose Save returned an error
+	QueueBytes int64  `json:"-"` // bytes of the entries in the pool now
 }
 
 // Pool is a bounded queue with a fixed set of workers. SubmitWithTimeout and
@@ -90,6 +98,13 @@ type Pool struct {
 	// inHand counts entries taken off jobs but not yet processed, so that
 	// Stats.Queue covers them.
 	inHand atomic.Int64
+	// bytes is the Size of every entry accepted and not yet processed; a
+	// submitter waiting for bytes to be freed waits on room, which the
+	// workers close and replace (under roomMu) when waiting is positive.
+	bytes   atomic.Int64
+	waiting atomic.Int32
+	roomMu  sync.Mutex
+	room    chan struct{}
 
 	gatherers sync.WaitGroup
 
@@ -127,6 +142,7 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 		ctx:     ctx,
 		cancel:  cancel,
 		workers: make([]workerStats, cfg.Workers),
+		room:    make(chan struct{}),
 	}
 	for range cfg.Workers + ngather {
 		p.free <- make([]models.LogEntry, 0, cfg.MaxBatch)
@@ -142,31 +158,91 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 	return p
 }
 
-// SubmitWithTimeout queues e, waiting at most timeout for room. It reports
-// whether e was accepted; a refused entry is the caller's to count as
-// dropped. A timeout of zero or less never waits.
+// SubmitWithTimeout queues e, waiting at most timeout for room, in entries
+// and in bytes. It reports whether e was accepted; a refused entry is the
+// caller's to count as dropped. A timeout of zero or less never waits.
 func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool {
-	select {
-	case p.jobs <- e:
-		return true
-	default:
+	size := int64(e.Size())
+	reserved := p.tryReserve(size)
+	if reserved {
+		select {
+		case p.jobs <- e:
+			return true
+		default:
+		}
 	}
 	if timeout <= 0 {
+		if reserved {
+			p.release(size)
+		}
 		return false
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	if !reserved && !p.reserve(size, t.C) {
+		return false
+	}
 	select {
 	case p.jobs <- e:
 		return true
 	case <-t.C:
+		p.release(size)
 		return false
+	}
+}
+
+// tryReserve adds size to the pool's bytes if they stay within QueueBytes.
+func (p *Pool) tryReserve(size int64) bool {
+	if p.bytes.Add(size) <= p.cfg.QueueBytes {
+		return true
+	}
+	p.bytes.Add(-size)
+	return false
+}
+
+// reserve waits until tryReserve succeeds, or reports false when expired
+// fires first.
+func (p *Pool) reserve(size int64, expired <-chan time.Time) bool {
+	for {
+		p.roomMu.Lock()
+		room := p.room
+		p.waiting.Add(1)
+		p.roomMu.Unlock()
+		// Tried after registering as a waiter: a release between the two
+		// either shows here or closes room.
+		ok := p.tryReserve(size)
+		if ok {
+			p.waiting.Add(-1)
+			return true
+		}
+		select {
+		case <-room:
+			p.waiting.Add(-1)
+		case <-expired:
+			p.waiting.Add(-1)
+			return false
+		}
+	}
+}
+
+// release gives back the bytes of entries that left the pool, waking the
+// submitters waiting for them.
+func (p *Pool) release(size int64) {
+	if size == 0 {
+		return
+	}
+	p.bytes.Add(-size)
+	if p.waiting.Load() > 0 {
+		p.roomMu.Lock()
+		close(p.room)
+		p.room = make(chan struct{})
+		p.roomMu.Unlock()
 	}
 }
 
 // Stats returns a snapshot. Safe to call at any time, also after Close.
 func (p *Pool) Stats() Stats {
-	s := Stats{Queue: len(p.jobs) + int(p.inHand.Load()), Workers: p.cfg.Workers}
+	s := Stats{Queue: len(p.jobs) + int(p.inHand.Load()), Workers: p.cfg.Workers, QueueBytes: p.bytes.Load()}
 	for i := range p.workers {
 		s.Processed += p.workers[i].processed.Load()
 		s.Failed += p.workers[i].failed.Load()
@@ -220,6 +296,10 @@ func (p *Pool) gather() {
 func (p *Pool) work(st *workerStats) {
 	for batch := range p.batches {
 		n := len(batch)
+		var size int64
+		for i := range batch {
+			size += int64(batch[i].Size())
+		}
 		if p.ctx.Err() == nil {
 			if err := p.store.Save(p.ctx, batch); err != nil {
 				st.failed.Add(uint64(n))
@@ -232,6 +312,7 @@ func (p *Pool) work(st *workerStats) {
 		// Else: hard stop, the drain deadline passed. What is left is
 		// lost, and counted as such by the caller from Stats.
 		p.inHand.Add(-int64(n))
+		p.release(size)
 		clear(batch) // let the strings go
 		p.free <- batch[:0]
 	}

@@ -228,3 +228,44 @@ func BenchmarkSubmit(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// TestQueueBytesBound: large entries fill the pool by bytes long before its
+// entry capacity; a submitter waits for bytes to be freed, and gets in once
+// a worker finishes.
+func TestQueueBytesBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &blockStore{release: make(chan struct{})}
+		big := entry()
+		big.Message = string(make([]byte, 60<<10))
+		size := int64(big.Size())
+		p := New(Config{Workers: 1, QueueSize: 1000, QueueBytes: 4 * size, MaxBatch: 1}, store, discard)
+		for i := range 4 {
+			if !p.SubmitWithTimeout(big, 0) {
+				t.Fatalf("entry %d refused within the byte bound", i)
+			}
+		}
+		if p.SubmitWithTimeout(big, 0) {
+			t.Fatal("fifth entry accepted past the byte bound")
+		}
+		if st := p.Stats(); st.QueueBytes != 4*size {
+			t.Errorf("QueueBytes = %d, want %d", st.QueueBytes, 4*size)
+		}
+		if p.SubmitWithTimeout(big, time.Second) {
+			t.Fatal("accepted past the byte bound after waiting, with nothing saved")
+		}
+		accepted := make(chan bool)
+		go func() { accepted <- p.SubmitWithTimeout(big, time.Minute) }()
+		synctest.Wait()
+		store.release <- struct{}{} // one batch of one entry saved: room for one more
+		if !<-accepted {
+			t.Fatal("waiting submitter not admitted once bytes were freed")
+		}
+		close(store.release)
+		if err := p.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if st := p.Stats(); st.QueueBytes != 0 || st.Processed != 5 {
+			t.Errorf("after Close: %+v, want 5 processed and no bytes held", st)
+		}
+	})
+}

@@ -12,13 +12,17 @@ import (
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
-// DefaultMaxEntries is the ring's capacity when Config.MaxEntries is zero.
-const DefaultMaxEntries = 10_000
+// Defaults for the zero fields of Config.
+const (
+	DefaultMaxEntries = 10_000
+	DefaultMaxBytes   = 32 << 20
+)
 
 // Config tunes a Store. A zero field means its default.
 type Config struct {
-	MaxEntries  int // most recent entries kept for queries
-	MaxServices int // distinct services counted by name (storage.DefaultMaxServices)
+	MaxEntries  int   // most recent entries kept for queries
+	MaxBytes    int64 // bound on their memory (models.LogEntry.Size); the oldest go first
+	MaxServices int   // distinct services counted by name (storage.DefaultMaxServices)
 }
 
 // Store keeps counts and the most recent entries under one mutex, taken
@@ -27,10 +31,13 @@ type Store struct {
 	tally  *storage.Tally
 	stored atomic.Uint64
 
+	maxBytes int64
+
 	mu     sync.Mutex
-	ring   []models.LogEntry // the newest entry is at next-1
-	next   int               // where the next entry goes
-	full   bool              // the ring has wrapped
+	ring   []models.LogEntry // n entries from start (the oldest), wrapping
+	start  int
+	n      int
+	bytes  int64 // Size of the n entries
 	closed bool
 }
 
@@ -39,11 +46,14 @@ func New(cfg Config) *Store {
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = DefaultMaxEntries
 	}
-	return &Store{tally: storage.NewTally(cfg.MaxServices), ring: make([]models.LogEntry, cfg.MaxEntries)}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	return &Store{tally: storage.NewTally(cfg.MaxServices), ring: make([]models.LogEntry, cfg.MaxEntries), maxBytes: cfg.MaxBytes}
 }
 
-// Save keeps the entries of batch, evicting the oldest beyond the ring's
-// capacity, and counts them. It fails only after Close.
+// Save keeps the entries of batch, evicting the oldest beyond MaxEntries or
+// MaxBytes, and counts them. It fails only after Close.
 func (s *Store) Save(_ context.Context, batch []models.LogEntry) error {
 	s.mu.Lock()
 	if s.closed {
@@ -52,11 +62,17 @@ func (s *Store) Save(_ context.Context, batch []models.LogEntry) error {
 	}
 	s.tally.Add(batch)
 	for i := range batch {
-		s.ring[s.next] = batch[i]
-		s.next++
-		if s.next == len(s.ring) {
-			s.next, s.full = 0, true
+		size := int64(batch[i].Size())
+		for s.n > 0 && (s.n == len(s.ring) || s.bytes+size > s.maxBytes) {
+			old := &s.ring[s.start]
+			s.bytes -= int64(old.Size())
+			*old = models.LogEntry{}
+			s.start = (s.start + 1) % len(s.ring)
+			s.n--
 		}
+		s.ring[(s.start+s.n)%len(s.ring)] = batch[i]
+		s.n++
+		s.bytes += size
 	}
 	s.mu.Unlock()
 	s.stored.Add(uint64(len(batch)))
@@ -68,13 +84,9 @@ func (s *Store) Save(_ context.Context, batch []models.LogEntry) error {
 func (s *Store) Query(_ context.Context, f storage.Filter) ([]storage.Record, error) {
 	limit := f.EffectiveLimit()
 	s.mu.Lock()
-	var out []storage.Record
-	n := s.next
-	if s.full {
-		n = len(s.ring)
-	}
-	for k := 1; k <= n; k++ {
-		e := &s.ring[(s.next-k+len(s.ring))%len(s.ring)]
+	out := []storage.Record{}
+	for k := s.n - 1; k >= 0; k-- {
+		e := &s.ring[(s.start+k)%len(s.ring)]
 		if f.Match(e) {
 			out = append(out, storage.Record{LogEntry: *e})
 		}

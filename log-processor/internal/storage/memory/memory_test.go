@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
@@ -29,6 +30,24 @@ func TestRingBounded(t *testing.T) {
 	}
 	if c, _ := s.Counts(context.Background()); c.Total != 25 {
 		t.Errorf("counted %d, want 25", c.Total)
+	}
+}
+
+// TestRingBoundedInBytes: large entries are evicted by bytes long before
+// the entry bound, and Query sees only what is kept.
+func TestRingBoundedInBytes(t *testing.T) {
+	big := models.LogEntry{Level: models.LevelInfo, Service: "s", Message: strings.Repeat("m", 60<<10)}
+	s := New(Config{MaxEntries: 1000, MaxBytes: 10 * int64(big.Size())})
+	for i := range 25 {
+		big.Timestamp = int64(i + 1)
+		_ = s.Save(context.Background(), []models.LogEntry{big})
+	}
+	rs, _ := s.Query(context.Background(), storage.Filter{Limit: 1000})
+	if len(rs) != 10 || rs[0].Timestamp != 25 || rs[9].Timestamp != 16 {
+		t.Errorf("ring holds %d entries, newest %d; want the newest 10", len(rs), rs[0].Timestamp)
+	}
+	if s.bytes != 10*int64(big.Size()) {
+		t.Errorf("bytes held = %d, want %d", s.bytes, 10*big.Size())
 	}
 }
 
