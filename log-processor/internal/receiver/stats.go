@@ -60,7 +60,7 @@ func (c *Counters) Add(o Counters) {
 // Stats is a snapshot of one source: its connection state and its counters,
 // which carry on across reconnects.
 type Stats struct {
-	URL            string    `json:"url"` // credentials redacted
+	URL            string    `json:"url"`   // credentials redacted
 	State          string    `json:"state"` // connecting, connected, backoff or stopped
 	ConnectedSince time.Time `json:"connected_since,omitzero"`
 	Reconnects     uint64    `json:"reconnects"` // connections made after the first

@@ -40,7 +40,7 @@ const (
 
 // Config sizes a Pool. A zero field means its default.
 type Config struct {
-	Workers   int // number of worker goroutines
+	Workers    int   // number of worker goroutines
 	QueueSize  int   // capacity of the jobs queue, in entries
 	QueueBytes int64 // bound on the bytes of the entries in the pool
 	MaxBatch   int   // most entries a worker passes to one Store.Save call
