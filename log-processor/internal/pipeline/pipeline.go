@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
@@ -26,6 +28,7 @@ type Config struct {
 	Receiver        receiver.Config // settings shared by every receiver; URL is set per source
 	Pool            workerpool.Config
 	ShutdownTimeout time.Duration // bound on draining the pool after the receivers stop
+	TopServices     int           // services named in Stats' by_service counts; the rest are summed as storage.OtherService
 }
 
 // Pipeline is built by New and run once by Run. Stats and Ready are safe to
@@ -37,6 +40,7 @@ type Pipeline struct {
 	run       *storage.Tally // entries processed in this run, by level and service
 	pool      *workerpool.Pool
 	receivers []*receiver.Receiver
+	totals    singleflight.Group // one StatsWithTotals computation at a time, shared by its callers
 }
 
 // tallied is what the workers save into: the store, then the run's tally.
@@ -55,6 +59,9 @@ func (t tallied) Save(ctx context.Context, batch []models.LogEntry) error {
 func New(cfg Config, store storage.Store, logger *slog.Logger) *Pipeline {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.TopServices <= 0 {
+		cfg.TopServices = storage.DefaultTopServices
 	}
 	p := &Pipeline{cfg: cfg, log: logger, store: store, run: storage.NewTally(0)}
 	p.pool = workerpool.New(cfg.Pool, tallied{p}, logger.With("component", "pool"))
@@ -159,21 +166,37 @@ func (p *Pipeline) Stats() Stats {
 	s.Storage.Status = p.store.Status()
 	s.Stored = min(s.Storage.Stored, s.Processed)
 	s.Storage.Rejected = min(s.Storage.Rejected, s.Processed-s.Stored)
-	c := p.run.Counts()
+	c := p.run.Counts(p.cfg.TopServices)
 	s.ByLevel, s.ByService = c.ByLevel, c.ByService
 	return s
 }
 
+// totalsTimeout bounds one computation of the store's totals.
+const totalsTimeout = 5 * time.Second
+
 // StatsWithTotals is Stats plus the store's own totals, which may cost a
-// database query.
+// database query. Concurrent callers share one computation.
 func (p *Pipeline) StatsWithTotals(ctx context.Context) Stats {
-	s := p.Stats()
-	if c, err := p.store.Counts(ctx); err != nil {
-		s.Storage.TotalsError = err.Error()
-	} else {
-		s.Storage.Totals = &c
+	ch := p.totals.DoChan("stats", func() (any, error) {
+		// Not the first caller's context: the others wait on this too.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), totalsTimeout)
+		defer cancel()
+		s := p.Stats()
+		if c, err := p.store.Counts(ctx, p.cfg.TopServices); err != nil {
+			s.Storage.TotalsError = err.Error()
+		} else {
+			s.Storage.Totals = &c
+		}
+		return s, nil
+	})
+	select {
+	case res := <-ch:
+		return res.Val.(Stats)
+	case <-ctx.Done():
+		s := p.Stats()
+		s.Storage.TotalsError = ctx.Err().Error()
+		return s
 	}
-	return s
 }
 
 // Query returns stored entries; see storage.Store.

@@ -121,7 +121,7 @@ func TestFloodSlowStore(t *testing.T) {
 	if s.Dropped == 0 {
 		t.Errorf("no drops: the store was not slow enough to exercise backpressure (%+v)", s)
 	}
-	if c, _ := mem.Counts(context.Background()); s.Processed != s.Submitted || c.Total != s.Submitted || s.Stored != s.Submitted {
+	if c, _ := mem.Counts(context.Background(), 0); s.Processed != s.Submitted || c.Total != s.Submitted || s.Stored != s.Submitted {
 		t.Errorf("processed %d, stored %d (store counted %d), submitted %d", s.Processed, s.Stored, c.Total, s.Submitted)
 	}
 	// Live data is the queue (16 entries) and a 64 KiB read buffer; the rest

@@ -64,26 +64,36 @@ func (d Dialect) SelectSQL(columns []string, f Filter) (string, []any) {
 	return q + " ORDER BY ts DESC, id DESC LIMIT " + d.Placeholder(len(args)), args
 }
 
-// KeyCount is the number of entries of one service at one level.
+// KeyCount is the number of entries with one key (a service or a level).
 type KeyCount struct {
-	Service, Level string
-	N              int64
+	Key string
+	N   int64
 }
 
-// CountByKey totals batch by service and level, sorted by service then
-// level, so that writers sharing a counts table lock its rows in one order.
-func CountByKey(batch []models.LogEntry) []KeyCount {
-	type key struct{ service, level string }
-	counts := make(map[key]int64, 16)
+// CountBy totals batch by the key key returns, sorted by key, so that
+// writers sharing a counts table lock its rows in one order.
+func CountBy(batch []models.LogEntry, key func(*models.LogEntry) string) []KeyCount {
+	counts := make(map[string]int64, 16)
 	for i := range batch {
-		counts[key{batch[i].Service, batch[i].Level}]++
+		counts[key(&batch[i])]++
 	}
 	out := make([]KeyCount, 0, len(counts))
 	for k, n := range counts {
-		out = append(out, KeyCount{Service: k.service, Level: k.level, N: n})
+		out = append(out, KeyCount{Key: k, N: n})
 	}
-	slices.SortFunc(out, func(a, b KeyCount) int {
-		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Level, b.Level))
-	})
+	slices.SortFunc(out, func(a, b KeyCount) int { return cmp.Compare(a.Key, b.Key) })
 	return out
 }
+
+// ByService and ByLevel are keys for CountBy.
+func ByService(e *models.LogEntry) string { return e.Service }
+func ByLevel(e *models.LogEntry) string   { return e.Level }
+
+// Counts tables, shared by the SQL backends: entries by service and by
+// level since the database was created. TopServicesSQL reads the top
+// services through the index on n.
+const (
+	LevelCountsSQL = "SELECT level, n FROM level_counts"
+	// TopServicesSQL takes the limit as its one parameter, given as %s.
+	TopServicesSQL = "SELECT service, n FROM service_counts ORDER BY n DESC LIMIT %s"
+)

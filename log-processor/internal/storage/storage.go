@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -71,11 +70,51 @@ const OtherService = "(other)"
 // DefaultMaxServices bounds the services a Tally counts by name.
 const DefaultMaxServices = 10000
 
-// Counts are totals of entries by level and by service.
+// DefaultTopServices is how many services Counts names when asked for zero.
+const DefaultTopServices = 50
+
+// Counts are totals of entries by level and by service. ByService names
+// only the services with the most entries (ties broken by name); the
+// entries of every other service are summed under OtherService, so that
+// ByService stays small however many services there are.
 type Counts struct {
 	Total     uint64            `json:"total"`
 	ByLevel   map[string]uint64 `json:"by_level"`
 	ByService map[string]uint64 `json:"by_service"`
+}
+
+// TopServices keeps the top services of all (by count, then name) and sums
+// the rest, with any existing OtherService count, under OtherService.
+func TopServices(all map[string]uint64, top int) map[string]uint64 {
+	if top <= 0 {
+		top = DefaultTopServices
+	}
+	other, hasOther := all[OtherService]
+	type sc struct {
+		name string
+		n    uint64
+	}
+	list := make([]sc, 0, len(all))
+	for k, v := range all {
+		if k != OtherService {
+			list = append(list, sc{k, v})
+		}
+	}
+	out := make(map[string]uint64, min(len(list), top)+1)
+	if len(list) > top {
+		slices.SortFunc(list, func(a, b sc) int { return cmp.Or(cmp.Compare(b.n, a.n), cmp.Compare(a.name, b.name)) })
+		for _, e := range list[top:] {
+			other += e.n
+		}
+		list, hasOther = list[:top], true
+	}
+	for _, e := range list {
+		out[e.name] = e.n
+	}
+	if hasOther {
+		out[OtherService] = other
+	}
+	return out
 }
 
 // Status is a store's health as /stats and /readyz show it.
@@ -179,14 +218,15 @@ func (t *Tally) addService(service string, n uint64) {
 	}
 }
 
-// Counts returns a copy of the totals.
-func (t *Tally) Counts() Counts {
+// Counts returns the totals, naming the top services (DefaultTopServices
+// when top is zero).
+func (t *Tally) Counts(top int) Counts {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := Counts{
 		Total:     t.total,
 		ByLevel:   make(map[string]uint64, len(models.Levels)),
-		ByService: maps.Clone(t.byService),
+		ByService: TopServices(t.byService, top),
 	}
 	for i, l := range models.Levels {
 		c.ByLevel[l] = t.byLevel[i]
@@ -206,12 +246,15 @@ func SortNewestFirst(rs []Record) {
 // entry saved may become visible to Query and Counts only once committed
 // (Status().Stored counts it). Close flushes what was saved, bounded by ctx.
 //
+// Counts names the top services (DefaultTopServices when top is zero); its
+// cost does not grow with the number of services.
+//
 // Rejected returns the newest entries the backend refused (see Batcher),
 // newest first; a backend that refuses nothing returns none.
 type Store interface {
 	Save(ctx context.Context, batch []models.LogEntry) error
 	Query(ctx context.Context, f Filter) ([]Record, error)
-	Counts(ctx context.Context) (Counts, error)
+	Counts(ctx context.Context, top int) (Counts, error)
 	Status() Status
 	Rejected() []Rejected
 	Close(ctx context.Context) error
@@ -239,21 +282,37 @@ func ScanRecords(rows Rows, targets func(*Record) []any) ([]Record, error) {
 	return out, rows.Err()
 }
 
-// ScanCounts builds Counts from rows of (service, level, n).
-func ScanCounts(rows Rows) (Counts, error) {
+// ScanCounts builds Counts from two result sets of (name, n): every level,
+// and the top services, newest-count first.
+func ScanCounts(levels, services Rows) (Counts, error) {
 	c := Counts{ByLevel: make(map[string]uint64, len(models.Levels)), ByService: make(map[string]uint64)}
 	for _, l := range models.Levels {
 		c.ByLevel[l] = 0
 	}
-	for rows.Next() {
-		var service, level string
-		var n int64
-		if err := rows.Scan(&service, &level, &n); err != nil {
-			return Counts{}, fmt.Errorf("counts: %w", err)
+	scan := func(rows Rows, into map[string]uint64) (uint64, error) {
+		var sum uint64
+		for rows.Next() {
+			var name string
+			var n int64
+			if err := rows.Scan(&name, &n); err != nil {
+				return 0, fmt.Errorf("counts: %w", err)
+			}
+			into[name] += uint64(n)
+			sum += uint64(n)
 		}
-		c.Total += uint64(n)
-		c.ByLevel[level] += uint64(n)
-		c.ByService[service] += uint64(n)
+		return sum, rows.Err()
 	}
-	return c, rows.Err()
+	total, err := scan(levels, c.ByLevel)
+	if err != nil {
+		return Counts{}, err
+	}
+	named, err := scan(services, c.ByService)
+	if err != nil {
+		return Counts{}, err
+	}
+	c.Total = total
+	if total > named {
+		c.ByService[OtherService] += total - named
+	}
+	return c, nil
 }

@@ -17,12 +17,12 @@ func TestTallyManyServices(t *testing.T) {
 	}
 	tl.Add(batch)
 	tl.Add(batch)
-	c := tl.Counts()
+	c := tl.Counts(0)
 	if c.Total != 80 || c.ByLevel["INFO"] != 28 || c.ByService["s0"] != 4 || c.ByService["s24"] != 2 || len(c.ByService) != 25 {
 		t.Errorf("counts = %+v", c)
 	}
 	tl.Add([]models.LogEntry{{Service: "x1"}, {Service: "x2"}, {Service: "x3"}, {Service: "x4"}, {Service: "x5"}, {Service: "x6"}})
-	c = tl.Counts()
+	c = tl.Counts(0)
 	if len(c.ByService) != 31 || c.ByService[OtherService] != 1 {
 		t.Errorf("past the limit: %d services, %d other", len(c.ByService), c.ByService[OtherService])
 	}

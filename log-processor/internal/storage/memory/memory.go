@@ -100,7 +100,9 @@ func (s *Store) Query(_ context.Context, f storage.Filter) ([]storage.Record, er
 }
 
 // Counts returns the totals of this run.
-func (s *Store) Counts(context.Context) (storage.Counts, error) { return s.tally.Counts(), nil }
+func (s *Store) Counts(_ context.Context, top int) (storage.Counts, error) {
+	return s.tally.Counts(top), nil
+}
 
 // Status reports the entries saved; the memory store never fails.
 func (s *Store) Status() storage.Status {

@@ -28,7 +28,7 @@ func TestRingBounded(t *testing.T) {
 	if len(rs) != 10 || rs[0].Timestamp != 25 || rs[9].Timestamp != 16 {
 		t.Errorf("ring holds %d entries, newest %d, oldest %d; want 10, 25, 16", len(rs), rs[0].Timestamp, rs[len(rs)-1].Timestamp)
 	}
-	if c, _ := s.Counts(context.Background()); c.Total != 25 {
+	if c, _ := s.Counts(context.Background(), 0); c.Total != 25 {
 		t.Errorf("counted %d, want 25", c.Total)
 	}
 }
@@ -56,7 +56,7 @@ func TestServicesBounded(t *testing.T) {
 	for i := range 10 {
 		_ = s.Save(context.Background(), []models.LogEntry{{Level: models.LevelInfo, Service: fmt.Sprint("svc", i)}})
 	}
-	c, _ := s.Counts(context.Background())
+	c, _ := s.Counts(context.Background(), 0)
 	if len(c.ByService) != 4 || c.ByService[storage.OtherService] != 7 {
 		t.Errorf("by_service = %v, want 3 named and 7 under %q", c.ByService, storage.OtherService)
 	}

@@ -22,7 +22,10 @@ import (
 )
 
 // schemaVersion is the version this release creates and understands.
-const schemaVersion = 1
+// Version 1 kept one log_counts table by (service, level); version 2 keeps
+// service_counts and level_counts, so that the top services are read
+// through an index however many services there are.
+const schemaVersion = 2
 
 // schemaLock is the advisory lock key that serialises schema creation when
 // several processors start at once.
@@ -45,13 +48,23 @@ var schema = []string{
 	)`,
 	`CREATE INDEX IF NOT EXISTS logs_ts ON logs (ts)`,
 	`CREATE INDEX IF NOT EXISTS logs_service_ts ON logs (service, ts)`,
-	`CREATE TABLE IF NOT EXISTS log_counts (
-		service TEXT   NOT NULL,
-		level   TEXT   NOT NULL,
-		n       BIGINT NOT NULL,
-		PRIMARY KEY (service, level)
+	`CREATE TABLE IF NOT EXISTS service_counts (
+		service TEXT   NOT NULL PRIMARY KEY,
+		n       BIGINT NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS service_counts_n ON service_counts (n)`,
+	`CREATE TABLE IF NOT EXISTS level_counts (
+		level TEXT   NOT NULL PRIMARY KEY,
+		n     BIGINT NOT NULL
 	)`,
 	`CREATE TABLE IF NOT EXISTS log_schema (version INT NOT NULL)`,
+}
+
+// fromV1 moves version 1's counts into version 2's tables.
+var fromV1 = []string{
+	`INSERT INTO service_counts (service, n) SELECT service, sum(n) FROM log_counts GROUP BY service`,
+	`INSERT INTO level_counts (level, n) SELECT level, sum(n) FROM log_counts GROUP BY level`,
+	`DROP TABLE log_counts`,
 }
 
 // columns are the LogEntry columns and the instance.
@@ -126,6 +139,13 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		case v > schemaVersion:
 			return fmt.Errorf("schema version %d is newer than this release understands (%d)", v, schemaVersion)
 		case v < schemaVersion:
+			if v == 1 {
+				for _, stmt := range fromV1 {
+					if _, err := tx.Exec(ctx, stmt); err != nil {
+						return fmt.Errorf("migrate schema from version 1: %w", err)
+					}
+				}
+			}
 			_, err = tx.Exec(ctx, "INSERT INTO log_schema (version) VALUES ($1)", schemaVersion)
 			return err
 		}
@@ -191,19 +211,28 @@ func classify(err error) error {
 	return &storage.RejectedError{Reason: reason, Err: err}
 }
 
-// addCounts adds the batch's totals to log_counts, in key order so that
-// processors sharing the table lock its rows in the same order.
+// addCounts adds the batch's totals to service_counts and level_counts, in
+// key order so that processors sharing the tables lock rows in one order.
 func addCounts(ctx context.Context, tx pgx.Tx, batch []models.LogEntry) error {
-	kcs := storage.CountByKey(batch)
-	services, levels, ns := make([]string, len(kcs)), make([]string, len(kcs)), make([]int64, len(kcs))
-	for i, kc := range kcs {
-		services[i], levels[i], ns[i] = kc.Service, kc.Level, kc.N
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO log_counts (service, level, n)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-		ON CONFLICT (service, level) DO UPDATE SET n = log_counts.n + EXCLUDED.n`, services, levels, ns)
-	if err != nil {
-		return fmt.Errorf("count: %w", err)
+	for _, t := range []struct {
+		key   func(*models.LogEntry) string
+		table string
+		col   string
+	}{
+		{storage.ByService, "service_counts", "service"},
+		{storage.ByLevel, "level_counts", "level"},
+	} {
+		kcs := storage.CountBy(batch, t.key)
+		keys, ns := make([]string, len(kcs)), make([]int64, len(kcs))
+		for i, kc := range kcs {
+			keys[i], ns[i] = kc.Key, kc.N
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO `+t.table+` (`+t.col+`, n)
+			SELECT * FROM unnest($1::text[], $2::bigint[])
+			ON CONFLICT (`+t.col+`) DO UPDATE SET n = `+t.table+`.n + EXCLUDED.n`, keys, ns)
+		if err != nil {
+			return fmt.Errorf("count: %w", err)
+		}
 	}
 	return nil
 }
@@ -222,13 +251,21 @@ func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, 
 }
 
 // Counts returns the totals of every instance since the schema was created.
-func (s *Store) Counts(ctx context.Context) (storage.Counts, error) {
-	rows, err := s.pool.Query(ctx, "SELECT service, level, n FROM log_counts")
+func (s *Store) Counts(ctx context.Context, top int) (storage.Counts, error) {
+	if top <= 0 {
+		top = storage.DefaultTopServices
+	}
+	levels, err := s.pool.Query(ctx, storage.LevelCountsSQL)
 	if err != nil {
 		return storage.Counts{}, fmt.Errorf("counts: %w", err)
 	}
-	defer rows.Close()
-	return storage.ScanCounts(rows)
+	defer levels.Close()
+	services, err := s.pool.Query(ctx, fmt.Sprintf(storage.TopServicesSQL, "$1"), top)
+	if err != nil {
+		return storage.Counts{}, fmt.Errorf("counts: %w", err)
+	}
+	defer services.Close()
+	return storage.ScanCounts(levels, services)
 }
 
 // deleteOlder removes up to limit entries older than cutoff, of every

@@ -82,7 +82,7 @@ func TestSharedDatabase(t *testing.T) {
 	if len(rs) != 25 || rs[0].Instance != "proc-b" {
 		t.Errorf("a sees %d beta rows (first from %q), want 25 from proc-b", len(rs), rs[0].Instance)
 	}
-	c, err := b.Counts(context.Background())
+	c, err := b.Counts(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

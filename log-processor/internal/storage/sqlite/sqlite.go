@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -21,7 +22,10 @@ import (
 )
 
 // schemaVersion is the PRAGMA user_version this release writes and reads.
-const schemaVersion = 1
+// Version 1 kept one log_counts table by (service, level); version 2 keeps
+// service_counts and level_counts, so that the top services are read
+// through an index however many services there are.
+const schemaVersion = 2
 
 // rowsPerInsert is how many rows one INSERT statement carries.
 const rowsPerInsert = 100
@@ -50,14 +54,24 @@ var schema = []string{
 	// the ts index (three levels: matches come quickly), so level has none.
 	`CREATE INDEX IF NOT EXISTS logs_ts ON logs (ts)`,
 	`CREATE INDEX IF NOT EXISTS logs_service_ts ON logs (service, ts)`,
-	// Totals by service and level since the file was created, kept per
+	// Totals by service and by level since the file was created, kept per
 	// batch so that /stats need not count the table.
-	`CREATE TABLE IF NOT EXISTS log_counts (
-		service TEXT    NOT NULL,
-		level   TEXT    NOT NULL,
-		n       INTEGER NOT NULL,
-		PRIMARY KEY (service, level)
+	`CREATE TABLE IF NOT EXISTS service_counts (
+		service TEXT    NOT NULL PRIMARY KEY,
+		n       INTEGER NOT NULL
 	) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS service_counts_n ON service_counts (n)`,
+	`CREATE TABLE IF NOT EXISTS level_counts (
+		level TEXT    NOT NULL PRIMARY KEY,
+		n     INTEGER NOT NULL
+	) WITHOUT ROWID`,
+}
+
+// fromV1 moves version 1's counts into version 2's tables.
+var fromV1 = []string{
+	`INSERT INTO service_counts (service, n) SELECT service, sum(n) FROM log_counts GROUP BY service`,
+	`INSERT INTO level_counts (level, n) SELECT level, sum(n) FROM log_counts GROUP BY level`,
+	`DROP TABLE log_counts`,
 }
 
 // Config describes the database. A zero field means its default.
@@ -141,7 +155,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	defer tx.Rollback()
-	for _, stmt := range schema {
+	stmts := schema
+	if v == 1 {
+		stmts = append(slices.Clone(schema), fromV1...)
+	}
+	for _, stmt := range stmts {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
@@ -206,12 +224,19 @@ func (w writer) writeBatch(ctx context.Context, batch []models.LogEntry) error {
 	return nil
 }
 
-// addCounts adds the rows' totals by service and level to log_counts.
+// addCounts adds the rows' totals to service_counts and level_counts.
 func addCounts(ctx context.Context, tx *sql.Tx, rows []models.LogEntry) error {
-	for _, kc := range storage.CountByKey(rows) {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO log_counts (service, level, n) VALUES (?, ?, ?)
-			ON CONFLICT (service, level) DO UPDATE SET n = n + excluded.n`, kc.Service, kc.Level, kc.N); err != nil {
-			return fmt.Errorf("count: %w", err)
+	for _, t := range []struct {
+		key  func(*models.LogEntry) string
+		stmt string
+	}{
+		{storage.ByService, `INSERT INTO service_counts (service, n) VALUES (?, ?) ON CONFLICT (service) DO UPDATE SET n = n + excluded.n`},
+		{storage.ByLevel, `INSERT INTO level_counts (level, n) VALUES (?, ?) ON CONFLICT (level) DO UPDATE SET n = n + excluded.n`},
+	} {
+		for _, kc := range storage.CountBy(rows, t.key) {
+			if _, err := tx.ExecContext(ctx, t.stmt, kc.Key, kc.N); err != nil {
+				return fmt.Errorf("count: %w", err)
+			}
 		}
 	}
 	return nil
@@ -270,13 +295,21 @@ func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, 
 }
 
 // Counts returns the totals kept since the database was created.
-func (s *Store) Counts(ctx context.Context) (storage.Counts, error) {
-	rows, err := s.read.QueryContext(ctx, "SELECT service, level, n FROM log_counts")
+func (s *Store) Counts(ctx context.Context, top int) (storage.Counts, error) {
+	if top <= 0 {
+		top = storage.DefaultTopServices
+	}
+	levels, err := s.read.QueryContext(ctx, storage.LevelCountsSQL)
 	if err != nil {
 		return storage.Counts{}, fmt.Errorf("counts: %w", err)
 	}
-	defer rows.Close()
-	return storage.ScanCounts(rows)
+	defer levels.Close()
+	services, err := s.read.QueryContext(ctx, fmt.Sprintf(storage.TopServicesSQL, "?"), top)
+	if err != nil {
+		return storage.Counts{}, fmt.Errorf("counts: %w", err)
+	}
+	defer services.Close()
+	return storage.ScanCounts(levels, services)
 }
 
 // deleteOlder removes up to limit entries older than cutoff.

@@ -78,3 +78,36 @@ func BenchmarkWriteBatch(b *testing.B) {
 		})
 	}
 }
+
+// TestMigrateFromV1: a version 1 file (counts by service and level in one
+// table) opens with its totals intact.
+func TestMigrateFromV1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := openDB(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`CREATE TABLE logs (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, level TEXT NOT NULL, service TEXT NOT NULL,
+			message TEXT NOT NULL, component TEXT NOT NULL DEFAULT '', trace_id TEXT NOT NULL DEFAULT '',
+			span_id TEXT NOT NULL DEFAULT '', parent_id TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '',
+			received_at INTEGER NOT NULL)`,
+		`CREATE TABLE log_counts (service TEXT NOT NULL, level TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (service, level)) WITHOUT ROWID`,
+		`INSERT INTO log_counts VALUES ('a', 'INFO', 5), ('a', 'ERROR', 2), ('b', 'INFO', 1)`,
+		`PRAGMA user_version = 1`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s := open(t, path)
+	defer s.Close(context.Background())
+	c, err := s.Counts(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Total != 8 || c.ByService["a"] != 7 || c.ByService["b"] != 1 || c.ByLevel["INFO"] != 6 || c.ByLevel["ERROR"] != 2 {
+		t.Errorf("counts after migration = %+v", c)
+	}
+}

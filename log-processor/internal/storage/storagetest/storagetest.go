@@ -6,6 +6,7 @@ package storagetest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -60,6 +61,7 @@ func Run(t *testing.T, o Options) {
 	t.Run("Filters", func(t *testing.T) { testFilters(t, o) })
 	t.Run("Limits", func(t *testing.T) { testLimits(t, o) })
 	t.Run("Counts", func(t *testing.T) { testCounts(t, o) })
+	t.Run("TopServices", func(t *testing.T) { testTopServices(t, o) })
 	t.Run("ConcurrentSave", func(t *testing.T) { testConcurrent(t, o) })
 	t.Run("CloseFlushes", func(t *testing.T) { testCloseFlushes(t, o) })
 	t.Run("LargestAcceptedEntry", func(t *testing.T) { testLargest(t, o) })
@@ -101,7 +103,7 @@ func testRetention(t *testing.T, o Options) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if c, err := s.Counts(context.Background()); err != nil || c.Total != 2500 {
+	if c, err := s.Counts(context.Background(), 0); err != nil || c.Total != 2500 {
 		t.Errorf("counts after retention = %+v, %v; want 2500: totals count what was stored", c, err)
 	}
 }
@@ -163,7 +165,7 @@ func testPoison(t *testing.T, o Options) {
 			t.Errorf("rejected entry without reason or content: %+v", r)
 		}
 	}
-	if c, err := s.Counts(context.Background()); err != nil || c.Total != 997 {
+	if c, err := s.Counts(context.Background(), 0); err != nil || c.Total != 997 {
 		t.Errorf("counts = %+v, %v; want 997: refused entries are not counted as stored", c, err)
 	}
 	if rs := query(t, s, storage.Filter{Limit: storage.MaxLimit}); len(rs) != 997 {
@@ -332,7 +334,7 @@ func testCounts(t *testing.T, o Options) {
 	save(t, s, entries(30))
 	save(t, s, entries(6))
 	waitStored(t, s, 36)
-	c, err := s.Counts(context.Background())
+	c, err := s.Counts(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,6 +343,37 @@ func testCounts(t *testing.T, o Options) {
 	}
 	if c.ByService["svc0"] != 12 || c.ByService["svc1"] != 12 || c.ByService["svc2"] != 12 || len(c.ByService) != 3 {
 		t.Errorf("by_service = %v", c.ByService)
+	}
+}
+
+// testTopServices: with many services, Counts names only the top ones and
+// sums the rest under OtherService; the totals still add up.
+func testTopServices(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	var batch []models.LogEntry
+	for i := range 200 { // service k has k+1 entries: svc199 is the biggest
+		for range i + 1 {
+			e := entry(len(batch))
+			e.Service = fmt.Sprintf("many%03d", i)
+			batch = append(batch, e)
+		}
+	}
+	for len(batch) > 0 {
+		n := min(len(batch), 1000)
+		save(t, s, batch[:n])
+		batch = batch[n:]
+	}
+	const total = 200 * 201 / 2
+	waitStored(t, s, total)
+	c, err := s.Counts(context.Background(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"many199": 200, "many198": 199, "many197": 198, "many196": 197, "many195": 196}
+	want[storage.OtherService] = total - (200 + 199 + 198 + 197 + 196)
+	if c.Total != total || !maps.Equal(c.ByService, want) {
+		t.Errorf("counts = total %d, by_service %v; want %d and %v", c.Total, c.ByService, total, want)
 	}
 }
 
@@ -365,7 +398,7 @@ func testConcurrent(t *testing.T, o Options) {
 	}
 	wg.Wait()
 	waitStored(t, s, workers*batches*size)
-	c, err := s.Counts(context.Background())
+	c, err := s.Counts(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +425,7 @@ func testReopen(t *testing.T, o Options) {
 	closeStore(t, s)
 	s = o.Reopen(t)
 	defer closeStore(t, s)
-	c, err := s.Counts(context.Background())
+	c, err := s.Counts(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
