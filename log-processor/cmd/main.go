@@ -14,9 +14,21 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() { <-ctx.Done(); stop() }() // a second Ctrl+C kills at once
-	if err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	// The first Ctrl+C (or SIGTERM) drains; a second abandons the drain but
+	// still reports what was lost; a third exits at once.
+	ctx, stop := context.WithCancel(context.Background())
+	hard, abandon := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 3)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		stop()
+		<-sigs
+		abandon()
+		<-sigs
+		os.Exit(130)
+	}()
+	if err := cli.Run(cli.WithHardStop(ctx, hard), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "log-processor:", err)
 		os.Exit(cli.ExitCode(err))
 	}

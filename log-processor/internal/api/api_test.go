@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,15 +58,29 @@ func TestParseFilter(t *testing.T) {
 	}
 }
 
-// fake is a pipeline with fixed answers.
+// fake is a pipeline with fixed answers. A query blocks while block is
+// set, until it is closed.
 type fake struct {
-	ready pipeline.Readiness
-	got   storage.Filter
+	ready   pipeline.Readiness
+	mu      sync.Mutex
+	got     storage.Filter
+	block   chan struct{}
+	entered chan struct{} // if set, a query sends on it as it starts
 }
+
+func (f *fake) Rejected() []storage.Rejected { return nil }
 
 func (f *fake) StatsWithTotals(context.Context) pipeline.Stats { return pipeline.Stats{Workers: 3} }
 func (f *fake) Ready() pipeline.Readiness                      { return f.ready }
 func (f *fake) Query(_ context.Context, flt storage.Filter) ([]storage.Record, error) {
+	if f.entered != nil {
+		f.entered <- struct{}{}
+	}
+	if f.block != nil {
+		<-f.block
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.got = flt
 	return []storage.Record{}, nil
 }
@@ -110,5 +125,76 @@ func TestHandler(t *testing.T) {
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("/stats is not JSON: %v %s", err, resp.Header.Get("Content-Type"))
+	}
+}
+
+func TestToken(t *testing.T) {
+	srv := httptest.NewServer(NewHandler(&fake{}, Options{Token: "s3cret", Pprof: true}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer srv.Close()
+	tests := []struct {
+		path, auth string
+		code       int
+	}{
+		{"/logs", "", 401},
+		{"/logs", "Bearer wrong", 401},
+		{"/logs", "Basic s3cret", 401},
+		{"/logs", "Bearer s3cret", 200},
+		{"/logs/rejected", "", 401},
+		{"/logs/rejected", "Bearer s3cret", 200},
+		{"/debug/pprof/", "", 401},
+		{"/debug/pprof/cmdline", "Bearer s3cret", 200},
+		{"/healthz", "", 200},
+		{"/stats", "", 200},
+		{"/readyz", "", 503},
+	}
+	for _, tc := range tests {
+		req, _ := http.NewRequest("GET", srv.URL+tc.path, nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("GET %s with %q = %d, want %d", tc.path, tc.auth, resp.StatusCode, tc.code)
+		}
+	}
+}
+
+// TestQueryLimit: queries beyond MaxQueries at once get 503 with
+// Retry-After, at once, rather than queueing behind the others.
+func TestQueryLimit(t *testing.T) {
+	p := &fake{block: make(chan struct{}), entered: make(chan struct{}, 2)}
+	srv := httptest.NewServer(NewHandler(p, Options{MaxQueries: 2}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer srv.Close()
+	codes := make(chan int, 2)
+	for range 2 {
+		go func() {
+			resp, err := http.Get(srv.URL + "/logs")
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	<-p.entered
+	<-p.entered // both queries hold their slot
+	resp, err := http.Get(srv.URL + "/logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	close(p.block)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("no 503 with Retry-After while 2 queries were running")
+	}
+	for range 2 {
+		if c := <-codes; c != 200 {
+			t.Errorf("blocked query answered %d, want 200", c)
+		}
 	}
 }

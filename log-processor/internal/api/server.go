@@ -4,10 +4,12 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
@@ -19,14 +21,27 @@ type Pipeline interface {
 	StatsWithTotals(ctx context.Context) pipeline.Stats
 	Ready() pipeline.Readiness
 	Query(ctx context.Context, f storage.Filter) ([]storage.Record, error)
+	Rejected() []storage.Rejected
 }
+
+// DefaultMaxQueries bounds the /logs queries served at once when
+// Options.MaxQueries is zero.
+const DefaultMaxQueries = 4
 
 // Options switch on optional routes. The zero value serves none of them.
 type Options struct {
 	// Pprof serves the Go profiler under /debug/pprof/. Profiles reveal
 	// internals and cost CPU while taken: enable it only where the API is
-	// not exposed to others.
+	// not exposed to others, or set Token.
 	Pprof bool
+	// Token, if set, is the bearer token /logs, /logs/rejected and
+	// /debug/pprof/ require (Authorization: Bearer TOKEN). Health,
+	// readiness and stats stay open for probes.
+	Token string
+	// MaxQueries bounds the /logs queries served at once; beyond it a
+	// request gets 503 with Retry-After, so that queries cannot starve
+	// ingestion. Zero means DefaultMaxQueries.
+	MaxQueries int
 }
 
 // NewHandler returns the API's routes:
@@ -34,16 +49,23 @@ type Options struct {
 //	GET /healthz  200 "ok" while the process runs (liveness)
 //	GET /readyz   200 when every source is connected and storage writes, else 503; JSON body
 //	GET /stats    the pipeline's counters as JSON
-//	GET /logs     stored entries, newest first, filtered by the query string
-//	/debug/pprof/ the Go profiler, with Options.Pprof
+//	GET /logs     stored entries, newest first, filtered by the query string (token)
+//	GET /logs/rejected  the newest entries storage refused, newest first (token)
+//	/debug/pprof/ the Go profiler, with Options.Pprof (token)
+//
+// Routes marked (token) require Options.Token when it is set.
 func NewHandler(p Pipeline, opts Options, logger *slog.Logger) http.Handler {
+	if opts.MaxQueries <= 0 {
+		opts.MaxQueries = DefaultMaxQueries
+	}
+	guard := func(h http.HandlerFunc) http.HandlerFunc { return requireToken(opts.Token, h) }
 	mux := http.NewServeMux()
 	if opts.Pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/", guard(pprof.Index))
+		mux.HandleFunc("GET /debug/pprof/cmdline", guard(pprof.Cmdline))
+		mux.HandleFunc("GET /debug/pprof/profile", guard(pprof.Profile))
+		mux.HandleFunc("GET /debug/pprof/symbol", guard(pprof.Symbol))
+		mux.HandleFunc("GET /debug/pprof/trace", guard(pprof.Trace))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -60,10 +82,19 @@ func NewHandler(p Pipeline, opts Options, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, p.StatsWithTotals(r.Context()), logger)
 	})
-	mux.HandleFunc("GET /logs", func(w http.ResponseWriter, r *http.Request) {
+	queries := make(chan struct{}, opts.MaxQueries) // a slot per query being served
+	mux.HandleFunc("GET /logs", guard(func(w http.ResponseWriter, r *http.Request) {
 		f, err := ParseFilter(r.URL.Query())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		select {
+		case queries <- struct{}{}:
+			defer func() { <-queries }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "too many /logs queries at once; retry shortly", http.StatusServiceUnavailable)
 			return
 		}
 		recs, err := p.Query(r.Context(), f)
@@ -73,8 +104,33 @@ func NewHandler(p Pipeline, opts Options, logger *slog.Logger) http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, recs, logger)
-	})
+	}))
+	mux.HandleFunc("GET /logs/rejected", guard(func(w http.ResponseWriter, _ *http.Request) {
+		rej := p.Rejected()
+		if rej == nil {
+			rej = []storage.Rejected{}
+		}
+		writeJSON(w, http.StatusOK, rej, logger)
+	}))
 	return mux
+}
+
+// requireToken answers 401 unless the request carries token as a bearer
+// token; with no token set it serves every request.
+func requireToken(token string, h http.HandlerFunc) http.HandlerFunc {
+	if token == "" {
+		return h
+	}
+	want := []byte(token)
+	return func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="log-processor"`)
+			http.Error(w, "unauthorized: this endpoint needs Authorization: Bearer <api token>", http.StatusUnauthorized)
+			return
+		}
+		h(w, r)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any, logger *slog.Logger) {

@@ -19,8 +19,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/api"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/redact"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/memory"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/postgres"
@@ -62,6 +64,8 @@ type config struct {
 	logLevel  string
 	logFormat string
 
+	apiTokenFile string
+
 	storage   string // memory, sqlite or postgres
 	dsn       string
 	instance  string
@@ -87,6 +91,11 @@ func openStore(cfg config, logger *slog.Logger) (storage.Store, error) {
 	}
 	return memory.New(cfg.memory), nil
 }
+
+// WithHardStop returns ctx carrying hard: when hard ends while Run drains
+// (the second Ctrl+C), the drain is abandoned and its report still says
+// what was lost.
+func WithHardStop(ctx, hard context.Context) context.Context { return pipeline.WithHardStop(ctx, hard) }
 
 // Run runs the processor with the arguments args (without the program name)
 // until ctx ends. --help prints the usage to stdout and returns nil.
@@ -117,12 +126,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 		ln.Close()
 		return fmt.Errorf("open storage: %w", err)
 	}
-	logger.Info("storage open", "backend", cfg.storage, "dsn", redactDSN(cfg.dsn))
+	logger.Info("storage open", "backend", cfg.storage, "dsn", redact.DSN(cfg.dsn))
 	p := pipeline.New(cfg.pipeline, store, logger)
 	srv := api.NewServer(api.NewHandler(p, cfg.api, logger), logger.With("component", "api"))
 	serveErr := make(chan error, 1) // sent once by the serving goroutine
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("HTTP API listening", "addr", ln.Addr().String(), "sources", len(cfg.pipeline.URLs))
+	logger.Info("HTTP API listening", "addr", ln.Addr().String(), "sources", len(cfg.pipeline.URLs), "token_required", cfg.api.Token != "")
+	if cfg.api.Token == "" && !loopback(ln.Addr()) {
+		logger.Warn("the API serves stored logs on "+ln.Addr().String()+" to anyone who can reach it; "+
+			"set "+apiTokenEnv+" (or --api-token-file) to require a token, or listen on 127.0.0.1", "component", "api")
+	}
 	if listening != nil {
 		listening(ln.Addr())
 	}
@@ -167,9 +180,10 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	}
 
 	fs.StringSliceVarP(&pc.URLs, "urls", "u", nil, "comma-separated WebSocket URLs to read from (required; ws:// or wss://)")
-	fs.StringVarP(&cfg.httpAddr, "http-addr", "a", DefaultHTTPAddr, "HTTP listen address for /healthz, /readyz and /stats")
+	fs.StringVarP(&cfg.httpAddr, "http-addr", "a", DefaultHTTPAddr, "HTTP listen address for the API: /healthz, /readyz, /stats, /logs (and /debug/pprof with --pprof)")
 	fs.IntVar(&pc.Pool.Workers, "workers", workerpool.DefaultWorkers, "number of workers")
-	fs.IntVar(&pc.Pool.QueueSize, "queue-size", workerpool.DefaultQueueSize, "capacity of the queue in front of the workers")
+	fs.IntVar(&pc.Pool.QueueSize, "queue-size", workerpool.DefaultQueueSize, "capacity of the queue in front of the workers, in entries")
+	sizeVar(fs, &pc.Pool.QueueBytes, "queue-max-bytes", workerpool.DefaultQueueBytes, "bound on the memory of the entries in the queue and the workers")
 	fs.DurationVar(&pc.Receiver.SubmitTimeout, "submit-timeout", receiver.DefaultSubmitTimeout, "how long a receiver waits for room in a full queue before dropping an entry")
 	fs.DurationVar(&pc.ShutdownTimeout, "shutdown-timeout", pipeline.DefaultShutdownTimeout, "bound on draining the queue at shutdown")
 	fs.DurationVar(&pc.Receiver.ConnectTimeout, "connect-timeout", receiver.DefaultConnectTimeout, "bound on dialing a source and its WebSocket handshake")
@@ -178,14 +192,25 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	fs.DurationVar(&pc.Receiver.IdleTimeout, "idle-timeout", 0, "reconnect a source that sent no data frame for this long (0 = off)")
 	fs.DurationVar(&pc.Receiver.MaxBackoff, "max-backoff", receiver.DefaultMaxBackoff, "longest delay between reconnect attempts")
 	fs.IntVar(&pc.Receiver.MaxMessageSize, "max-message-size", receiver.DefaultMaxMessageSize, "longest frame in bytes; longer frames are skipped and counted as too_large")
+	sizeVar(fs, &pc.Receiver.MaxHandshakeBytes, "max-handshake-bytes", receiver.DefaultMaxHandshakeBytes, "longest upgrade response (status line and headers) a source may send")
+	sizeVar(fs, &pc.Receiver.Parser.MaxMessageBytes, "message-max-bytes", parser.DefaultMaxMessageBytes, "longest message field; longer entries are counted as field_too_long")
+	sizeVar(fs, &pc.Receiver.Parser.MaxNameBytes, "name-max-bytes", parser.DefaultMaxNameBytes, "longest service or component field")
+	sizeVar(fs, &pc.Receiver.Parser.MaxIDBytes, "id-max-bytes", parser.DefaultMaxIDBytes, "longest trace_id, span_id or parent_id field")
 	fs.DurationVar(&pc.Receiver.SummaryInterval, "summary-interval", receiver.DefaultSummaryInterval, "how often each source logs its summary line while frames flow")
 	fs.StringVar(&cfg.storage, "storage", "memory", "where entries go: memory, sqlite or postgres")
 	fs.StringVar(&cfg.dsn, "dsn", "", "database: a file path for sqlite (logs.db), a connection string for postgres")
 	fs.StringVar(&cfg.instance, "instance", hostname(), "name of this processor, recorded with every row (postgres)")
 	fs.IntVar(&cfg.batch.Size, "batch-size", storage.DefaultBatchSize, "entries per database transaction (sqlite, postgres)")
+	sizeVar(fs, &cfg.batch.MaxBytes, "batch-max-bytes", storage.DefaultBatchBytes, "bytes per database transaction, at most (sqlite, postgres)")
+	fs.IntVar(&cfg.batch.RejectedKeep, "rejected-keep", storage.DefaultRejectedKeep, "entries the database refused kept for GET /logs/rejected (sqlite, postgres)")
 	fs.DurationVar(&cfg.batch.FlushInterval, "flush-interval", storage.DefaultFlushInterval, "longest an entry waits before its batch is written (sqlite, postgres)")
 	fs.DurationVar(&cfg.retention, "retention", 0, "delete entries older than this, e.g. 72h (sqlite, postgres; 0 = keep all)")
 	fs.IntVar(&cfg.memory.MaxEntries, "memory-max-entries", memory.DefaultMaxEntries, "recent entries the memory store keeps for /logs")
+	sizeVar(fs, &cfg.memory.MaxBytes, "memory-max-bytes", memory.DefaultMaxBytes, "bound on the memory of the entries the memory store keeps")
+	fs.IntVar(&pc.TopServices, "stats-top-services", storage.DefaultTopServices, "services named in /stats counts; the rest are summed as (other)")
+	fs.IntVar(&cfg.api.MaxQueries, "max-queries", api.DefaultMaxQueries, "/logs queries served at once; more get 503 with Retry-After")
+	fs.StringVar(&cfg.api.Token, "api-token", "", "bearer token that /logs and /debug/pprof require (default $LOGPROC_API_TOKEN); prefer the variable or --api-token-file")
+	fs.StringVar(&cfg.apiTokenFile, "api-token-file", "", "file holding the API token (its first line)")
 	fs.BoolVar(&cfg.api.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ on the API address (keep that address private)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error (debug shows ping/pong)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
@@ -202,7 +227,41 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	if err := validate(&cfg); err != nil {
 		return cfg, &UsageError{err}
 	}
+	if err := readToken(&cfg); err != nil {
+		return cfg, &UsageError{err}
+	}
 	return cfg, nil
+}
+
+// readToken takes the API token from --api-token, --api-token-file or
+// $LOGPROC_API_TOKEN, in that order.
+func readToken(cfg *config) error {
+	if cfg.api.Token != "" && cfg.apiTokenFile != "" {
+		return errors.New("give --api-token or --api-token-file, not both")
+	}
+	if cfg.apiTokenFile != "" {
+		b, err := os.ReadFile(cfg.apiTokenFile)
+		if err != nil {
+			return fmt.Errorf("--api-token-file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		if cfg.api.Token = strings.TrimSpace(line); cfg.api.Token == "" {
+			return fmt.Errorf("--api-token-file: %s holds no token", cfg.apiTokenFile)
+		}
+	}
+	if cfg.api.Token == "" {
+		cfg.api.Token = strings.TrimSpace(os.Getenv(apiTokenEnv))
+	}
+	return nil
+}
+
+// apiTokenEnv is the environment variable the API token may come from.
+const apiTokenEnv = "LOGPROC_API_TOKEN"
+
+// loopback reports whether addr listens on loopback only.
+func loopback(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 func validate(cfg *config) error {
@@ -267,6 +326,16 @@ func validate(cfg *config) error {
 		{"--batch-size", int64(cfg.batch.Size)},
 		{"--flush-interval", int64(cfg.batch.FlushInterval)},
 		{"--memory-max-entries", int64(cfg.memory.MaxEntries)},
+		{"--memory-max-bytes", cfg.memory.MaxBytes},
+		{"--batch-max-bytes", int64(cfg.batch.MaxBytes)},
+		{"--rejected-keep", int64(cfg.batch.RejectedKeep)},
+		{"--queue-max-bytes", pc.Pool.QueueBytes},
+		{"--max-handshake-bytes", int64(pc.Receiver.MaxHandshakeBytes)},
+		{"--message-max-bytes", int64(pc.Receiver.Parser.MaxMessageBytes)},
+		{"--name-max-bytes", int64(pc.Receiver.Parser.MaxNameBytes)},
+		{"--id-max-bytes", int64(pc.Receiver.Parser.MaxIDBytes)},
+		{"--stats-top-services", int64(pc.TopServices)},
+		{"--max-queries", int64(cfg.api.MaxQueries)},
 	} {
 		if p.v <= 0 {
 			return fmt.Errorf("%s must be greater than zero", p.name)
@@ -290,17 +359,4 @@ func hostname() string {
 		return "log-processor"
 	}
 	return h
-}
-
-// redactDSN hides a password in a connection URL before it is logged.
-func redactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			return u.Redacted()
-		}
-	}
-	if strings.Contains(dsn, "password=") {
-		return "(connection string with password)"
-	}
-	return dsn
 }

@@ -42,11 +42,13 @@ type stats struct {
 	ByLevel     map[string]uint64 `json:"by_level"`
 	ByService   map[string]uint64 `json:"by_service"`
 	Storage     struct {
-		Backend   string `json:"backend"`
-		State     string `json:"state"`
-		Stored    uint64 `json:"stored"`
-		LastError string `json:"last_error"`
-		Totals    *struct {
+		Backend         string            `json:"backend"`
+		State           string            `json:"state"`
+		Stored          uint64            `json:"stored"`
+		LastError       string            `json:"last_error"`
+		Rejected        uint64            `json:"rejected"`
+		RejectedReasons map[string]uint64 `json:"rejected_reasons"`
+		Totals          *struct {
 			Total     uint64            `json:"total"`
 			ByLevel   map[string]uint64 `json:"by_level"`
 			ByService map[string]uint64 `json:"by_service"`

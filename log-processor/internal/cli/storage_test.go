@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -250,5 +252,54 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	if rows > int64(stored) {
 		t.Logf("%d rows for %d stored: a batch was written twice across the outage", rows, stored)
+	}
+}
+
+// TestSecondSignalStillReports: with PostgreSQL unreachable the drain after
+// SIGTERM cannot finish; a second SIGTERM abandons it, and the processor
+// still logs the drain report with how many accepted entries were lost.
+func TestSecondSignalStillReports(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("SIGTERM cannot be sent on Windows")
+	}
+	dsn := pgtest.DSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := e2e.NewProxy(t, u.Host)
+	u.Host = proxy.Addr
+	gen := startGenerator(t)
+	proc := e2e.Start(t, processorBin, "--urls", gen.WSURL("interval_ms=1"), "--http-addr", "127.0.0.1:0",
+		"--log-format", "json", "--storage", "postgres", "--dsn", u.String(), "--flush-interval", "20ms",
+		"--batch-size", "100", "--shutdown-timeout", "10m")
+	api := "http://" + proc.Addr
+	var s stats
+	waitFor(t, 30*time.Second, "ingest", func() bool { getJSON(t, api+"/stats", &s); return s.Stored > 100 })
+	proxy.SetDown(true)
+	waitFor(t, 60*time.Second, "accepted entries waiting for storage", func() bool {
+		getJSON(t, api+"/stats", &s)
+		return s.Storage.State == "failing" && s.Submitted > s.Stored+50
+	})
+	if err := proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the drain to start", func() bool { return len(proc.Lines("shutting down: closing sources")) == 1 })
+	if err := proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Wait(30 * time.Second); err == nil {
+		t.Error("exit status 0 after an abandoned drain, want 1")
+	}
+	reports := proc.Lines("drain report")
+	if len(reports) != 1 {
+		t.Fatalf("%d drain reports after the second signal\n%s", len(reports), proc.Log())
+	}
+	r := reports[0]
+	if lost := r["lost"].(float64); lost <= 0 || lost != r["accepted"].(float64)-r["stored"].(float64)-r["rejected_by_storage"].(float64) {
+		t.Errorf("drain report %v: want the lost entries counted", r)
+	}
+	if len(proc.Lines("second signal: abandoning the drain")) != 1 {
+		t.Errorf("no line saying the drain was abandoned\n%s", proc.Log())
 	}
 }

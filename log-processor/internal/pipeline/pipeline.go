@@ -74,6 +74,15 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) *Pipeline {
 	return p
 }
 
+type hardStopKey struct{}
+
+// WithHardStop returns ctx carrying hard. When hard ends while Run drains
+// (a second Ctrl+C), Run stops waiting as if ShutdownTimeout had passed,
+// and still logs the drain report with what was lost.
+func WithHardStop(ctx, hard context.Context) context.Context {
+	return context.WithValue(ctx, hardStopKey{}, hard)
+}
+
 // Run reads from every source until ctx ends. Then, in order: the receivers
 // close their connections and stop submitting; the pool drains everything
 // it accepted and storage writes it, both within one ShutdownTimeout; each
@@ -91,6 +100,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	dctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
 	defer cancel()
+	if hard, ok := ctx.Value(hardStopKey{}).(context.Context); ok {
+		defer context.AfterFunc(hard, func() {
+			p.log.Warn("second signal: abandoning the drain")
+			cancel()
+		})()
+	}
 	drainErr := p.pool.Close(dctx)
 	closeErr := p.store.Close(dctx)
 

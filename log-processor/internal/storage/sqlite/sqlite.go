@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -96,6 +98,11 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if cfg.Path == "" {
 		return nil, errors.New("sqlite: no database path (--dsn)")
 	}
+	if dir := filepath.Dir(cfg.Path); dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("sqlite %s: directory %s does not exist; create it first", cfg.Path, dir)
+		}
+	}
 	w, err := openDB(cfg.Path, false)
 	if err != nil {
 		return nil, err
@@ -121,6 +128,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	return s, nil
 }
 
+// uriPath escapes the characters that end or escape a path in an SQLite
+// URI filename, so that a file named a#b.db or a?b.db is that file.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
 func openDB(path string, readOnly bool) (*sql.DB, error) {
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "temp_store(MEMORY)", "cache_size(-16000)", "wal_autocheckpoint(8000)"} {
@@ -131,7 +142,7 @@ func openDB(path string, readOnly bool) (*sql.DB, error) {
 	} else {
 		q.Set("_txlock", "immediate")
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := sql.Open("sqlite", "file:"+uriPath.Replace(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}

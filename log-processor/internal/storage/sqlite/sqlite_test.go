@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +111,35 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 	if c.Total != 8 || c.ByService["a"] != 7 || c.ByService["b"] != 1 || c.ByLevel["INFO"] != 6 || c.ByLevel["ERROR"] != 2 {
 		t.Errorf("counts after migration = %+v", c)
+	}
+}
+
+// TestAwkwardPaths: '#', '?' and '%' in a path name that file; a missing
+// directory is named in the error.
+func TestAwkwardPaths(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a#b.db", "a?b.db", "100%.db", "with space.db"} {
+		path := filepath.Join(dir, name)
+		s := open(t, path)
+		if err := s.Save(context.Background(), storagetest.Batch(3, time.Now().UnixMilli())); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: no database file at %s: %v", name, path, err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if n := e.Name(); n == "a" || n == "100" {
+			t.Errorf("stray file %q: the path was cut", n)
+		}
+	}
+	missing := filepath.Join(dir, "no", "such", "dir", "logs.db")
+	_, err := Open(context.Background(), Config{Path: missing}, discard)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "no", "such", "dir")) {
+		t.Errorf("Open in a missing directory = %v, want an error naming it", err)
 	}
 }
