@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bytes"
 	"encoding/json"
 	"math/rand/v2"
 	"strconv"
@@ -40,10 +41,14 @@ var (
 // logWriter appends generated log messages, as JSON, to a reused buffer.
 // One per connection; not safe for concurrent use.
 type logWriter struct {
-	rng     *rand.Rand
-	service []byte // JSON-encoded fixed service, or nil
-	cum     [len(models.Levels)]int
-	total   int
+	rng       *rand.Rand
+	service   []byte // JSON-encoded fixed service, or nil
+	cum       [len(models.Levels)]int
+	total     int
+	pad       []byte // `,"pad":"ppp..."`, or nil
+	message   []byte // fixed-size message (JSON string contents), or nil
+	nServices int    // cycle through svc-0000000..; 0 = built-in names
+	next      int    // the next generated service number
 }
 
 func newLogWriter(p params, rng *rand.Rand) *logWriter {
@@ -55,6 +60,15 @@ func newLogWriter(p params, rng *rand.Rand) *logWriter {
 		w.total += wt
 		w.cum[i] = w.total
 	}
+	if p.pad > 0 {
+		w.pad = append([]byte(`,"pad":"`), bytes.Repeat([]byte("p"), p.pad)...)
+		w.pad = append(w.pad, '"')
+	}
+	if p.msgBytes > 0 {
+		const text = "sized message for load tests; "
+		w.message = bytes.Repeat([]byte(text), p.msgBytes/len(text)+1)[:p.msgBytes]
+	}
+	w.nServices = p.nServices
 	return w
 }
 
@@ -113,6 +127,10 @@ func (w *logWriter) appendWith(buf []byte, now time.Time, o *overrides) []byte {
 		buf = append(buf, `,"message":`...)
 		if o.message != nil {
 			buf = append(buf, o.message...)
+		} else if w.message != nil {
+			buf = append(buf, '"')
+			buf = append(buf, w.message...)
+			buf = append(buf, '"')
 		} else {
 			msgs := messages[l]
 			buf = append(buf, '"')
@@ -120,6 +138,7 @@ func (w *logWriter) appendWith(buf []byte, now time.Time, o *overrides) []byte {
 			buf = append(buf, '"')
 		}
 	}
+	buf = append(buf, w.pad...)
 	if !isOmit(o.service) {
 		buf = append(buf, `,"service":`...)
 		switch {
@@ -127,6 +146,13 @@ func (w *logWriter) appendWith(buf []byte, now time.Time, o *overrides) []byte {
 			buf = append(buf, o.service...)
 		case w.service != nil:
 			buf = append(buf, w.service...)
+		case w.nServices > 0:
+			buf = append(buf, `"svc-`...)
+			buf = appendPadded(buf, w.next)
+			buf = append(buf, '"')
+			if w.next++; w.next == w.nServices {
+				w.next = 0
+			}
 		default:
 			buf = append(buf, '"')
 			buf = append(buf, services[w.rng.IntN(len(services))]...)
@@ -143,6 +169,16 @@ func (w *logWriter) appendWith(buf []byte, now time.Time, o *overrides) []byte {
 	buf = append(buf, `","parent_id":"`...)
 	buf = appendHex(buf, w.rng.Uint64())
 	return append(buf, `"}`...)
+}
+
+// appendPadded appends n in decimal, zero-padded to seven digits.
+func appendPadded(buf []byte, n int) []byte {
+	var d [7]byte
+	for i := len(d) - 1; i >= 0; i-- {
+		d[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(buf, d[:]...)
 }
 
 // hexPairs holds the two hex digits of every byte value, "000102...ff".

@@ -17,6 +17,9 @@ const (
 	maxCount      = 1_000_000_000
 	maxServiceLen = 128
 	maxRate       = 10_000_000 // messages per second
+	maxPad        = 16 << 20   // bytes of padding per message
+	maxMsgBytes   = 1 << 20    // bytes of a sized message
+	maxServices   = 10_000_000 // distinct generated service names
 	// randomIntervalMin and randomIntervalMax bound the interval picked for
 	// a connection when the interval is 0.
 	randomIntervalMin = 10
@@ -36,6 +39,11 @@ type params struct {
 	service  string        // fixed service; "" = random from the built-in list
 	weights  [len(models.Levels)]int
 	debug    bool // log every frame sent
+
+	// Size and spread, for load and hostile-source tests.
+	pad       int // bytes of an unknown "pad" field between message and service; 0 = none
+	msgBytes  int // message length in bytes; 0 = a built-in sentence
+	nServices int // cycle through this many distinct service names; 0 = the built-in five
 
 	// Fault injection, for testing consumers.
 	malformedPct int    // share of frames, in percent, sent malformed
@@ -87,6 +95,12 @@ func parseParams(q url.Values, defInterval time.Duration) (params, error) {
 			p.malformedPct, err = intIn(v, 0, 100)
 		case "drop_after":
 			p.dropAfter, err = intIn(v, 0, maxCount)
+		case "pad":
+			p.pad, err = intIn(v, 0, maxPad)
+		case "message_bytes":
+			p.msgBytes, err = intIn(v, 1, maxMsgBytes)
+		case "services":
+			p.nServices, err = intIn(v, 1, maxServices)
 		case "seed":
 			p.seed, err = strconv.ParseUint(v, 10, 64)
 			if err != nil {
@@ -99,6 +113,9 @@ func parseParams(q url.Values, defInterval time.Duration) (params, error) {
 		if err != nil {
 			return p, fmt.Errorf("invalid %s=%q: %w", key, v, err)
 		}
+	}
+	if q.Has("service") && q.Has("services") {
+		return p, fmt.Errorf("give service or services, not both")
 	}
 	if q.Has("level") && q.Has("level_weights") {
 		return p, fmt.Errorf("give level or level_weights, not both")

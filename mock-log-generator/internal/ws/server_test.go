@@ -161,6 +161,10 @@ func TestOverrides(t *testing.T) {
 		{"level_weights=INFO:0,WARN:0,ERROR:5", func(e models.LogEntry) bool { return e.Level == models.LevelError }},
 		{"level_weights=info:1", func(e models.LogEntry) bool { return e.Level == models.LevelInfo }},
 		{"debug=true", func(e models.LogEntry) bool { return true }},
+		{"message_bytes=70000", func(e models.LogEntry) bool { return len(e.Message) == 70000 }},
+		{"services=3", func(e models.LogEntry) bool {
+			return e.Service == "svc-0000000" || e.Service == "svc-0000001" || e.Service == "svc-0000002"
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {
@@ -234,6 +238,10 @@ func TestBadQueries(t *testing.T) {
 		{"debug=2", `invalid debug="2": not a boolean`},
 		{"intervl_ms=5", `unknown query parameter "intervl_ms"`},
 		{"rate=0", `invalid rate="0": want 1 to 10000000`},
+		{"pad=-1", `invalid pad="-1": want 0 to 16777216`},
+		{"message_bytes=0", `invalid message_bytes="0": want 1 to 1048576`},
+		{"services=0", `invalid services="0"`},
+		{"services=2&service=a", `give service or services, not both`},
 		{"rate=fast", `invalid rate="fast": not an integer`},
 		{"rate=100&flood", `give one of interval_ms, rate and flood`},
 		{"rate=100&interval_ms=5", `give one of interval_ms, rate and flood`},
@@ -431,5 +439,19 @@ func TestFrameInPlace(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("n=%d: frame differs from appendFrame's", n)
 		}
+	}
+}
+
+// TestPad: pad adds an unknown field of that many bytes between message and
+// service, keeping the frame valid JSON.
+func TestPad(t *testing.T) {
+	w := newLogWriter(params{weights: defaultWeights, pad: 100000}, newRand(params{}))
+	buf := w.append(nil, time.Now())
+	var m map[string]any
+	if err := json.Unmarshal(buf, &m); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := m["pad"].(string); len(p) != 100000 || m["service"] == nil {
+		t.Errorf("pad of %d bytes, service %v", len(p), m["service"])
 	}
 }
