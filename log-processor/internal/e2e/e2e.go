@@ -6,16 +6,14 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/proc"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/tcpproxy"
 )
 
 // Import paths of the two commands.
@@ -79,96 +77,16 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// Proxy forwards TCP connections from a loopback port to a target, and can
-// cut every connection and refuse new ones, as a server outage or a network
-// partition would look to a client.
-type Proxy struct {
-	Addr   string // where clients connect
-	target string
-	ln     net.Listener
-
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
+// Proxy is a cuttable TCP proxy; see tcpproxy.
+type Proxy = tcpproxy.Proxy
 
 // NewProxy starts a proxy to target; the test's cleanup stops it.
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := tcpproxy.New(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]struct{}{}}
-	p.wg.Go(p.accept)
-	t.Cleanup(func() {
-		ln.Close()
-		p.SetDown(true)
-		p.wg.Wait()
-	})
+	t.Cleanup(p.Close)
 	return p
-}
-
-// SetDown cuts every connection and refuses new ones (true), or lets them
-// through again (false).
-func (p *Proxy) SetDown(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for c := range p.conns {
-			c.Close()
-		}
-	}
-}
-
-func (p *Proxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.down {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.conns[c] = struct{}{}
-		p.mu.Unlock()
-		p.wg.Go(func() { p.serve(c) })
-	}
-}
-
-func (p *Proxy) serve(c net.Conn) {
-	defer func() {
-		p.mu.Lock()
-		delete(p.conns, c)
-		p.mu.Unlock()
-		c.Close()
-	}()
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		return
-	}
-	p.mu.Lock()
-	if p.down {
-		p.mu.Unlock()
-		up.Close()
-		return
-	}
-	p.conns[up] = struct{}{}
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		delete(p.conns, up)
-		p.mu.Unlock()
-		up.Close()
-	}()
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(up, c); up.Close(); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, up); c.Close(); done <- struct{}{} }()
-	<-done
-	<-done
 }

@@ -23,7 +23,10 @@ type SuiteConfig struct {
 	Conns        []int         // connection counts to run (e.g. 1 and 4)
 	WorkDir      string        // for the SQLite file
 	PostgresDSN  string        // if set, also measure PostgreSQL
-	Out          io.Writer     // where the table and progress go
+	// StatsServices streams a million services through each backend and
+	// times /stats.
+	StatsServices bool
+	Out           io.Writer // where the table and progress go
 }
 
 // row is one line of the result table.
@@ -113,6 +116,35 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 		}
 		rows = append(rows, row{name: fmt.Sprintf("processor, %s, 1 conn (stored/raw)", db.name), rate: res.Rate, stored: res.Stored, ceiling: raw, res: res})
 	}
+	progress("hostile source: near-limit frames into memory storage")
+	hr, err := cfg.hostileRow(ctx, gen, "")
+	if err != nil {
+		return err
+	}
+	rows = append(rows, hr)
+	if cfg.PostgresDSN != "" {
+		progress("hostile source: near-limit frames into a failing PostgreSQL")
+		hr, err := cfg.hostileRow(ctx, gen, cfg.PostgresDSN)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, hr)
+	}
+	var statsLines []string
+	if cfg.StatsServices {
+		stores := [][]string{{"memory"}, {"sqlite", "--storage", "sqlite", "--dsn", filepath.Join(cfg.WorkDir, "stats.db")}}
+		if cfg.PostgresDSN != "" {
+			stores = append(stores, []string{"postgres", "--storage", "postgres", "--dsn", cfg.PostgresDSN})
+		}
+		for _, st := range stores {
+			progress("/stats with a million services: %s", st[0])
+			line, err := cfg.statsRow(ctx, gen, st[0], st[1:]...)
+			if err != nil {
+				return err
+			}
+			statsLines = append(statsLines, line)
+		}
+	}
 	var soak *Result
 	if cfg.Soak > 0 {
 		progress("memory soak: processor, memory storage, 1 connection, %v", cfg.Soak)
@@ -124,6 +156,9 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 		rows = append(rows, row{name: fmt.Sprintf("soak %v, memory, 1 conn", cfg.Soak), rate: res.Rate, ceiling: ceilings[1], res: res})
 	}
 	printTable(cfg.Out, rows, soak)
+	for _, l := range statsLines {
+		fmt.Fprintln(cfg.Out, l)
+	}
 	return nil
 }
 
