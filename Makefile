@@ -20,8 +20,11 @@ build:
 	$(GO) build -o $(BIN)/loadtest$(EXE) ./log-processor/cmd/loadtest
 
 ## run: generator on $(GEN_ADDR) and processor on $(API_ADDR) pointed at it; Ctrl+C stops both
+## (a Go launcher, so it needs no POSIX shell; it exits non-zero if either program fails)
 run: build
-	@sh scripts/run.sh "$(BIN)/mock-log-generator$(EXE)" "$(BIN)/log-processor$(EXE)" "$(GEN_ADDR)" "$(API_ADDR)" "$(INTERVAL)"
+	@$(GO) build -o $(BIN)/run$(EXE) ./scripts/run
+	@$(BIN)/run$(EXE) --generator "$(BIN)/mock-log-generator$(EXE)" --processor "$(BIN)/log-processor$(EXE)" \
+		--gen-addr "$(GEN_ADDR)" --api-addr "$(API_ADDR)" --interval "$(INTERVAL)"
 
 ## test: formatting, vet, race-enabled tests, and cross-builds for Windows and macOS
 test: fmt-check vet race cross

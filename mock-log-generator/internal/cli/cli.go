@@ -10,6 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -94,6 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	}
 	serveErr := make(chan error, 1) // sent once by the serving goroutine
 	go func() { serveErr <- srv.Serve(ln) }()
+	logger = logger.With("component", "generator")
 	logger.Info("mock log generator listening", "addr", ln.Addr().String(), "endpoint", "/ws/logs",
 		"interval_ms", cfg.intervalMs)
 	if listening != nil {
@@ -119,6 +123,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	logger.Info("stopped")
+	return nil
+}
+
+// checkOriginHost accepts a host or host:port, as an Origin header names it.
+func checkOriginHost(o string) error {
+	if o == "" {
+		return errors.New("an empty entry (a stray comma?)")
+	}
+	u, err := url.Parse("http://" + o)
+	if err != nil || u.Host != o || u.Hostname() == "" || strings.ContainsAny(o, " /@?#") {
+		return fmt.Errorf("%q is not a host or host:port, such as example.com or example.com:8443", o)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q has no valid port", o)
+		}
+	}
 	return nil
 }
 
@@ -163,6 +184,14 @@ func parse(args []string, stdout io.Writer) (config, error) {
 		return cfg, &UsageError{fmt.Errorf("--interval-ms must be 0 to 3600000, got %d", cfg.intervalMs)}
 	case cfg.ws.MaxConns <= 0:
 		return cfg, &UsageError{fmt.Errorf("--max-conns must be greater than zero")}
+	}
+	if fs.Changed("allowed-origins") && len(cfg.ws.AllowedOrigins) == 0 {
+		return cfg, &UsageError{errors.New("--allowed-origins: an empty entry (leave the flag out to allow any origin)")}
+	}
+	for _, o := range cfg.ws.AllowedOrigins {
+		if err := checkOriginHost(o); err != nil {
+			return cfg, &UsageError{fmt.Errorf("--allowed-origins: %w", err)}
+		}
 	}
 	cfg.ws.Interval = time.Duration(cfg.intervalMs) * time.Millisecond
 	return cfg, nil

@@ -23,6 +23,11 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--log-level", "loud"}, `invalid --log-level "loud"`},
 		{[]string{"--bogus"}, "unknown flag: --bogus"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--allowed-origins", ""}, "--allowed-origins: an empty entry"},
+		{[]string{"--allowed-origins", "example.com,,"}, "--allowed-origins: an empty entry"},
+		{[]string{"--allowed-origins", "exa mple.com"}, `"exa mple.com" is not a host or host:port`},
+		{[]string{"--allowed-origins", "https://example.com"}, `"https://example.com" is not a host or host:port`},
+		{[]string{"--allowed-origins", "example.com:99999"}, `"example.com:99999"`},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

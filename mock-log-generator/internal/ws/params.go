@@ -126,6 +126,26 @@ func parseParams(q url.Values, defInterval time.Duration) (params, error) {
 	return p, nil
 }
 
+// intervalMs is the interval the handshake reports: none with rate or
+// flood, which set the pace instead.
+func (p params) intervalMs() int64 {
+	if p.rate > 0 || p.flood {
+		return 0
+	}
+	return p.interval.Milliseconds()
+}
+
+// pace describes how fast the connection sends, for its log line.
+func (p params) pace() string {
+	switch {
+	case p.flood:
+		return "flood"
+	case p.rate > 0:
+		return fmt.Sprintf("%d/s", p.rate)
+	}
+	return "every " + p.interval.String()
+}
+
 // newRand returns the connection's source of randomness: seeded by p.seed
 // when given, so that a test can replay a stream, else at random.
 func newRand(p params) *rand.Rand {

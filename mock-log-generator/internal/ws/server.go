@@ -90,7 +90,8 @@ func NewServer(cfg Config, logger *slog.Logger) *Server {
 		HandshakeTimeout: cfg.WriteTimeout,
 		ReadBufferSize:   1024,
 		WriteBufferSize:  64 << 10,
-		CheckOrigin:      s.checkOrigin,
+		// serveLogs checks the origin itself, to explain a refusal.
+		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	return s
 }
@@ -161,9 +162,20 @@ func (s *Server) release() {
 }
 
 func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
+	if !s.checkOrigin(r) {
+		s.log.Warn("refused a client", "remote", r.RemoteAddr, "reason", "origin not allowed", "origin", r.Header.Get("Origin"))
+		http.Error(w, fmt.Sprintf("origin %q is not allowed (see --allowed-origins)", r.Header.Get("Origin")), http.StatusForbidden)
+		return
+	}
 	p, err := parseParams(r.URL.Query(), s.cfg.Interval)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "/ws/logs is a WebSocket endpoint: connect with a WebSocket client (ws://"+r.Host+"/ws/logs), not plain HTTP",
+			http.StatusUpgradeRequired)
 		return
 	}
 	rng := newRand(p)
@@ -172,6 +184,7 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	ok, reason := s.acquire()
 	if !ok {
+		s.log.Warn("refused a client", "remote", r.RemoteAddr, "reason", reason)
 		http.Error(w, reason, http.StatusServiceUnavailable)
 		return
 	}
@@ -225,7 +238,7 @@ var errDropped = errors.New("dropped abruptly (drop_after)")
 // it from a log message.
 type handshake struct {
 	Status     string `json:"status"`
-	IntervalMs int64  `json:"interval_ms"`
+	IntervalMs int64  `json:"interval_ms,omitempty"` // absent with rate or flood
 	Rate       int    `json:"rate,omitempty"`
 	Flood      bool   `json:"flood,omitempty"`
 	Count      int    `json:"count,omitempty"`
@@ -235,7 +248,7 @@ type handshake struct {
 // run is the writer; it starts the reader and waits for it before returning.
 func (c *client) run() {
 	defer c.conn.Close()
-	c.log.Info("client connected", "interval", c.p.interval, "flood", c.p.flood, "count", c.p.count)
+	c.log.Info("client connected", "pace", c.p.pace(), "count", c.p.count)
 
 	// readDone is closed by the reader when the client goes away.
 	readDone := make(chan struct{})
@@ -290,7 +303,7 @@ func (c *client) read() error {
 // error) or the server closes (nil, after the close handshake).
 func (c *client) write(readDone <-chan struct{}) error {
 	hs, _ := json.Marshal(handshake{
-		Status: "connected", IntervalMs: c.p.interval.Milliseconds(), Rate: c.p.rate, Flood: c.p.flood,
+		Status: "connected", IntervalMs: c.p.intervalMs(), Rate: c.p.rate, Flood: c.p.flood,
 		Count: max(c.p.count, 0), Service: c.p.service,
 	})
 	now := time.Now()
@@ -405,10 +418,10 @@ func (c *client) sendBurst(n int) error {
 		} else {
 			c.out = c.logs.append(c.out, now)
 		}
-		c.out = frameInPlace(c.out, start, op)
-		if c.p.debug {
-			c.log.Info("sent", "frame", string(c.out[start:]))
+		if c.p.debug { // the payload, before the header goes in front of it
+			c.log.Info("sent", "frame", string(c.out[start+4:]))
 		}
+		c.out = frameInPlace(c.out, start, op)
 		c.sent++
 		if c.p.malformedPct > 0 && !c.more() {
 			c.reportFaults()

@@ -455,3 +455,109 @@ func TestPad(t *testing.T) {
 		t.Errorf("pad of %d bytes, service %v", len(p), m["service"])
 	}
 }
+
+// TestOriginRefusedWithReason: a refused origin gets 403 with a reason,
+// like every other refusal.
+func TestOriginRefusedWithReason(t *testing.T) {
+	_, url := start(t, Config{AllowedOrigins: []string{"example.com"}})
+	h := http.Header{"Origin": {"http://evil.test"}}
+	_, resp, err := websocket.DefaultDialer.Dial(url, h)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("err %v, resp %v; want 403", err, resp)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `origin "http://evil.test" is not allowed (see --allowed-origins)`) {
+		t.Errorf("body %q", body)
+	}
+}
+
+// TestPlainHTTPExplained: a GET without the upgrade is told it reached a
+// WebSocket endpoint.
+func TestPlainHTTPExplained(t *testing.T) {
+	_, url := start(t, Config{})
+	resp, err := http.Get("http" + strings.TrimPrefix(url, "ws"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUpgradeRequired || !strings.Contains(string(body), "is a WebSocket endpoint") {
+		t.Errorf("%d %q", resp.StatusCode, body)
+	}
+}
+
+// TestDebugLogsThePayload: ?debug logs each frame's JSON, not the
+// WebSocket header bytes in front of it.
+func TestDebugLogsThePayload(t *testing.T) {
+	var logs syncBuf
+	s := NewServer(Config{}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	ts := httptest.NewServer(s.Handler())
+	defer func() {
+		ts.Close()
+		_ = s.Close(context.Background())
+	}()
+	c := dial(t, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws/logs?debug&flood&count=3")
+	readJSON(t, c)
+	for range 3 {
+		readEntry(t, c)
+	}
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(logs.String(), `"msg":"sent"`) < 4 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	n := 0
+	for line := range strings.SplitSeq(logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != "sent" {
+			continue
+		}
+		n++
+		frame, _ := m["frame"].(string)
+		if !strings.HasPrefix(frame, "{") || !json.Valid([]byte(frame)) {
+			t.Errorf("debug frame %q is not the JSON payload", frame)
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d debug lines, want the handshake and 3 messages", n)
+	}
+}
+
+// TestHandshakeSaysThePace: with rate or flood the handshake carries no
+// interval.
+func TestHandshakeSaysThePace(t *testing.T) {
+	_, url := start(t, Config{Interval: 250 * time.Millisecond})
+	for q, want := range map[string]string{
+		"rate=100&count=0": `{"status":"connected","rate":100}`,
+		"flood&count=0":    `{"status":"connected","flood":true}`,
+		"count=0":          `{"status":"connected","interval_ms":250}`,
+	} {
+		c := dial(t, url+"?"+q)
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != want {
+			t.Errorf("%s: handshake %s, want %s", q, b, want)
+		}
+		c.Close()
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
