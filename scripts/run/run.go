@@ -184,4 +184,3 @@ func dialable(addr string) string {
 	}
 	return net.JoinHostPort(host, port)
 }
-
