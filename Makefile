@@ -15,6 +15,7 @@ all: build
 
 ## build: compile the binaries into bin/
 build:
+	@[ -e "$(BIN)/log-processor$(EXE)" ] || echo "building into $(BIN)/ (the first build also compiles the pure-Go SQLite driver: a few minutes on a small machine; later builds take seconds)"
 	$(GO) build -o $(BIN)/mock-log-generator$(EXE) ./mock-log-generator/cmd
 	$(GO) build -o $(BIN)/log-processor$(EXE) ./log-processor/cmd
 	$(GO) build -o $(BIN)/loadtest$(EXE) ./log-processor/cmd/loadtest
@@ -40,6 +41,7 @@ vet:
 	$(GO) vet ./...
 
 race:
+	@[ -n "$$LOGPROC_TEST_POSTGRES_DSN" ] || echo "note: the PostgreSQL tests will be skipped: LOGPROC_TEST_POSTGRES_DSN is not set (README, Development, says how to start a throwaway server)"
 	$(GO) test -race -count=1 ./...
 
 cross:

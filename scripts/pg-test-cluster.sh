@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Starts a throwaway PostgreSQL cluster for the tests, listening only on
-# 127.0.0.1 and a Unix socket in a temporary directory, and prints the
-# environment the tests read. Usage:
+# 127.0.0.1 (on the first free port from $PGTEST_PORT, default 55432) and a
+# Unix socket in a temporary directory, and prints the environment the tests
+# read. Usage:
 #
-#   eval "$(scripts/pg-test-cluster.sh start)"   # sets LOGPROC_TEST_POSTGRES_DSN, PGTEST_DIR
+#   env=$(scripts/pg-test-cluster.sh start) && eval "$env"   # sets LOGPROC_TEST_POSTGRES_DSN, PGTEST_DIR
 #   scripts/pg-test-cluster.sh stop "$PGTEST_DIR"
 #
+# On any failure it prints the reason, removes what it made, and exits 1.
 # PostgreSQL refuses to run as root; as root the cluster runs as the
 # `postgres` system user (created by the Debian package).
 set -euo pipefail
@@ -27,25 +29,46 @@ as_owner() {
   fi
 }
 
+# port_busy reports whether something accepts connections on 127.0.0.1:$1.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+fail() { echo "pg-test-cluster: $*" >&2; exit 1; }
+
 case "${1:-}" in
 start)
-  bin=$(find_bin) || { echo "pg-test-cluster: initdb/pg_ctl not found; install PostgreSQL" >&2; exit 1; }
-  dir=$(mktemp -d /tmp/logproc-pg.XXXXXX)
-  chmod 755 "$dir"
-  [ "$(id -u)" = 0 ] && chown postgres "$dir"
+  bin=$(find_bin) || fail "initdb/pg_ctl not found; install the PostgreSQL server (apt-get install postgresql)"
   port=${PGTEST_PORT:-55432}
+  case $port in ''|*[!0-9]*) fail "PGTEST_PORT=$port is not a port number" ;; esac
+  last=$((port + 100))
+  while port_busy "$port"; do
+    port=$((port + 1))
+    [ "$port" -le "$last" ] || fail "no free port in ${PGTEST_PORT:-55432}-$last"
+  done
+  dir=$(mktemp -d /tmp/logproc-pg.XXXXXX)
+  started=
+  cleanup() {
+    if [ -n "$started" ]; then as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true; fi
+    rm -rf "$dir"
+  }
+  trap 'cleanup' ERR
+  chmod 755 "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
   as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/initdb.log" 2>&1 \
-    || { cat "$dir/initdb.log" >&2; exit 1; }
+    || { cat "$dir/initdb.log" >&2; cleanup; fail "initdb failed (above)"; }
+  started=1
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start >&2 \
-    || { cat "$dir/server.log" >&2; exit 1; }
-  as_owner "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -qc "CREATE DATABASE logproc_test" >&2
+    || { cat "$dir/server.log" >&2; cleanup; fail "the server did not start on port $port (log above)"; }
+  as_owner "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -qc "CREATE DATABASE logproc_test" >&2 \
+    || { cleanup; fail "could not create the test database"; }
+  trap - ERR
   echo "export PGTEST_DIR='$dir' PGTEST_BIN='$bin'"
   echo "export LOGPROC_TEST_POSTGRES_DSN='postgres://postgres@127.0.0.1:$port/logproc_test?sslmode=disable'"
   ;;
 stop)
   dir=${2:?usage: $0 stop DIR}
-  bin=$(find_bin)
+  [ -d "$dir" ] || exit 0
+  bin=$(find_bin) || fail "initdb/pg_ctl not found"
   as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >&2 || true
   rm -rf "$dir"
   ;;

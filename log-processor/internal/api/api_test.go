@@ -95,6 +95,7 @@ func TestHandler(t *testing.T) {
 		body         string
 	}{
 		{"GET", "/healthz", 200, "ok\n"},
+		{"GET", "/", 200, "GET /logs/rejected"},
 		{"GET", "/readyz", 503, `"status": "degraded"`},
 		{"GET", "/stats", 200, `"Workers": 3`},
 		{"GET", "/logs?level=error&limit=7", 200, "[]\n"},

@@ -67,6 +67,10 @@ func NewHandler(p Pipeline, opts Options, logger *slog.Logger) http.Handler {
 		mux.HandleFunc("GET /debug/pprof/symbol", guard(pprof.Symbol))
 		mux.HandleFunc("GET /debug/pprof/trace", guard(pprof.Trace))
 	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte(index))
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -114,6 +118,19 @@ func NewHandler(p Pipeline, opts Options, logger *slog.Logger) http.Handler {
 	}))
 	return mux
 }
+
+// index is the answer to GET /: what else there is to ask.
+const index = `log-processor API
+
+GET /healthz         liveness: 200 "ok" while the process runs
+GET /readyz          readiness: 200 when every source is connected and storage writes, else 503
+GET /stats           every counter, as JSON
+GET /logs            stored entries, newest first: ?service= &level= &since= &until= &contains= &limit=
+GET /logs/rejected   entries the database refused, kept for inspection
+GET /debug/pprof/    the Go profiler, with --pprof
+
+/logs, /logs/rejected and /debug/pprof/ need "Authorization: Bearer <token>" when an API token is set.
+`
 
 // requireToken answers 401 unless the request carries token as a bearer
 // token; with no token set it serves every request.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -227,10 +228,39 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	if err := validate(&cfg); err != nil {
 		return cfg, &UsageError{err}
 	}
+	if err := checkBackendFlags(fs, cfg.storage); err != nil {
+		return cfg, &UsageError{err}
+	}
 	if err := readToken(&cfg); err != nil {
 		return cfg, &UsageError{err}
 	}
 	return cfg, nil
+}
+
+// backendFlags are the flags that mean something only with some storage
+// backends; given with another, they are refused rather than ignored.
+var backendFlags = []struct {
+	flag     string
+	backends []string
+}{
+	{"dsn", []string{"sqlite", "postgres"}},
+	{"batch-size", []string{"sqlite", "postgres"}},
+	{"batch-max-bytes", []string{"sqlite", "postgres"}},
+	{"flush-interval", []string{"sqlite", "postgres"}},
+	{"retention", []string{"sqlite", "postgres"}},
+	{"rejected-keep", []string{"sqlite", "postgres"}},
+	{"instance", []string{"postgres"}},
+	{"memory-max-entries", []string{"memory"}},
+	{"memory-max-bytes", []string{"memory"}},
+}
+
+func checkBackendFlags(fs *pflag.FlagSet, backend string) error {
+	for _, bf := range backendFlags {
+		if fs.Changed(bf.flag) && !slices.Contains(bf.backends, backend) {
+			return fmt.Errorf("--%s is for --storage %s; it does nothing with --storage %s", bf.flag, strings.Join(bf.backends, " or "), backend)
+		}
+	}
+	return nil
 }
 
 // readToken takes the API token from --api-token, --api-token-file or
@@ -266,6 +296,8 @@ func loopback(addr net.Addr) bool {
 
 func validate(cfg *config) error {
 	pc := &cfg.pipeline
+	// Empty entries (a trailing or doubled comma) are left out.
+	pc.URLs = slices.DeleteFunc(pc.URLs, func(u string) bool { return strings.TrimSpace(u) == "" })
 	if len(pc.URLs) == 0 {
 		return errors.New("--urls is required: give one or more ws:// or wss:// URLs")
 	}
@@ -274,10 +306,10 @@ func validate(cfg *config) error {
 		raw = strings.TrimSpace(raw)
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-			return fmt.Errorf("--urls: %q is not a ws:// or wss:// URL", raw)
+			return fmt.Errorf("--urls: %q is not a ws:// or wss:// URL", redact.URL(raw))
 		}
 		if seen[raw] {
-			return fmt.Errorf("--urls: %q is listed twice", raw)
+			return fmt.Errorf("--urls: %q is listed twice", redact.URL(raw))
 		}
 		seen[raw] = true
 		pc.URLs[i] = raw
@@ -304,9 +336,6 @@ func validate(cfg *config) error {
 	}
 	switch cfg.storage {
 	case "memory":
-		if cfg.dsn != "" {
-			return errors.New("--dsn is for --storage sqlite or postgres; the memory store takes none")
-		}
 	case "sqlite", "postgres":
 		if cfg.dsn == "" {
 			return fmt.Errorf("--storage %s needs --dsn (%s)", cfg.storage, map[string]string{

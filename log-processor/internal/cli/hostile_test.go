@@ -98,8 +98,8 @@ func dbStrings(t *testing.T, backend, dsn, query string) []string {
 func backends(t *testing.T) map[string][]string {
 	return map[string][]string{
 		"memory":   nil,
-		"sqlite":   {"--storage", "sqlite", "--dsn", filepath.Join(t.TempDir(), "logs.db")},
-		"postgres": {"--storage", "postgres", "--dsn", pgtest.DSN(t)},
+		"sqlite":   {"--storage", "sqlite", "--dsn", filepath.Join(t.TempDir(), "logs.db"), "--flush-interval", "20ms"},
+		"postgres": {"--storage", "postgres", "--dsn", pgtest.DSN(t), "--flush-interval", "20ms"},
 	}
 }
 
@@ -146,7 +146,7 @@ func TestPoisonFieldsEveryBackend(t *testing.T) {
 				}
 				return nil
 			}))
-			p := startProcessor(t, append([]string{"--urls", src.URL, "--flush-interval", "20ms"}, flags...)...)
+			p := startProcessor(t, append([]string{"--urls", src.URL}, flags...)...)
 			var s stats
 			waitFor(t, 30*time.Second, "every frame stored", func() bool {
 				s = stats1(t, p)
@@ -358,7 +358,7 @@ func TestSecretsRedactedEverywhere(t *testing.T) {
 				return nil
 			}))
 			secretURL := strings.Replace(src.URL, "ws://", "ws://alice:pa55word@", 1) + "?token=tok-s3cret&sig=sig-s3cret"
-			p := startProcessor(t, append([]string{"--urls", secretURL, "--flush-interval", "20ms"}, flags...)...)
+			p := startProcessor(t, append([]string{"--urls", secretURL}, flags...)...)
 			waitFor(t, 20*time.Second, "entries stored", func() bool { return stats1(t, p).Stored == 10 })
 			var shown []string
 			for _, path := range []string{"/stats", "/readyz", "/logs"} {

@@ -78,15 +78,15 @@ func TestStorageEndToEnd(t *testing.T) {
 			var dsn []string
 			switch backend {
 			case "sqlite":
-				dsn = []string{"--dsn", filepath.Join(t.TempDir(), "logs.db")}
+				dsn = []string{"--dsn", filepath.Join(t.TempDir(), "logs.db"), "--flush-interval", "20ms"}
 			case "postgres":
-				dsn = []string{"--dsn", pgtest.DSN(t), "--instance", "e2e"}
+				dsn = []string{"--dsn", pgtest.DSN(t), "--instance", "e2e", "--flush-interval", "20ms"}
 			}
 			const nA, nB = 2000, 1000
 			genA, genB := startGenerator(t), startGenerator(t)
 			urlA := genA.WSURL("flood&count=2000&service=alpha")
 			urlB := genB.WSURL("flood&count=1000&service=beta&level=WARN")
-			p := startProcessor(t, append([]string{"--urls", urlA + "," + urlB, "--storage", backend, "--flush-interval", "20ms"}, dsn...)...)
+			p := startProcessor(t, append([]string{"--urls", urlA + "," + urlB, "--storage", backend}, dsn...)...)
 
 			var s stats
 			waitFor(t, 60*time.Second, "every entry stored", func() bool {

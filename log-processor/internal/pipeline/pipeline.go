@@ -226,25 +226,44 @@ func (p *Pipeline) Rejected() []storage.Rejected { return p.store.Rejected() }
 type Readiness struct {
 	// Status is ready; degraded when some sources are down or storage is
 	// failing; or down when no source is connected.
-	Status  string           `json:"status"`
-	Storage storage.Status   `json:"storage"`
-	Sources []receiver.Stats `json:"sources"`
+	Status  string            `json:"status"`
+	Storage StorageReadiness  `json:"storage"`
+	Sources []SourceReadiness `json:"sources"`
+}
+
+// StorageReadiness is the part of the store's status a probe needs.
+type StorageReadiness struct {
+	Backend   string `json:"backend"`
+	State     string `json:"state"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// SourceReadiness is the part of a source's stats a probe needs; /stats
+// has the counters.
+type SourceReadiness struct {
+	URL            string    `json:"url"`
+	State          string    `json:"state"`
+	ConnectedSince time.Time `json:"connected_since,omitzero"`
+	LastError      string    `json:"last_error,omitempty"`
 }
 
 // Ready reports the pipeline's readiness.
 func (p *Pipeline) Ready() Readiness {
-	rd := Readiness{Storage: p.store.Status(), Sources: make([]receiver.Stats, len(p.receivers))}
+	st := p.store.Status()
+	rd := Readiness{Storage: StorageReadiness{Backend: st.Backend, State: st.State, LastError: st.LastError},
+		Sources: make([]SourceReadiness, len(p.receivers))}
 	up := 0
 	for i, r := range p.receivers {
-		rd.Sources[i] = r.Stats()
-		if rd.Sources[i].State == receiver.StateConnected {
+		s := r.Stats()
+		rd.Sources[i] = SourceReadiness{URL: s.URL, State: s.State, ConnectedSince: s.ConnectedSince, LastError: s.LastError}
+		if s.State == receiver.StateConnected {
 			up++
 		}
 	}
 	switch {
 	case up == 0:
 		rd.Status = "down"
-	case up < len(p.receivers) || rd.Storage.State != storage.StateOK:
+	case up < len(p.receivers) || st.State != storage.StateOK:
 		rd.Status = "degraded"
 	default:
 		rd.Status = "ready"

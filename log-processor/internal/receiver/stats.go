@@ -106,7 +106,7 @@ func (r *Receiver) counters() Counters {
 	return c
 }
 
-// LogSummary logs the source's summary line, in the seed's format, at Info,
+// LogSummary logs the source's summary line, in the seed's terms, at Info,
 // or at Warn when entries have been dropped since the previous line.
 func (r *Receiver) LogSummary() {
 	c := r.counters()
@@ -115,8 +115,11 @@ func (r *Receiver) LogSummary() {
 	if prev := r.summaryDrop.Swap(c.Dropped); c.Dropped > prev {
 		level = slog.LevelWarn
 	}
+	// queue, processed and workers are the pool's, shared by every source:
+	// grouped as pool.* so that a fan-in line does not read as this
+	// source's own.
 	r.log.Log(context.Background(), level, "summary",
 		"total", c.Total, "ok", c.OK, "parse_err", c.ParseErr, "ignored", c.Ignored,
 		"submitted", c.Submitted, "dropped", c.Dropped,
-		"queue", p.Queue, "processed", p.Processed, "workers", p.Workers)
+		slog.Group("pool", "queue", p.Queue, "processed", p.Processed, "workers", p.Workers))
 }

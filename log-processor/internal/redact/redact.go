@@ -38,7 +38,8 @@ func SecretParam(name string) bool {
 // URL returns raw with its credentials replaced by Mask: the user
 // information (user name and password) and the values of query parameters
 // for which SecretParam holds. Anything that does not parse as a URL with
-// a scheme is returned masked whole if it could hold a secret.
+// a scheme is returned masked whole if it could hold a secret. A URL with
+// nothing to hide is returned exactly as given.
 func URL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" {
@@ -47,8 +48,9 @@ func URL(raw string) string {
 		}
 		return raw
 	}
+	changed := false
 	if u.User != nil {
-		u.User = url.User(Mask)
+		u.User, changed = url.User(Mask), true
 	}
 	if u.RawQuery != "" {
 		q := strings.Split(u.RawQuery, "&")
@@ -59,13 +61,16 @@ func URL(raw string) string {
 				name = k
 			}
 			if hasValue && SecretParam(name) {
-				q[i] = k + "=" + Mask
+				q[i], changed = k+"="+Mask, true
 			}
 		}
 		u.RawQuery = strings.Join(q, "&")
 	}
 	if u.Fragment != "" {
-		u.Fragment = ""
+		u.Fragment, u.RawFragment, changed = "", "", true
+	}
+	if !changed {
+		return raw // as given, not as re-encoded
 	}
 	return u.String()
 }
