@@ -16,8 +16,28 @@ const (
 	LevelError = "ERROR"
 )
 
-// Levels lists the valid levels in severity order.
+// LevelDebug is stored only by a processor whose floor is lowered to it
+// (log-processor --min-level debug); the generator never sends it.
+const LevelDebug = "DEBUG"
+
+// Levels lists the seed's levels in severity order: what the generator
+// sends and what is stored by default.
 var Levels = [...]string{LevelInfo, LevelWarn, LevelError}
+
+// StoredLevels lists every level a stored entry may carry, in severity
+// order.
+var StoredLevels = [...]string{LevelDebug, LevelInfo, LevelWarn, LevelError}
+
+// StoredLevelIndex returns the position of level in StoredLevels, or -1.
+func StoredLevelIndex(level string) int {
+	if level == LevelDebug {
+		return 0
+	}
+	if i := LevelIndex(level); i >= 0 {
+		return i + 1
+	}
+	return -1
+}
 
 // LogEntry is one structured log message as it flows from a source, through
 // the parser and the worker pool, into storage.
@@ -36,8 +56,35 @@ type LogEntry struct {
 	SpanID    string `json:"span_id,omitempty"`
 	ParentID  string `json:"parent_id,omitempty"`
 
-	Source     string `json:"source,omitempty"`      // URL of the source it was read from
+	// Attrs holds the fields of the message beyond the ones above, as a
+	// JSON object ("" when there were none): nothing a source sends is
+	// thrown away.
+	Attrs Attrs `json:"attrs,omitempty"`
+
+	Source     string `json:"source,omitempty"`      // the source it was read from (credentials redacted)
 	ReceivedAt int64  `json:"received_at,omitempty"` // Unix milliseconds when it was read
+}
+
+// Attrs is a JSON object kept as its text. It marshals as the object
+// itself, not as a string.
+type Attrs string
+
+// MarshalJSON returns the object, or null when there is none.
+func (a Attrs) MarshalJSON() ([]byte, error) {
+	if a == "" {
+		return []byte("null"), nil
+	}
+	return []byte(a), nil
+}
+
+// UnmarshalJSON keeps the object's text; null becomes "".
+func (a *Attrs) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*a = ""
+		return nil
+	}
+	*a = Attrs(b)
+	return nil
 }
 
 // Time returns the entry's timestamp as a time.Time.
@@ -65,5 +112,5 @@ const entryOverhead = int(unsafe.Sizeof(LogEntry{}))
 // Queues and stores bound their memory with it.
 func (e *LogEntry) Size() int {
 	return entryOverhead + len(e.Level) + len(e.Message) + len(e.Service) + len(e.Component) +
-		len(e.TraceID) + len(e.SpanID) + len(e.ParentID)
+		len(e.TraceID) + len(e.SpanID) + len(e.ParentID) + len(e.Attrs)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -29,7 +30,8 @@ func TestParseFilter(t *testing.T) {
 		{"since=2026-11-28T10:00:00Z", storage.Filter{Since: ms}, ""},
 		{"since=2026-11-28T11:00:00%2B01:00&until=1795860001000", storage.Filter{Since: ms, Until: ms + 1000}, ""},
 		{"limit=1000", storage.Filter{Limit: 1000}, ""},
-		{"level=DEBUG", storage.Filter{}, `invalid level="DEBUG": want INFO, WARN or ERROR`},
+		{"level=debug", storage.Filter{Level: "DEBUG"}, ""},
+		{"level=TRACE", storage.Filter{}, `invalid level="TRACE": want DEBUG, INFO, WARN or ERROR`},
 		{"limit=0", storage.Filter{}, `invalid limit="0": want an integer from 1 to 1000`},
 		{"limit=1001", storage.Filter{}, `invalid limit="1001"`},
 		{"limit=ten", storage.Filter{}, `invalid limit="ten"`},
@@ -40,6 +42,9 @@ func TestParseFilter(t *testing.T) {
 		{"contains=", storage.Filter{}, `invalid contains=""`},
 		{"service=a&service=b", storage.Filter{}, "given 2 times"},
 		{"sevrice=a", storage.Filter{}, `unknown query parameter "sevrice"`},
+		{"attr.user_id=u-1007", storage.Filter{Attrs: []storage.AttrFilter{{Key: "user_id", Value: "u-1007"}}}, ""},
+		{"attr.=x", storage.Filter{}, `invalid attr.="x": want an attribute name`},
+		{"attr.a%22b=x", storage.Filter{}, `without quotes`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {
@@ -51,7 +56,7 @@ func TestParseFilter(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || f != tc.want {
+			if err != nil || !reflect.DeepEqual(f, tc.want) {
 				t.Fatalf("ParseFilter(%q) = %+v, %v; want %+v", tc.query, f, err, tc.want)
 			}
 		})

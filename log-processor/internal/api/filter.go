@@ -15,10 +15,11 @@ import (
 const (
 	maxServiceLen  = 256
 	maxContainsLen = 1024
+	maxAttrKeyLen  = 128
 )
 
 // ParseFilter reads the /logs query string: service, level, since, until,
-// contains and limit. The error is a one-line reason for the client.
+// contains, limit and attr.NAME (an attribute's value, as text). The error is a one-line reason for the client.
 func ParseFilter(q url.Values) (storage.Filter, error) {
 	var f storage.Filter
 	for key, vals := range q {
@@ -35,8 +36,8 @@ func ParseFilter(q url.Values) (storage.Filter, error) {
 			f.Service = v
 		case "level":
 			f.Level = strings.ToUpper(v)
-			if models.LevelIndex(f.Level) < 0 {
-				err = fmt.Errorf("want INFO, WARN or ERROR")
+			if models.StoredLevelIndex(f.Level) < 0 {
+				err = fmt.Errorf("want DEBUG, INFO, WARN or ERROR")
 			}
 		case "since":
 			f.Since, err = parseTime(v)
@@ -53,7 +54,19 @@ func ParseFilter(q url.Values) (storage.Filter, error) {
 				err = fmt.Errorf("want an integer from 1 to %d", storage.MaxLimit)
 			}
 		default:
-			return f, fmt.Errorf("unknown query parameter %q (want service, level, since, until, contains, limit)", key)
+			name, ok := strings.CutPrefix(key, "attr.")
+			if !ok {
+				return f, fmt.Errorf("unknown query parameter %q (want service, level, since, until, contains, limit, attr.NAME)", key)
+			}
+			switch {
+			case name == "" || len(name) > maxAttrKeyLen || strings.ContainsAny(name, "\"\\"):
+				err = fmt.Errorf("want an attribute name of 1 to %d characters, without quotes or backslashes", maxAttrKeyLen)
+			case len(v) > maxContainsLen:
+				err = fmt.Errorf("want at most %d characters", maxContainsLen)
+			case len(f.Attrs) == storage.MaxAttrFilters:
+				err = fmt.Errorf("at most %d attr. conditions", storage.MaxAttrFilters)
+			}
+			f.Attrs = append(f.Attrs, storage.AttrFilter{Key: name, Value: v})
 		}
 		if err != nil {
 			return f, fmt.Errorf("invalid %s=%q: %w", key, v, err)

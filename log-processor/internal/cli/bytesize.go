@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 )
 
 // byteSize is a flag value holding a number of bytes in *p, written as a
@@ -63,3 +65,24 @@ func (b byteSize[T]) String() string {
 }
 
 func (b byteSize[T]) Type() string { return "size" }
+
+// levelFlag is the --min-level flag: debug, info, warn or error.
+type levelFlag struct{ p *parser.Level }
+
+func (l levelFlag) Set(s string) error {
+	v, err := parser.ParseMinLevel(s)
+	if err != nil {
+		return err
+	}
+	*l.p = v
+	return nil
+}
+
+func (l levelFlag) String() string {
+	if l.p == nil || *l.p == 0 {
+		return "info"
+	}
+	return strings.ToLower(l.p.String())
+}
+
+func (l levelFlag) Type() string { return "level" }

@@ -180,7 +180,7 @@ func parse(args []string, stdout io.Writer) (config, error) {
 			"Usage:\n  log-processor --urls ws://host:port/ws/logs[,ws://...] [flags]\n\nFlags:\n%s", fs.FlagUsages())
 	}
 
-	fs.StringSliceVarP(&pc.URLs, "urls", "u", nil, "comma-separated WebSocket URLs to read from (required; ws:// or wss://)")
+	fs.StringSliceVarP(&pc.URLs, "urls", "u", nil, "comma-separated WebSocket URLs to read from (required; ws:// or wss://); NAME=URL names a source")
 	fs.StringVarP(&cfg.httpAddr, "http-addr", "a", DefaultHTTPAddr, "HTTP listen address for the API: /healthz, /readyz, /stats, /logs (and /debug/pprof with --pprof)")
 	fs.IntVar(&pc.Pool.Workers, "workers", workerpool.DefaultWorkers, "number of workers")
 	fs.IntVar(&pc.Pool.QueueSize, "queue-size", workerpool.DefaultQueueSize, "capacity of the queue in front of the workers, in entries")
@@ -197,6 +197,9 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	sizeVar(fs, &pc.Receiver.Parser.MaxMessageBytes, "message-max-bytes", parser.DefaultMaxMessageBytes, "longest message field; longer entries are counted as field_too_long")
 	sizeVar(fs, &pc.Receiver.Parser.MaxNameBytes, "name-max-bytes", parser.DefaultMaxNameBytes, "longest service or component field")
 	sizeVar(fs, &pc.Receiver.Parser.MaxIDBytes, "id-max-bytes", parser.DefaultMaxIDBytes, "longest trace_id, span_id or parent_id field")
+	sizeVar(fs, &pc.Receiver.Parser.MaxAttrsBytes, "attrs-max-bytes", parser.DefaultMaxAttrsBytes, "most bytes of other fields kept with an entry as attributes; the rest are left out")
+	pc.Receiver.Parser.MinLevel = parser.LevelInfo
+	fs.Var(levelFlag{&pc.Receiver.Parser.MinLevel}, "min-level", "lowest level stored: debug, info, warn or error; entries below it are counted as below_min_level")
 	fs.DurationVar(&pc.Receiver.SummaryInterval, "summary-interval", receiver.DefaultSummaryInterval, "how often each source logs its summary line while frames flow")
 	fs.StringVar(&cfg.storage, "storage", "memory", "where entries go: memory, sqlite or postgres")
 	fs.StringVar(&cfg.dsn, "dsn", "", "database: a file path for sqlite (logs.db), a connection string for postgres")
@@ -294,6 +297,23 @@ func loopback(addr net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
+// maxSourceName bounds a source's name, which is also a service name.
+const maxSourceName = 128
+
+// validName reports whether a source name is plain: it is shown, stored and
+// used as a service name.
+func validName(n string) bool {
+	if n == "" || len(n) > maxSourceName {
+		return false
+	}
+	for _, c := range n {
+		if !(c == '.' || c == '_' || c == '-' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')) {
+			return false
+		}
+	}
+	return true
+}
+
 func validate(cfg *config) error {
 	pc := &cfg.pipeline
 	// Empty entries (a trailing or doubled comma) are left out.
@@ -302,8 +322,20 @@ func validate(cfg *config) error {
 		return errors.New("--urls is required: give one or more ws:// or wss:// URLs")
 	}
 	seen := make(map[string]bool, len(pc.URLs))
+	pc.Names = make([]string, len(pc.URLs))
 	for i, raw := range pc.URLs {
 		raw = strings.TrimSpace(raw)
+		// NAME=ws://... names the source.
+		if name, rest, ok := strings.Cut(raw, "="); ok && !strings.Contains(name, "://") {
+			if !validName(name) {
+				return fmt.Errorf("--urls: source name %q: use letters, digits, '.', '_' and '-' (at most %d)", name, maxSourceName)
+			}
+			if seen["name:"+name] {
+				return fmt.Errorf("--urls: source name %q is used twice", name)
+			}
+			seen["name:"+name] = true
+			pc.Names[i], raw = name, strings.TrimSpace(rest)
+		}
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 			return fmt.Errorf("--urls: %q is not a ws:// or wss:// URL", redact.URL(raw))
@@ -363,6 +395,7 @@ func validate(cfg *config) error {
 		{"--message-max-bytes", int64(pc.Receiver.Parser.MaxMessageBytes)},
 		{"--name-max-bytes", int64(pc.Receiver.Parser.MaxNameBytes)},
 		{"--id-max-bytes", int64(pc.Receiver.Parser.MaxIDBytes)},
+		{"--attrs-max-bytes", int64(pc.Receiver.Parser.MaxAttrsBytes)},
 		{"--stats-top-services", int64(pc.TopServices)},
 		{"--max-queries", int64(cfg.api.MaxQueries)},
 	} {

@@ -1,12 +1,21 @@
 // Package parser turns one WebSocket frame of JSON into a validated,
 // normalised models.LogEntry, or says why it cannot.
 //
-// It is a single-pass scanner specialised for the fields of a LogEntry: it
-// validates the whole frame as JSON (strings, numbers, nesting, trailing
-// bytes), picks out the known fields, and skips any others. A rejected frame
-// costs no allocation; an accepted one costs one (the strings of the entry
-// share a single copy of their own bytes, never of the rest of the frame),
-// plus one per field that contains escape sequences.
+// It reads the JSON that common logging libraries write (log/slog, zap,
+// zerolog, logrus, pino, bunyan, winston, ECS, OpenTelemetry, GELF) as well
+// as the seed's own format, with no configuration: each field of the entry
+// is looked for under the names those libraries use (see keys.go for the
+// names and their precedence), levels and times are normalised (levels.go,
+// times.go), and every other field is kept in the entry's Attrs.
+//
+// It is a single-pass scanner: it validates the whole frame as JSON
+// (strings, numbers, nesting, trailing bytes), records the fields it knows,
+// copies the others into the attributes, and skips nothing unchecked. A
+// rejected frame costs no allocation; an accepted one costs one (the
+// entry's strings share a single copy of their own bytes, never of the rest
+// of the frame), plus one per field that contains escape sequences.
+// An OpenTelemetry export (resourceLogs) holds many records: Parse says
+// Multi, and ParseAll returns them one by one.
 package parser
 
 import (
@@ -34,6 +43,7 @@ const (
 	DefaultMaxMessageBytes = 64 << 10 // message
 	DefaultMaxNameBytes    = 256      // service and component
 	DefaultMaxIDBytes      = 128      // trace_id, span_id and parent_id
+	DefaultMaxAttrsBytes   = 16 << 10 // the attributes, as JSON
 )
 
 // Parser validates and normalises frames. The zero value is ready to use and
@@ -47,10 +57,20 @@ type Parser struct {
 	MaxMessageBytes int
 	MaxNameBytes    int
 	MaxIDBytes      int
+	// MaxAttrsBytes bounds the attributes kept per entry; fields beyond it
+	// are left out and the attributes get "_truncated": true. Zero means
+	// DefaultMaxAttrsBytes.
+	MaxAttrsBytes int
+	// MinLevel is the lowest level kept: entries below it are counted as
+	// below_min_level. Zero means INFO; see Level.
+	MinLevel Level
+	// DefaultService names the service of an entry that has none: the
+	// source's name. Empty means such an entry is missing_service.
+	DefaultService string
 }
 
-// limits returns the length bound of each string field, indexed by field.
-func (p Parser) limits() [numFields]int {
+// limits returns the length bound of each string role, indexed by role.
+func (p Parser) limits() [numRoles]int {
 	orDefault := func(v, d int) int {
 		if v <= 0 {
 			return d
@@ -58,216 +78,63 @@ func (p Parser) limits() [numFields]int {
 		return v
 	}
 	name, id := orDefault(p.MaxNameBytes, DefaultMaxNameBytes), orDefault(p.MaxIDBytes, DefaultMaxIDBytes)
-	return [numFields]int{
-		fMessage: orDefault(p.MaxMessageBytes, DefaultMaxMessageBytes),
-		fService: name, fComponent: name,
-		fTraceID: id, fSpanID: id, fParentID: id,
+	return [numRoles]int{
+		rMessage: orDefault(p.MaxMessageBytes, DefaultMaxMessageBytes),
+		rService: name, rComponent: name,
+		rTrace: id, rSpan: id, rParent: id,
 	}
 }
 
-// Known fields, in the order of the bit they set in scan.seen.
-const (
-	fTimestamp = iota
-	fLevel
-	fMessage
-	fService
-	fComponent
-	fTraceID
-	fSpanID
-	fParentID
-	numFields
-)
-
-// value records where a known field's value lies in the frame.
+// value records where a field's value lies in the frame.
 type value struct {
 	start, end int  // for strings: the bytes between the quotes
-	kind       byte // '"' string, '0' number, 'n' null, 'x' any other JSON value
+	kind       byte // '"' string, '0' number, 'n' null, 'b' true or false, '{' object, '[' array
 	escaped    bool // the string contains backslash escapes
+}
+
+// slot is the value chosen so far for one role, and the key it came under.
+type slot struct {
+	value
+	key  keyInfo
+	ks   int // where the member starts (its key's opening quote)
+	set  bool
 }
 
 // Parse parses one frame. now is the receive time, used for the timestamp
 // window. On OK the entry is filled in; for every other Reason it is zero.
-// Parse never panics and never retains data.
+// Multi means the frame is an OpenTelemetry export of many records: call
+// ParseAll. Parse never panics and never retains data.
 func (p Parser) Parse(data []byte, now time.Time) (models.LogEntry, Reason) {
 	var s scan
 	s.data = data
+	s.maxAttrs = p.MaxAttrsBytes
+	if s.maxAttrs <= 0 {
+		s.maxAttrs = DefaultMaxAttrsBytes
+	}
 	if r := s.object(); r != OK {
 		return models.LogEntry{}, r
 	}
 	if !utf8.Valid(data) {
 		return models.LogEntry{}, InvalidUTF8
 	}
+	if s.multi {
+		return models.LogEntry{}, Multi
+	}
 	return p.build(&s, now)
-}
-
-// build validates the fields found by scan and assembles the entry.
-func (p Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
-	var e models.LogEntry
-	if s.seen&(1<<fLevel) == 0 {
-		return e, Control
-	}
-	if e.Level = s.level(); e.Level == "" {
-		return e, InvalidLevel
-	}
-
-	ts := s.fields[fTimestamp]
-	if s.seen&(1<<fTimestamp) == 0 || ts.kind != '0' {
-		return models.LogEntry{}, InvalidTimestamp
-	}
-	ms, r := parseMillis(s.data[ts.start:ts.end])
-	if r != OK {
-		return models.LogEntry{}, r
-	}
-	skew := p.MaxSkew
-	if skew <= 0 {
-		skew = DefaultMaxSkew
-	}
-	nowMs := now.UnixMilli()
-	if d := skew.Milliseconds(); ms < nowMs-d || ms > nowMs+d {
-		return models.LogEntry{}, TimestampOutOfRange
-	}
-	e.Timestamp = ms
-
-	// Every string field must be a string or null, and within its bound.
-	// Escaped fields are decoded first (decoding never lengthens a string)
-	// and must not hold NUL, which PostgreSQL cannot store: what the parser
-	// accepts, every backend stores.
-	limits := p.limits()
-	var decoded [numFields]string
-	own := 0 // bytes of the unescaped string fields, copied below
-	for f := fMessage; f < numFields; f++ {
-		v := &s.fields[f]
-		switch v.kind {
-		case '"':
-			n := v.end - v.start
-			if v.escaped {
-				decoded[f] = unescape(s.data[v.start:v.end])
-				if strings.IndexByte(decoded[f], 0) >= 0 {
-					return models.LogEntry{}, NulCharacter
-				}
-				n = len(decoded[f])
-			} else {
-				own += n
-			}
-			if n > limits[f] {
-				return models.LogEntry{}, FieldTooLong
-			}
-		case 'x', '0':
-			return models.LogEntry{}, InvalidField
-		}
-	}
-	if !s.nonEmpty(fService) {
-		return models.LogEntry{}, MissingService
-	}
-	if !s.nonEmpty(fMessage) {
-		return models.LogEntry{}, MissingMessage
-	}
-
-	// One copy holding the unescaped string fields back to back, so that an
-	// entry keeps alive only its own bytes, never the frame around them.
-	var b strings.Builder
-	b.Grow(own)
-	for f := fMessage; f < numFields; f++ {
-		if v := s.fields[f]; v.kind == '"' && !v.escaped {
-			b.Write(s.data[v.start:v.end])
-		}
-	}
-	buf, off := b.String(), 0
-	str := func(f int) string {
-		v := s.fields[f]
-		switch {
-		case v.kind != '"':
-			return ""
-		case v.escaped:
-			return decoded[f]
-		}
-		off += v.end - v.start
-		return buf[off-(v.end-v.start) : off]
-	}
-	// In field order, as copied.
-	e.Message = str(fMessage)
-	e.Service = str(fService)
-	e.Component = str(fComponent)
-	e.TraceID = str(fTraceID)
-	e.SpanID = str(fSpanID)
-	e.ParentID = str(fParentID)
-	return e, OK
-}
-
-// nonEmpty reports whether field f is a string with at least one character.
-func (s *scan) nonEmpty(f int) bool {
-	v := s.fields[f]
-	return v.kind == '"' && v.end > v.start
-}
-
-// level returns the normalised level, or "" when it is not a valid one.
-func (s *scan) level() string {
-	v := s.fields[fLevel]
-	if v.kind != '"' {
-		return ""
-	}
-	b := s.data[v.start:v.end]
-	if v.escaped {
-		b = []byte(unescape(b))
-	}
-	switch {
-	case equalFold(b, models.LevelInfo):
-		return models.LevelInfo
-	case equalFold(b, models.LevelWarn):
-		return models.LevelWarn
-	case equalFold(b, models.LevelError):
-		return models.LevelError
-	}
-	return ""
-}
-
-// equalFold reports whether b equals the upper-case ASCII word upper,
-// ignoring ASCII case.
-func equalFold(b []byte, upper string) bool {
-	if len(b) != len(upper) {
-		return false
-	}
-	for i := range len(b) {
-		c := b[i]
-		if 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		if c != upper[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// parseMillis parses a JSON number that must be an integer. Negative and
-// too-large integers are out of range; fractions and exponents are invalid.
-func parseMillis(b []byte) (int64, Reason) {
-	neg := b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	var n int64
-	for i, c := range b {
-		if c < '0' || c > '9' {
-			return 0, InvalidTimestamp
-		}
-		if i >= 18 { // more digits than any plausible Unix ms value
-			return 0, TimestampOutOfRange
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if neg {
-		return 0, TimestampOutOfRange
-	}
-	return n, OK
 }
 
 // scan is the state of one pass over a frame.
 type scan struct {
-	data   []byte
-	i      int
-	seen   uint16 // bit f set when known field f was present
-	fields [numFields]value
+	data  []byte
+	i     int
+	roles [numRoles]slot
+	conts [numContainers]value // containers found; kind 0 when absent
+	gelf  uint8                // GELF markers seen (version, short_message)
+	multi bool                 // a resourceLogs export
+
+	attrs     []byte // members kept as attributes, comma-separated, no braces
+	maxAttrs  int
+	truncated bool // some members did not fit in maxAttrs
 }
 
 func (s *scan) ws() {
@@ -311,6 +178,7 @@ func (s *scan) object() Reason {
 		if s.i >= len(s.data) || s.data[s.i] != '"' {
 			return InvalidJSON
 		}
+		memberStart := s.i
 		ks, ke, kesc, ok := s.str()
 		if !ok {
 			return InvalidJSON
@@ -321,19 +189,8 @@ func (s *scan) object() Reason {
 		}
 		s.i++
 		s.ws()
-		f := fieldIndex(s.data[ks:ke], kesc)
-		if f < 0 {
-			if r := s.skip(2); r != OK {
-				return r
-			}
-		} else {
-			if s.seen&(1<<f) != 0 {
-				return DuplicateField
-			}
-			s.seen |= 1 << f
-			if r := s.known(&s.fields[f]); r != OK {
-				return r
-			}
+		if r := s.member(memberStart, lookupKey(s.data[ks:ke], kesc)); r != OK {
+			return r
 		}
 		s.ws()
 		if s.i >= len(s.data) {
@@ -352,46 +209,146 @@ func (s *scan) object() Reason {
 	}
 }
 
-// end accepts only whitespace after the top-level object.
-func (s *scan) end() Reason {
-	s.ws()
-	if s.i != len(s.data) {
-		return InvalidJSON
-	}
-	return OK
-}
-
-// known records the value of a known field, validating it like any other.
-func (s *scan) known(v *value) Reason {
+// member reads the value of the member starting at ms whose key is k, and
+// records it: as a role's candidate, as a container, or as an attribute.
+func (s *scan) member(ms int, k keyInfo) Reason {
 	if s.i >= len(s.data) {
 		return InvalidJSON
 	}
-	start := s.i
+	vs := s.i
+	var v value
 	switch c := s.data[s.i]; {
 	case c == '"':
 		st, en, esc, ok := s.str()
 		if !ok {
 			return InvalidJSON
 		}
-		*v = value{start: st, end: en, kind: '"', escaped: esc}
-		return OK
+		v = value{start: st, end: en, kind: '"', escaped: esc}
 	case c == '-' || ('0' <= c && c <= '9'):
 		if !s.number() {
 			return InvalidJSON
 		}
-		*v = value{start: start, end: s.i, kind: '0'}
-		return OK
+		v = value{start: vs, end: s.i, kind: '0'}
 	case c == 'n':
 		if !s.literal("null") {
 			return InvalidJSON
 		}
 		v.kind = 'n'
+	case c == '{' || c == '[' || c == 't' || c == 'f':
+		if r := s.skip(2); r != OK {
+			return r
+		}
+		v = value{start: vs, end: s.i, kind: c}
+		if c == 't' || c == 'f' {
+			v.kind = 'b'
+		}
+	default:
+		return InvalidJSON
+	}
+	if k.marker != 0 {
+		s.gelf |= k.marker
+	}
+	if k.multi && (v.kind == '{' || v.kind == '[') {
+		s.multi = true
 		return OK
 	}
-	if r := s.skip(2); r != OK {
-		return r
+	if k.cont >= 0 && v.kind == containerKinds[k.cont] {
+		c := &s.conts[k.cont]
+		if c.kind != 0 {
+			return DuplicateField
+		}
+		*c = v
+		if keepContainer[k.cont] {
+			s.keep(ms, vs, s.i)
+		}
+		return OK
 	}
-	v.kind = 'x'
+	if k.role < 0 {
+		s.keep(ms, vs, s.i)
+		return OK
+	}
+	cur := &s.roles[k.role]
+	switch {
+	case !cur.set:
+		*cur = slot{value: v, key: k, ks: ms, set: true}
+	case cur.key.rank == k.rank:
+		return DuplicateField
+	case k.rank < cur.key.rank: // the new one takes precedence: keep the old as an attribute
+		s.keep(cur.ks, cur.memberValueStart(s.data), cur.memberEnd(s.data))
+		*cur = slot{value: v, key: k, ks: ms, set: true}
+	default:
+		s.keep(ms, vs, s.i)
+	}
+	return OK
+}
+
+// memberValueStart and memberEnd find the raw bounds of a recorded slot's
+// value: strings are recorded without their quotes.
+func (sl *slot) memberValueStart(data []byte) int {
+	if sl.kind == '"' {
+		return sl.start - 1
+	}
+	return sl.start
+}
+
+func (sl *slot) memberEnd(data []byte) int {
+	switch sl.kind {
+	case '"':
+		return sl.end + 1
+	case 'n':
+		return sl.start + 4
+	}
+	return sl.end
+}
+
+// keep appends the member whose key starts at ms and whose value spans
+// vs:ve to the attributes (see keepRaw).
+func (s *scan) keep(ms, vs, ve int) {
+	key := s.data[ms:]
+	s.keepRaw(key[:keyEnd(key)], s.data[vs:ve])
+}
+
+// keyEnd returns the length of the JSON string (quotes included) at the
+// start of b, which the scanner has validated.
+func keyEnd(b []byte) int {
+	for i := 1; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// unstorable reports whether raw JSON b holds an escape that PostgreSQL's
+// jsonb refuses: \u0000, or a surrogate (which can be lone).
+func unstorable(b []byte) bool {
+	for i := 0; i+5 < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if b[i+1] != 'u' {
+			i++
+			continue
+		}
+		h := b[i+2 : i+6]
+		if string(h) == "0000" || ((h[0] == 'd' || h[0] == 'D') && strings.IndexByte("89abAB", h[1]) >= 0) ||
+			((h[0] == 'd' || h[0] == 'D') && strings.IndexByte("cdefCDEF", h[1]) >= 0) {
+			return true
+		}
+		i += 5
+	}
+	return false
+}
+
+// end accepts only whitespace after the top-level object.
+func (s *scan) end() Reason {
+	s.ws()
+	if s.i != len(s.data) {
+		return InvalidJSON
+	}
 	return OK
 }
 
@@ -597,28 +554,3 @@ func isHex(c byte) bool {
 	return isDigit(c) || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
 }
 
-// fieldIndex maps a key to its known field, or -1.
-func fieldIndex(key []byte, escaped bool) int {
-	if escaped {
-		key = []byte(unescape(key))
-	}
-	switch string(key) {
-	case "timestamp":
-		return fTimestamp
-	case "level":
-		return fLevel
-	case "message":
-		return fMessage
-	case "service":
-		return fService
-	case "component":
-		return fComponent
-	case "trace_id":
-		return fTraceID
-	case "span_id":
-		return fSpanID
-	case "parent_id":
-		return fParentID
-	}
-	return -1
-}

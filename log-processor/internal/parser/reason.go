@@ -11,6 +11,12 @@ const (
 	// Control: a JSON object without a "level" key, such as the generator's
 	// handshake. Counted as ignored, not as an error.
 	Control
+	// BelowMinLevel: a valid entry below the level floor (DEBUG and TRACE by
+	// default). Counted apart, not as an error.
+	BelowMinLevel
+	// Multi: an OpenTelemetry export holding many records; ParseAll reads
+	// them. Never counted itself.
+	Multi
 
 	// Structural rejections: the frame is not a well-formed JSON object.
 	InvalidJSON    // not JSON, truncated, or trailing bytes after the object
@@ -20,9 +26,9 @@ const (
 	DuplicateField // a known field given twice
 
 	// Field rejections: a well-formed object that is not a valid log entry.
-	InvalidLevel        // level is not INFO, WARN or ERROR in any case, or not a string
-	InvalidTimestamp    // timestamp missing, not a number, or not an integer
-	TimestampOutOfRange // an integer timestamp outside the allowed skew from now
+	InvalidLevel        // a level that is none of the known names or numbers
+	InvalidTimestamp    // no time, or one that is neither a number nor a known date format
+	TimestampOutOfRange // a time outside the allowed skew from now
 	MissingService      // service absent, null or empty
 	MissingMessage      // message absent, null or empty
 	InvalidField        // a string field (service, message, component, ids) holds another type
@@ -41,6 +47,8 @@ const (
 var reasonNames = [NumReasons]string{
 	OK:                  "ok",
 	Control:             "control",
+	BelowMinLevel:       "below_min_level",
+	Multi:               "multi",
 	InvalidJSON:         "invalid_json",
 	InvalidUTF8:         "invalid_utf8",
 	NotObject:           "not_object",
@@ -66,5 +74,6 @@ func (r Reason) String() string {
 	return "unknown"
 }
 
-// IsError reports whether r is a rejection (anything but OK and Control).
-func (r Reason) IsError() bool { return r > Control && r < NumReasons }
+// IsError reports whether r is a rejection (anything but OK, Control,
+// BelowMinLevel and Multi).
+func (r Reason) IsError() bool { return r > Multi && r < NumReasons }

@@ -25,6 +25,7 @@ const DefaultShutdownTimeout = 10 * time.Second
 // Config describes the whole pipeline. A zero field means its default.
 type Config struct {
 	URLs            []string        // one receiver per URL
+	Names           []string        // Names[i], if there and not empty, names the source at URLs[i]
 	Receiver        receiver.Config // settings shared by every receiver; URL is set per source
 	Pool            workerpool.Config
 	ShutdownTimeout time.Duration // bound on draining the pool after the receivers stop
@@ -65,9 +66,12 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) *Pipeline {
 	}
 	p := &Pipeline{cfg: cfg, log: logger, store: store, run: storage.NewTally(0)}
 	p.pool = workerpool.New(cfg.Pool, tallied{p}, logger.With("component", "pool"))
-	for _, u := range cfg.URLs {
+	for i, u := range cfg.URLs {
 		rc := cfg.Receiver
 		rc.URL = u
+		if i < len(cfg.Names) {
+			rc.Name = cfg.Names[i]
+		}
 		rc.StorageFailing = func() bool { return p.store.Status().State == storage.StateFailing }
 		p.receivers = append(p.receivers, receiver.New(rc, p.pool, logger))
 	}

@@ -11,7 +11,7 @@ import (
 // Counters say what became of a source's frames, under the names of the
 // summary line. They always add up:
 //
-//	Total = OK + ParseErr + Ignored
+//	Total = OK + ParseErr + Ignored + BelowMinLevel
 //	OK    = Submitted + Dropped
 //	ParseErr = sum of ParseErrors
 //	Dropped  = sum of DropReasons
@@ -21,6 +21,9 @@ type Counters struct {
 	ParseErr    uint64            `json:"parse_err"`    // rejected frames
 	ParseErrors map[string]uint64 `json:"parse_errors"` // rejected frames by reason
 	Ignored     uint64            `json:"ignored"`      // control frames (the handshake)
+	// BelowMinLevel counts valid entries below the level floor (DEBUG and
+	// TRACE by default): not errors, and not stored.
+	BelowMinLevel uint64 `json:"below_min_level"`
 	Submitted   uint64            `json:"submitted"`    // valid entries the pool accepted
 	Dropped     uint64            `json:"dropped"`      // valid entries refused after SubmitTimeout
 	DropReasons map[string]uint64 `json:"drop_reasons"` // dropped, by why the pool was full
@@ -41,6 +44,7 @@ func (c *Counters) Add(o Counters) {
 	c.OK += o.OK
 	c.ParseErr += o.ParseErr
 	c.Ignored += o.Ignored
+	c.BelowMinLevel += o.BelowMinLevel
 	c.Submitted += o.Submitted
 	c.Dropped += o.Dropped
 	if c.ParseErrors == nil {
@@ -87,7 +91,8 @@ func (r *Receiver) Stats() Stats {
 func (r *Receiver) counters() Counters {
 	c := Counters{
 		ParseErrors: make(map[string]uint64, parser.NumReasons),
-		Ignored:     r.outcomes[parser.Control].Load(),
+		Ignored:       r.outcomes[parser.Control].Load(),
+		BelowMinLevel: r.outcomes[parser.BelowMinLevel].Load(),
 		Submitted:   r.submitted.Load(),
 		DropReasons: make(map[string]uint64, numDropReasons),
 	}
@@ -97,12 +102,15 @@ func (r *Receiver) counters() Counters {
 		c.Dropped += n
 	}
 	for reason := parser.Control + 1; reason < parser.NumReasons; reason++ {
+		if !reason.IsError() {
+			continue
+		}
 		n := r.outcomes[reason].Load()
 		c.ParseErrors[reason.String()] = n
 		c.ParseErr += n
 	}
 	c.OK = c.Submitted + c.Dropped
-	c.Total = c.OK + c.ParseErr + c.Ignored
+	c.Total = c.OK + c.ParseErr + c.Ignored + c.BelowMinLevel
 	return c
 }
 
@@ -119,7 +127,7 @@ func (r *Receiver) LogSummary() {
 	// grouped as pool.* so that a fan-in line does not read as this
 	// source's own.
 	r.log.Log(context.Background(), level, "summary",
-		"total", c.Total, "ok", c.OK, "parse_err", c.ParseErr, "ignored", c.Ignored,
+		"total", c.Total, "ok", c.OK, "parse_err", c.ParseErr, "ignored", c.Ignored, "below_min_level", c.BelowMinLevel,
 		"submitted", c.Submitted, "dropped", c.Dropped,
 		slog.Group("pool", "queue", p.Queue, "processed", p.Processed, "workers", p.Workers))
 }

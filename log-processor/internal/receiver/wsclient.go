@@ -68,6 +68,10 @@ type Config struct {
 	// (logs, stats, the Source of its entries) its credentials are
 	// redacted.
 	URL string
+	// Name names the source in logs, /stats and the Source of its entries,
+	// and is the service of entries that name none. Empty means the URL
+	// (credentials redacted), and host:port as the service.
+	Name string
 
 	MaxHandshakeBytes int // bound on the source's upgrade response; a longer one fails the dial
 
@@ -125,10 +129,12 @@ const (
 // Receiver consumes one source. Run is called once; Stats and LogSummary are
 // safe to call concurrently with it.
 type Receiver struct {
-	cfg  Config
-	name string // the URL with credentials redacted, as shown and stored
-	pool Pool
-	log  *slog.Logger
+	cfg    Config
+	name   string        // the source's name: Config.Name, or the URL with credentials redacted
+	parser parser.Parser // Config.Parser, with this source's name as the default service
+	pool   Pool
+	log    *slog.Logger
+	multi  []parser.Result // reused for frames of many records; owned by the Run goroutine
 
 	// Frame outcome counters, each written by the Run goroutine only. Every
 	// total shown to readers is derived from these, so a snapshot always
@@ -151,14 +157,34 @@ type Receiver struct {
 
 // New returns a Receiver for cfg.URL submitting into pool.
 func New(cfg Config, pool Pool, logger *slog.Logger) *Receiver {
-	name := redact.URL(cfg.URL)
-	return &Receiver{
-		cfg:   cfg.withDefaults(),
-		name:  name,
-		pool:  pool,
-		log:   logger.With("component", "receiver", "ws", name),
-		state: StateConnecting,
+	name := cfg.Name
+	if name == "" {
+		name = redact.URL(cfg.URL)
 	}
+	p := cfg.Parser
+	if p.DefaultService == "" {
+		p.DefaultService = defaultService(cfg)
+	}
+	return &Receiver{
+		cfg:    cfg.withDefaults(),
+		name:   name,
+		parser: p,
+		pool:   pool,
+		log:    logger.With("component", "receiver", "ws", name),
+		state:  StateConnecting,
+	}
+}
+
+// defaultService is the service of entries that name none: the source's
+// name, or its host:port.
+func defaultService(cfg Config) string {
+	if cfg.Name != "" {
+		return cfg.Name
+	}
+	if u, err := url.Parse(cfg.URL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "unknown"
 }
 
 // Run connects, reads and reconnects until ctx ends, then sends the source
@@ -465,7 +491,23 @@ func readFrame(rd io.Reader, buf []byte, limit int) (data []byte, tooLarge bool,
 	}
 }
 
-// handle accounts for one frame and submits it if it is a valid entry.
+// outcome counts one parsed record and submits it if it is a valid entry.
+func (r *Receiver) outcome(e models.LogEntry, reason parser.Reason, now time.Time) {
+	if reason != parser.OK {
+		r.outcomes[reason].Add(1)
+		return
+	}
+	e.Source, e.ReceivedAt = r.name, now.UnixMilli()
+	if r.pool.SubmitWithTimeout(e, r.cfg.SubmitTimeout) {
+		r.submitted.Add(1)
+	} else if r.cfg.StorageFailing != nil && r.cfg.StorageFailing() {
+		r.dropped[dropStorage].Add(1)
+	} else {
+		r.dropped[dropQueueFull].Add(1)
+	}
+}
+
+// handle accounts for one frame and submits what it holds.
 func (r *Receiver) handle(mt int, data []byte, tooLarge bool, now time.Time) {
 	if ns := now.UnixNano(); ns != r.lastStored {
 		r.lastStored = ns
@@ -477,19 +519,16 @@ func (r *Receiver) handle(mt int, data []byte, tooLarge bool, now time.Time) {
 	case mt == websocket.BinaryMessage:
 		r.outcomes[parser.BinaryFrame].Add(1)
 	default:
-		e, reason := r.cfg.Parser.Parse(data, now)
-		if reason != parser.OK {
-			r.outcomes[reason].Add(1)
+		e, reason := r.parser.Parse(data, now)
+		if reason == parser.Multi {
+			r.multi = r.parser.ParseAll(r.multi[:0], data, now)
+			for i := range r.multi {
+				r.outcome(r.multi[i].Entry, r.multi[i].Reason, now)
+			}
+			clear(r.multi)
 			break
 		}
-		e.Source, e.ReceivedAt = r.name, now.UnixMilli()
-		if r.pool.SubmitWithTimeout(e, r.cfg.SubmitTimeout) {
-			r.submitted.Add(1)
-		} else if r.cfg.StorageFailing != nil && r.cfg.StorageFailing() {
-			r.dropped[dropStorage].Add(1)
-		} else {
-			r.dropped[dropQueueFull].Add(1)
-		}
+		r.outcome(e, reason, now)
 	}
 	if now.Sub(r.lastSummary) >= r.cfg.SummaryInterval {
 		r.lastSummary = now

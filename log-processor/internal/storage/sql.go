@@ -2,6 +2,7 @@ package storage
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -10,18 +11,40 @@ import (
 
 // Columns are the columns of the logs table that hold a LogEntry, in the
 // order of Values, for the SQL backends.
-var Columns = []string{"ts", "level", "service", "message", "component", "trace_id", "span_id", "parent_id", "source", "received_at"}
+var Columns = []string{"ts", "level", "service", "message", "component", "trace_id", "span_id", "parent_id", "source", "received_at", "attrs"}
 
 // Values returns e's values in the order of Columns, appended to dst.
+// Attributes are NULL when there are none.
 func Values(dst []any, e *models.LogEntry) []any {
+	var attrs any
+	if e.Attrs != "" {
+		attrs = string(e.Attrs)
+	}
 	return append(dst, e.Timestamp, e.Level, e.Service, e.Message, e.Component,
-		e.TraceID, e.SpanID, e.ParentID, e.Source, e.ReceivedAt)
+		e.TraceID, e.SpanID, e.ParentID, e.Source, e.ReceivedAt, attrs)
 }
 
 // ScanTargets returns pointers to e's fields in the order of Columns.
 func ScanTargets(e *models.LogEntry) []any {
 	return []any{&e.Timestamp, &e.Level, &e.Service, &e.Message, &e.Component,
-		&e.TraceID, &e.SpanID, &e.ParentID, &e.Source, &e.ReceivedAt}
+		&e.TraceID, &e.SpanID, &e.ParentID, &e.Source, &e.ReceivedAt, attrsTarget{&e.Attrs}}
+}
+
+// attrsTarget scans a nullable JSON column into an entry's Attrs.
+type attrsTarget struct{ a *models.Attrs }
+
+func (t attrsTarget) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*t.a = ""
+	case string:
+		*t.a = models.Attrs(v)
+	case []byte:
+		*t.a = models.Attrs(v)
+	default:
+		return fmt.Errorf("attrs: unexpected %T", src)
+	}
+	return nil
 }
 
 // Dialect is what differs between the SQL backends in a query.
@@ -31,6 +54,11 @@ type Dialect struct {
 	// Contains is a condition true when message contains the parameter
 	// given as %s, case-sensitively and literally.
 	Contains string
+	// Attr is a condition true when the attribute named by the parameter
+	// given as %k has, as text, the value of the parameter given as %v.
+	Attr string
+	// AttrKey turns an attribute's name into the parameter Attr takes.
+	AttrKey func(name string) any
 }
 
 // SelectSQL builds the query for f, newest first, with its arguments.
@@ -55,6 +83,11 @@ func (d Dialect) SelectSQL(columns []string, f Filter) (string, []any) {
 	}
 	if f.Contains != "" {
 		add(d.Contains, f.Contains)
+	}
+	for _, a := range f.Attrs {
+		args = append(args, d.AttrKey(a.Key), a.Value)
+		cond := strings.ReplaceAll(d.Attr, "%k", d.Placeholder(len(args)-1))
+		where = append(where, strings.ReplaceAll(cond, "%v", d.Placeholder(len(args))))
 	}
 	q := "SELECT " + strings.Join(columns, ", ") + " FROM logs"
 	if len(where) > 0 {

@@ -8,6 +8,7 @@ package storage
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -31,7 +32,16 @@ type Filter struct {
 	Since    int64  // entries with Timestamp >= Since (Unix ms); 0 = no bound
 	Until    int64  // entries with Timestamp <= Until (Unix ms); 0 = no bound
 	Limit    int    // most entries returned; 0 = DefaultLimit
+	// Attrs are conditions on the attributes: each named attribute has the
+	// value given, compared as text (a number by its JSON text).
+	Attrs []AttrFilter
 }
+
+// AttrFilter is one condition on an entry's attributes.
+type AttrFilter struct{ Key, Value string }
+
+// MaxAttrFilters bounds the attribute conditions of one query.
+const MaxAttrFilters = 4
 
 // Match reports whether e passes f, for backends that filter in Go.
 func (f Filter) Match(e *models.LogEntry) bool {
@@ -39,7 +49,35 @@ func (f Filter) Match(e *models.LogEntry) bool {
 		(f.Level == "" || e.Level == f.Level) &&
 		(f.Since == 0 || e.Timestamp >= f.Since) &&
 		(f.Until == 0 || e.Timestamp <= f.Until) &&
-		(f.Contains == "" || strings.Contains(e.Message, f.Contains))
+		(f.Contains == "" || strings.Contains(e.Message, f.Contains)) &&
+		(len(f.Attrs) == 0 || matchAttrs(e.Attrs, f.Attrs))
+}
+
+// matchAttrs reports whether attrs, a JSON object, has every attribute of
+// want with its value (strings as themselves, numbers and booleans by their
+// JSON text).
+func matchAttrs(attrs models.Attrs, want []AttrFilter) bool {
+	if attrs == "" {
+		return false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(attrs), &m) != nil {
+		return false
+	}
+	for _, w := range want {
+		raw, ok := m[w.Key]
+		if !ok {
+			return false
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			s = string(raw)
+		}
+		if s != w.Value {
+			return false
+		}
+	}
+	return true
 }
 
 // EffectiveLimit returns the limit to apply: Limit, or DefaultLimit when it
@@ -147,7 +185,7 @@ type Tally struct {
 
 	mu        sync.Mutex
 	total     uint64
-	byLevel   [len(models.Levels)]uint64
+	byLevel   [len(models.StoredLevels)]uint64
 	byService map[string]uint64
 }
 
@@ -170,11 +208,11 @@ func (t *Tally) Add(batch []models.LogEntry) {
 	}
 	var local [16]svcCount
 	distinct := 0
-	var levels [len(models.Levels)]uint64
+	var levels [len(models.StoredLevels)]uint64
 	var rest []models.LogEntry // entries whose service did not fit in local
 	for i := range batch {
 		e := &batch[i]
-		if l := models.LevelIndex(e.Level); l >= 0 {
+		if l := models.StoredLevelIndex(e.Level); l >= 0 {
 			levels[l]++
 		}
 		k := 0
@@ -225,11 +263,14 @@ func (t *Tally) Counts(top int) Counts {
 	defer t.mu.Unlock()
 	c := Counts{
 		Total:     t.total,
-		ByLevel:   make(map[string]uint64, len(models.Levels)),
+		ByLevel:   make(map[string]uint64, len(models.StoredLevels)),
 		ByService: TopServices(t.byService, top),
 	}
-	for i, l := range models.Levels {
-		c.ByLevel[l] = t.byLevel[i]
+	for i, l := range models.StoredLevels {
+		// The seed's three levels always; DEBUG once there is one.
+		if n := t.byLevel[i]; n > 0 || l != models.LevelDebug {
+			c.ByLevel[l] = n
+		}
 	}
 	return c
 }

@@ -24,8 +24,9 @@ import (
 // schemaVersion is the version this release creates and understands.
 // Version 1 kept one log_counts table by (service, level); version 2 keeps
 // service_counts and level_counts, so that the top services are read
-// through an index however many services there are.
-const schemaVersion = 2
+// through an index however many services there are; version 3 adds the
+// attrs column (jsonb).
+const schemaVersion = 3
 
 // schemaLock is the advisory lock key that serialises schema creation when
 // several processors start at once.
@@ -46,6 +47,7 @@ var schema = []string{
 		received_at BIGINT NOT NULL,            -- when it was read, Unix ms
 		instance    TEXT   NOT NULL             -- the processor that stored it
 	)`,
+	`ALTER TABLE logs ADD COLUMN IF NOT EXISTS attrs jsonb`, // the other fields; NULL when none
 	`CREATE INDEX IF NOT EXISTS logs_ts ON logs (ts)`,
 	`CREATE INDEX IF NOT EXISTS logs_service_ts ON logs (service, ts)`,
 	`CREATE TABLE IF NOT EXISTS service_counts (
@@ -74,6 +76,8 @@ var columns = append(slices.Clone(storage.Columns), "instance")
 var dialect = storage.Dialect{
 	Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
 	Contains:    "strpos(message, %s) > 0",
+	Attr:        "attrs->>%k = %v",
+	AttrKey:     func(name string) any { return name },
 }
 
 // Config describes the database. A zero field means its default.

@@ -26,8 +26,9 @@ import (
 // schemaVersion is the PRAGMA user_version this release writes and reads.
 // Version 1 kept one log_counts table by (service, level); version 2 keeps
 // service_counts and level_counts, so that the top services are read
-// through an index however many services there are.
-const schemaVersion = 2
+// through an index however many services there are; version 3 adds the
+// attrs column.
+const schemaVersion = 3
 
 // rowsPerInsert is how many rows one INSERT statement carries.
 const rowsPerInsert = 100
@@ -36,6 +37,8 @@ const rowsPerInsert = 100
 var dialect = storage.Dialect{
 	Placeholder: func(int) string { return "?" },
 	Contains:    "instr(message, %s) > 0",
+	Attr:        "CAST(json_extract(attrs, %k) AS TEXT) = %v",
+	AttrKey:     func(name string) any { return `$."` + name + `"` },
 }
 
 var schema = []string{
@@ -50,7 +53,8 @@ var schema = []string{
 		span_id     TEXT    NOT NULL DEFAULT '',
 		parent_id   TEXT    NOT NULL DEFAULT '',
 		source      TEXT    NOT NULL DEFAULT '', -- URL the entry was read from
-		received_at INTEGER NOT NULL             -- when it was read, Unix ms
+		received_at INTEGER NOT NULL,            -- when it was read, Unix ms
+		attrs       TEXT                         -- the other fields, a JSON object; NULL when none
 	)`,
 	// /logs reads newest first, optionally by service; a level filter scans
 	// the ts index (three levels: matches come quickly), so level has none.
@@ -69,12 +73,17 @@ var schema = []string{
 	) WITHOUT ROWID`,
 }
 
-// fromV1 moves version 1's counts into version 2's tables.
-var fromV1 = []string{
-	`INSERT INTO service_counts (service, n) SELECT service, sum(n) FROM log_counts GROUP BY service`,
-	`INSERT INTO level_counts (level, n) SELECT level, sum(n) FROM log_counts GROUP BY level`,
-	`DROP TABLE log_counts`,
-}
+// fromV1 moves version 1's counts into version 2's tables; fromV2 adds
+// version 3's column. (CREATE TABLE IF NOT EXISTS leaves an older logs
+// table as it was.)
+var (
+	fromV1 = []string{
+		`INSERT INTO service_counts (service, n) SELECT service, sum(n) FROM log_counts GROUP BY service`,
+		`INSERT INTO level_counts (level, n) SELECT level, sum(n) FROM log_counts GROUP BY level`,
+		`DROP TABLE log_counts`,
+	}
+	fromV2 = []string{`ALTER TABLE logs ADD COLUMN attrs TEXT`}
+)
 
 // Config describes the database. A zero field means its default.
 type Config struct {
@@ -170,6 +179,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if v == 1 {
 		stmts = append(slices.Clone(schema), fromV1...)
 	}
+	if v == 1 || v == 2 {
+		stmts = append(slices.Clone(stmts), fromV2...)
+	}
 	for _, stmt := range stmts {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("create schema: %w", err)
@@ -209,7 +221,7 @@ func (w writer) writeBatch(ctx context.Context, batch []models.LogEntry) error {
 		return fmt.Errorf("prepare: %w", err)
 	}
 	defer full.Close()
-	args := make([]any, 0, 10*rowsPerInsert)
+	args := make([]any, 0, len(storage.Columns)*rowsPerInsert)
 	for len(batch) > 0 {
 		n := min(len(batch), rowsPerInsert)
 		args = args[:0]
@@ -289,7 +301,7 @@ func insertSQL(rows int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
 	}
 	return b.String()
 }

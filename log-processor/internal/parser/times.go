@@ -1,0 +1,111 @@
+package parser
+
+import (
+	"math"
+	"strconv"
+	"time"
+)
+
+// Magnitudes that decide the unit of a numeric time: below 1e11 it is
+// seconds (until the year 5138), below 1e14 milliseconds, below 1e17
+// microseconds, and nanoseconds above.
+const (
+	maxSeconds = 1e11
+	maxMillis  = 1e14
+	maxMicros  = 1e17
+)
+
+// numberMillis converts a JSON number (or a numeric string's contents) to
+// Unix milliseconds, its unit decided by magnitude, or by nanos.
+func numberMillis(b []byte, nanos bool) (int64, Reason) {
+	if len(b) == 0 {
+		return 0, InvalidTimestamp
+	}
+	if b[0] == '-' {
+		return 0, TimestampOutOfRange
+	}
+	integer := true
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			integer = false
+			break
+		}
+	}
+	if integer {
+		if len(b) > 19 {
+			return 0, TimestampOutOfRange
+		}
+		var n int64
+		for _, c := range b {
+			n = n*10 + int64(c-'0')
+		}
+		switch {
+		case nanos:
+			return n / 1e6, OK
+		case n < maxSeconds:
+			return n * 1000, OK
+		case n < maxMillis:
+			return n, OK
+		case n < maxMicros:
+			return n / 1000, OK
+		}
+		return n / 1e6, OK
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, InvalidTimestamp
+	}
+	if f < 0 || f >= 1e19 {
+		return 0, TimestampOutOfRange
+	}
+	switch {
+	case nanos:
+		f /= 1e6
+	case f < maxSeconds:
+		f *= 1000
+	case f < maxMillis:
+	case f < maxMicros:
+		f /= 1000
+	default:
+		f /= 1e6
+	}
+	return int64(f), OK
+}
+
+// timeLayouts are the textual times accepted: RFC 3339 and the ISO 8601
+// forms logging libraries write, with any zone or, without one, UTC.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999Z0700",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999 -0700 MST",
+}
+
+// textMillis parses a textual time, or a numeric string, to Unix ms.
+func textMillis(b []byte, nanos bool) (int64, Reason) {
+	if len(b) > 0 && b[0] >= '0' && b[0] <= '9' && len(b) <= 25 {
+		numeric := true
+		for _, c := range b {
+			if (c < '0' || c > '9') && c != '.' {
+				numeric = false
+				break
+			}
+		}
+		if numeric {
+			return numberMillis(b, nanos)
+		}
+	}
+	if len(b) < 10 || len(b) > 40 {
+		return 0, InvalidTimestamp
+	}
+	s := string(b)
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UnixMilli(), OK
+		}
+	}
+	return 0, InvalidTimestamp
+}
