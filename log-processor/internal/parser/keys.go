@@ -43,8 +43,8 @@ const (
 
 // Flags of a key.
 const (
-	kNanos        = 1 << iota // a time whose numbers are nanoseconds (OTLP's timeUnixNano)
-	kSeverityNum              // a level whose numbers are OpenTelemetry severity numbers
+	kNanos       = 1 << iota // a time whose numbers are nanoseconds (OTLP's timeUnixNano)
+	kSeverityNum             // a level whose numbers are OpenTelemetry severity numbers
 )
 
 // keyInfo is what a member's key means.

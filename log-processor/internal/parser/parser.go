@@ -95,9 +95,9 @@ type value struct {
 // slot is the value chosen so far for one role, and the key it came under.
 type slot struct {
 	value
-	key  keyInfo
-	ks   int // where the member starts (its key's opening quote)
-	set  bool
+	key keyInfo
+	ks  int // where the member starts (its key's opening quote)
+	set bool
 }
 
 // Parse parses one frame. now is the receive time, used for the timestamp
@@ -553,4 +553,3 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 func isHex(c byte) bool {
 	return isDigit(c) || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
 }
-

@@ -23,10 +23,10 @@ type Counters struct {
 	Ignored     uint64            `json:"ignored"`      // control frames (the handshake)
 	// BelowMinLevel counts valid entries below the level floor (DEBUG and
 	// TRACE by default): not errors, and not stored.
-	BelowMinLevel uint64 `json:"below_min_level"`
-	Submitted   uint64            `json:"submitted"`    // valid entries the pool accepted
-	Dropped     uint64            `json:"dropped"`      // valid entries refused after SubmitTimeout
-	DropReasons map[string]uint64 `json:"drop_reasons"` // dropped, by why the pool was full
+	BelowMinLevel uint64            `json:"below_min_level"`
+	Submitted     uint64            `json:"submitted"`    // valid entries the pool accepted
+	Dropped       uint64            `json:"dropped"`      // valid entries refused after SubmitTimeout
+	DropReasons   map[string]uint64 `json:"drop_reasons"` // dropped, by why the pool was full
 }
 
 // Why a valid entry was dropped.
@@ -90,11 +90,11 @@ func (r *Receiver) Stats() Stats {
 
 func (r *Receiver) counters() Counters {
 	c := Counters{
-		ParseErrors: make(map[string]uint64, parser.NumReasons),
+		ParseErrors:   make(map[string]uint64, parser.NumReasons),
 		Ignored:       r.outcomes[parser.Control].Load(),
 		BelowMinLevel: r.outcomes[parser.BelowMinLevel].Load(),
-		Submitted:   r.submitted.Load(),
-		DropReasons: make(map[string]uint64, numDropReasons),
+		Submitted:     r.submitted.Load(),
+		DropReasons:   make(map[string]uint64, numDropReasons),
 	}
 	for i := range r.dropped {
 		n := r.dropped[i].Load()
