@@ -15,6 +15,7 @@ type counters struct {
 	ParseErr    uint64            `json:"parse_err"`
 	ParseErrors map[string]uint64 `json:"parse_errors"`
 	Ignored     uint64            `json:"ignored"`
+	BelowMin    uint64            `json:"below_min_level"`
 	Submitted   uint64            `json:"submitted"`
 	Dropped     uint64            `json:"dropped"`
 }
@@ -35,6 +36,7 @@ type stats struct {
 	ParseErr    uint64            `json:"parse_err"`
 	ParseErrors map[string]uint64 `json:"parse_errors"`
 	Ignored     uint64            `json:"ignored"`
+	BelowMin    uint64            `json:"below_min_level"`
 	Submitted   uint64            `json:"submitted"`
 	Dropped     uint64            `json:"dropped"`
 	DropReasons map[string]uint64 `json:"drop_reasons"`
@@ -67,14 +69,14 @@ func checkInvariants(t *testing.T, s stats) {
 		for _, n := range c.ParseErrors {
 			perr += n
 		}
-		if c.Total != c.OK+c.ParseErr+c.Ignored || c.OK != c.Submitted+c.Dropped || c.ParseErr != perr {
+		if c.Total != c.OK+c.ParseErr+c.Ignored+c.BelowMin || c.OK != c.Submitted+c.Dropped || c.ParseErr != perr {
 			t.Fatalf("source %s does not add up: %+v", src.URL, c)
 		}
 		sum.Total += c.Total
 		sum.Submitted += c.Submitted
 		sum.Dropped += c.Dropped
 	}
-	if s.Received != s.OK+s.ParseErr+s.Ignored || s.OK != s.Submitted+s.Dropped {
+	if s.Received != s.OK+s.ParseErr+s.Ignored+s.BelowMin || s.OK != s.Submitted+s.Dropped {
 		t.Fatalf("totals do not add up: %+v", s)
 	}
 	if s.Received != sum.Total || s.Submitted != sum.Submitted || s.Dropped != sum.Dropped {

@@ -309,6 +309,12 @@ func FuzzParse(f *testing.F) {
 	for _, c := range badFiles(f) {
 		f.Add(c.frame)
 	}
+	libs, _ := filepath.Glob(filepath.Join("testdata", "libs", "*"))
+	for _, path := range libs {
+		for _, line := range readLines(f, path) {
+			f.Add(line)
+		}
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		e, r := Parser{}.Parse(in, now)
 		if r >= NumReasons || r == BinaryFrame || r == TooLarge {
@@ -360,7 +366,7 @@ func FuzzParse(f *testing.F) {
 func BenchmarkParse(b *testing.B) {
 	frames := []struct{ name, in string }{
 		{"valid", valid},
-		{"invalid_level", strings.Replace(valid, `"INFO"`, `"TRACE"`, 1)},
+		{"invalid_level", strings.Replace(valid, `"INFO"`, `"LOUD"`, 1)},
 		{"out_of_range", strings.Replace(valid, "1764300000000", "1700000000000", 1)},
 		{"missing_service", strings.Replace(valid, `"service":"auth-service",`, ``, 1)},
 		{"invalid_json", valid[:len(valid)-1]},

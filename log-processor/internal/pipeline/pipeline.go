@@ -137,16 +137,17 @@ type Stats struct {
 	Queue     int    // entries waiting in the pool now
 	Workers   int    // number of workers
 
-	Received    uint64            `json:"received"`     // frames from all sources
-	OK          uint64            `json:"ok"`           // valid entries
-	ParseErr    uint64            `json:"parse_err"`    // rejected frames
-	ParseErrors map[string]uint64 `json:"parse_errors"` // rejected frames by reason
-	Ignored     uint64            `json:"ignored"`      // control frames
-	Submitted   uint64            `json:"submitted"`    // entries the pool accepted
-	Dropped     uint64            `json:"dropped"`      // entries refused by a full pool
-	DropReasons map[string]uint64 `json:"drop_reasons"` // dropped, by why the pool was full
-	Failed      uint64            `json:"failed"`       // processed entries that storage refused
-	Stored      uint64            `json:"stored"`       // entries storage committed in this run
+	Received    uint64            `json:"received"`        // frames from all sources
+	OK          uint64            `json:"ok"`              // valid entries
+	ParseErr    uint64            `json:"parse_err"`       // rejected frames
+	ParseErrors map[string]uint64 `json:"parse_errors"`    // rejected frames by reason
+	Ignored     uint64            `json:"ignored"`         // control frames
+	BelowMin    uint64            `json:"below_min_level"` // valid entries below the level floor
+	Submitted   uint64            `json:"submitted"`       // entries the pool accepted
+	Dropped     uint64            `json:"dropped"`         // entries refused by a full pool
+	DropReasons map[string]uint64 `json:"drop_reasons"`    // dropped, by why the pool was full
+	Failed      uint64            `json:"failed"`          // processed entries that storage refused
+	Stored      uint64            `json:"stored"`          // entries storage committed in this run
 
 	ByLevel   map[string]uint64 `json:"by_level"`   // entries processed in this run, by level
 	ByService map[string]uint64 `json:"by_service"` // entries processed in this run, by service
@@ -165,7 +166,7 @@ type StorageStats struct {
 }
 
 // Stats returns a snapshot in which the counters add up: Received = OK +
-// ParseErr + Ignored, OK = Submitted + Dropped, Processed <= Submitted.
+// ParseErr + Ignored + BelowMin, OK = Submitted + Dropped, Processed <= Submitted.
 func (p *Pipeline) Stats() Stats {
 	// The pool is read before the sources, so their submitted counts are the
 	// newer. Still, a receiver counts a submission just after the pool took
@@ -180,6 +181,7 @@ func (p *Pipeline) Stats() Stats {
 	}
 	s.Received, s.OK, s.ParseErr, s.ParseErrors = total.Total, total.OK, total.ParseErr, total.ParseErrors
 	s.Ignored, s.Submitted, s.Dropped, s.DropReasons = total.Ignored, total.Submitted, total.Dropped, total.DropReasons
+	s.BelowMin = total.BelowMinLevel
 	s.Processed = min(ps.Processed, s.Submitted)
 	s.Failed = min(ps.Failed, s.Processed)
 	s.Storage.Status = p.store.Status()

@@ -21,12 +21,12 @@ const (
 	faultNull                           // JSON null: not an object
 	faultDeepNesting                    // a message with a field nested 40 deep
 	faultDuplicateKey                   // a message with "level" twice
-	faultBadLevel                       // level "VERBOSE"
+	faultBadLevel                       // level "SHOUTING", no library's level
 	faultLevelNumber                    // level 3
 	faultTimestampString                // timestamp "yesterday"
-	faultTimestampFraction              // timestamp with a fraction
+	faultTimestampBool                  // timestamp true
 	faultTimestampOld                   // timestamp 30 days ago
-	faultMissingService                 // no service field
+	faultServiceTooLong                 // a 300-byte service (the bound is 256)
 	faultEmptyMessage                   // message ""
 	faultServiceNumber                  // service 42
 	faultBinary                         // a valid message in a binary frame
@@ -35,8 +35,8 @@ const (
 
 var faultNames = [numFaults]string{
 	"truncated", "trailing_garbage", "not_json", "invalid_utf8", "array", "null", "deep_nesting",
-	"duplicate_key", "bad_level", "level_number", "timestamp_string", "timestamp_fraction",
-	"timestamp_old", "missing_service", "empty_message", "service_number", "binary",
+	"duplicate_key", "bad_level", "level_number", "timestamp_string", "timestamp_bool",
+	"timestamp_old", "service_too_long", "empty_message", "service_number", "binary",
 }
 
 func (f fault) String() string { return faultNames[f] }
@@ -70,18 +70,18 @@ func (w *logWriter) appendFault(buf []byte, now time.Time, f fault) (frame []byt
 		buf = w.append(buf, now)
 		return append(buf[:len(buf)-1], `,"level":"ERROR"}`...), false
 	case faultBadLevel:
-		return w.appendWith(buf, now, &overrides{level: []byte(`"VERBOSE"`)}), false
+		return w.appendWith(buf, now, &overrides{level: []byte(`"SHOUTING"`)}), false
 	case faultLevelNumber:
 		return w.appendWith(buf, now, &overrides{level: []byte(`3`)}), false
 	case faultTimestampString:
 		return w.appendWith(buf, now, &overrides{timestamp: []byte(`"yesterday"`)}), false
-	case faultTimestampFraction:
-		return w.appendWith(buf, now, &overrides{timestamp: []byte(strconv.FormatInt(ms, 10) + ".5")}), false
+	case faultTimestampBool:
+		return w.appendWith(buf, now, &overrides{timestamp: []byte(`true`)}), false
 	case faultTimestampOld:
 		old := ms - (30 * 24 * time.Hour).Milliseconds()
 		return w.appendWith(buf, now, &overrides{timestamp: []byte(strconv.FormatInt(old, 10))}), false
-	case faultMissingService:
-		return w.appendWith(buf, now, &overrides{service: omit}), false
+	case faultServiceTooLong:
+		return w.appendWith(buf, now, &overrides{service: []byte(`"` + strings.Repeat("s", 300) + `"`)}), false
 	case faultEmptyMessage:
 		return w.appendWith(buf, now, &overrides{message: []byte(`""`)}), false
 	case faultServiceNumber:

@@ -83,7 +83,7 @@ func validShape(m map[string]any) bool {
 	if _, nested := m["extra"]; nested {
 		return false
 	}
-	return (lvl == "INFO" || lvl == "WARN" || lvl == "ERROR") && svc != "" && msg != "" && !strings.Contains(msg, "\uFFFD")
+	return (lvl == "INFO" || lvl == "WARN" || lvl == "ERROR") && svc != "" && len(svc) <= 256 && msg != "" && !strings.Contains(msg, "\uFFFD")
 }
 
 func TestEveryFaultKind(t *testing.T) {
