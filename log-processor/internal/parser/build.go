@@ -42,7 +42,7 @@ func (p Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	// The string fields: from their members, or from the containers.
 	var refs [numRoles]strRef
 	for f := rMessage; f < numRoles; f++ {
-		v := s.roles[f]
+		v := &s.roles[f]
 		switch {
 		case !v.set, v.kind == 'n':
 		case v.kind == '"':
@@ -51,29 +51,20 @@ func (p Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 			return models.LogEntry{}, InvalidField
 		}
 	}
-	fallback := func(f, c int, key string) {
-		if !refs[f].ok && s.conts[c].kind != 0 {
-			refs[f] = s.findString(s.conts[c], key)
-		}
-	}
-	fallback(rMessage, cBody, "stringValue")
-	fallback(rService, cService, "name")
-	fallback(rTrace, cTrace, "id")
-	fallback(rSpan, cSpan, "id")
-	if !refs[rService].ok && s.conts[cResource].kind != 0 {
-		if attrs := s.findValue(s.conts[cResource], "attributes"); attrs.kind == '[' {
-			refs[rService] = s.otelAttr(attrs, "service.name")
-		}
+	if s.anyCont {
+		s.fromContainers(&refs)
 	}
 
 	// Every string field must be within its bound and must not hold NUL,
 	// which PostgreSQL cannot store: what the parser accepts, every backend
 	// stores. Escaped fields are decoded first (decoding never lengthens).
-	limits := p.limits()
 	var decoded [numRoles]string
 	own := 0 // bytes of the unescaped string fields, copied below
+	// Below the smallest bound no field needs its own looked up.
+	minLimit := min(p.limit(rMessage), p.limit(rService), p.limit(rTrace))
+	lo, hi := len(s.data), 0 // the span of the unescaped fields
 	for f := rMessage; f < numRoles; f++ {
-		ref := refs[f]
+		ref := &refs[f]
 		if !ref.ok {
 			continue
 		}
@@ -86,8 +77,9 @@ func (p Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 			n = len(decoded[f])
 		} else {
 			own += n
+			lo, hi = min(lo, ref.start), max(hi, ref.end)
 		}
-		if n > limits[f] {
+		if n > minLimit && n > p.limit(f) {
 			return models.LogEntry{}, FieldTooLong
 		}
 	}
@@ -115,9 +107,33 @@ func (p Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		}
 	}
 
-	// One copy holding the unescaped string fields and the attributes back
-	// to back, so that an entry keeps alive only its own bytes, never the
-	// frame around them.
+	e := models.LogEntry{Timestamp: ms, Level: lv.String()}
+	if attrsLen == 0 && hi > lo && hi-lo-own <= maxSpanSlack {
+		// The fields lie close together (the usual case): one copy of the
+		// span from the first to the last, which holds little besides
+		// them, so the entry still keeps only about its own bytes.
+		span := string(s.data[lo:hi])
+		var out [numRoles]string
+		for f := rMessage; f < numRoles; f++ {
+			switch ref := &refs[f]; {
+			case !ref.ok:
+			case ref.escaped:
+				out[f] = decoded[f]
+			default:
+				out[f] = span[ref.start-lo : ref.end-lo]
+			}
+		}
+		e.Message, e.Service, e.Component = out[rMessage], out[rService], out[rComponent]
+		e.TraceID, e.SpanID, e.ParentID = out[rTrace], out[rSpan], out[rParent]
+		if e.Service == "" {
+			e.Service = service
+		}
+		return e, OK
+	}
+
+	// Otherwise one copy holding the unescaped string fields and the
+	// attributes back to back, so that an entry keeps alive only its own
+	// bytes, never the frame around them.
 	var b strings.Builder
 	b.Grow(own + attrsLen)
 	for f := rMessage; f < numRoles; f++ {
@@ -149,7 +165,6 @@ func (p Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		return buf[off-(ref.end-ref.start) : off]
 	}
 	// In role order, as copied.
-	e := models.LogEntry{Timestamp: ms, Level: lv.String()}
 	e.Message = str(rMessage)
 	e.Service = str(rService)
 	e.Component = str(rComponent)
@@ -165,6 +180,28 @@ func (p Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	return e, OK
 }
 
+// maxSpanSlack is how many bytes besides the fields' own a span copy may
+// hold (keys, quotes and the like between them).
+const maxSpanSlack = 160
+
+// fromContainers fills the string fields the members did not give from
+// ECS's nested objects and OpenTelemetry's body and resource.
+func (s *scan) fromContainers(refs *[numRoles]strRef) {
+	for _, fb := range [...]struct {
+		role, cont int
+		key        string
+	}{{rMessage, cBody, "stringValue"}, {rService, cService, "name"}, {rTrace, cTrace, "id"}, {rSpan, cSpan, "id"}} {
+		if !refs[fb.role].ok && s.conts[fb.cont].kind != 0 {
+			refs[fb.role] = s.findString(s.conts[fb.cont], fb.key)
+		}
+	}
+	if !refs[rService].ok && s.conts[cResource].kind != 0 {
+		if attrs := s.findValue(s.conts[cResource], "attributes"); attrs.kind == '[' {
+			refs[rService] = s.otelAttr(attrs, "service.name")
+		}
+	}
+}
+
 // truncatedMark ends attributes that did not all fit.
 const truncatedMark = `"_truncated":true`
 
@@ -176,7 +213,7 @@ func (s *scan) level() (Level, Reason) {
 	v := s.roles[rLevel]
 	if !v.set && s.conts[cLog].kind != 0 {
 		if ref := s.findString(s.conts[cLog], "level"); ref.ok {
-			v = slot{value: value{start: ref.start, end: ref.end, kind: '"', escaped: ref.escaped}, set: true}
+			v = slot{value: value{start: ref.start, end: ref.end, kind: '"', escaped: ref.escaped}, key: unknownKey, set: true}
 		}
 	}
 	if !v.set {

@@ -69,6 +69,17 @@ func levelWord(b []byte) (Level, bool) {
 	if len(b) == 0 || len(b) > 16 {
 		return 0, false
 	}
+	// The seed's levels and the commonest names first, without the map.
+	switch {
+	case equalFold(b, "INFO"):
+		return LevelInfo, true
+	case equalFold(b, "WARN"):
+		return LevelWarn, true
+	case equalFold(b, "ERROR"):
+		return LevelError, true
+	case equalFold(b, "DEBUG"):
+		return LevelDebug, true
+	}
 	var low [16]byte
 	for i, c := range b {
 		if 'A' <= c && c <= 'Z' {
@@ -176,4 +187,22 @@ func levelNumber(b []byte, severityNum, gelf bool) (Level, bool) {
 		return LevelWarn, true
 	}
 	return LevelError, true
+}
+
+// equalFold reports whether b equals the upper-case ASCII word upper,
+// ignoring ASCII case.
+func equalFold(b []byte, upper string) bool {
+	if len(b) != len(upper) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[i] {
+			return false
+		}
+	}
+	return true
 }

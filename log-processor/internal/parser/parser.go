@@ -69,20 +69,19 @@ type Parser struct {
 	DefaultService string
 }
 
-// limits returns the length bound of each string role, indexed by role.
-func (p Parser) limits() [numRoles]int {
-	orDefault := func(v, d int) int {
-		if v <= 0 {
-			return d
-		}
-		return v
+// limit returns the length bound of string role f.
+func (p Parser) limit(f int) int {
+	v, d := p.MaxIDBytes, DefaultMaxIDBytes
+	switch f {
+	case rMessage:
+		v, d = p.MaxMessageBytes, DefaultMaxMessageBytes
+	case rService, rComponent:
+		v, d = p.MaxNameBytes, DefaultMaxNameBytes
 	}
-	name, id := orDefault(p.MaxNameBytes, DefaultMaxNameBytes), orDefault(p.MaxIDBytes, DefaultMaxIDBytes)
-	return [numRoles]int{
-		rMessage: orDefault(p.MaxMessageBytes, DefaultMaxMessageBytes),
-		rService: name, rComponent: name,
-		rTrace: id, rSpan: id, rParent: id,
+	if v <= 0 {
+		return d
 	}
+	return v
 }
 
 // value records where a field's value lies in the frame.
@@ -95,7 +94,7 @@ type value struct {
 // slot is the value chosen so far for one role, and the key it came under.
 type slot struct {
 	value
-	key keyInfo
+	key *keyInfo
 	ks  int // where the member starts (its key's opening quote)
 	set bool
 }
@@ -125,12 +124,13 @@ func (p Parser) Parse(data []byte, now time.Time) (models.LogEntry, Reason) {
 
 // scan is the state of one pass over a frame.
 type scan struct {
-	data  []byte
-	i     int
-	roles [numRoles]slot
-	conts [numContainers]value // containers found; kind 0 when absent
-	gelf  uint8                // GELF markers seen (version, short_message)
-	multi bool                 // a resourceLogs export
+	data    []byte
+	i       int
+	roles   [numRoles]slot
+	conts   [numContainers]value // containers found; kind 0 when absent
+	anyCont bool                 // some container was found
+	gelf    uint8                // GELF markers seen (version, short_message)
+	multi   bool                 // a resourceLogs export
 
 	attrs     []byte // members kept as attributes, comma-separated, no braces
 	maxAttrs  int
@@ -211,7 +211,7 @@ func (s *scan) object() Reason {
 
 // member reads the value of the member starting at ms whose key is k, and
 // records it: as a role's candidate, as a container, or as an attribute.
-func (s *scan) member(ms int, k keyInfo) Reason {
+func (s *scan) member(ms int, k *keyInfo) Reason {
 	if s.i >= len(s.data) {
 		return InvalidJSON
 	}
@@ -245,6 +245,13 @@ func (s *scan) member(ms int, k keyInfo) Reason {
 	default:
 		return InvalidJSON
 	}
+	if k.plain { // the usual case: a role's value, nothing else to check
+		cur := &s.roles[k.role]
+		if !cur.set {
+			cur.value, cur.key, cur.ks, cur.set = v, k, ms, true
+			return OK
+		}
+	}
 	if k.marker != 0 {
 		s.gelf |= k.marker
 	}
@@ -258,6 +265,7 @@ func (s *scan) member(ms int, k keyInfo) Reason {
 			return DuplicateField
 		}
 		*c = v
+		s.anyCont = true
 		if keepContainer[k.cont] {
 			s.keep(ms, vs, s.i)
 		}
@@ -270,12 +278,12 @@ func (s *scan) member(ms int, k keyInfo) Reason {
 	cur := &s.roles[k.role]
 	switch {
 	case !cur.set:
-		*cur = slot{value: v, key: k, ks: ms, set: true}
+		cur.value, cur.key, cur.ks, cur.set = v, k, ms, true
 	case cur.key.rank == k.rank:
 		return DuplicateField
 	case k.rank < cur.key.rank: // the new one takes precedence: keep the old as an attribute
 		s.keep(cur.ks, cur.memberValueStart(s.data), cur.memberEnd(s.data))
-		*cur = slot{value: v, key: k, ks: ms, set: true}
+		cur.value, cur.key, cur.ks = v, k, ms
 	default:
 		s.keep(ms, vs, s.i)
 	}

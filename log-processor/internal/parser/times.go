@@ -24,21 +24,16 @@ func numberMillis(b []byte, nanos bool) (int64, Reason) {
 	if b[0] == '-' {
 		return 0, TimestampOutOfRange
 	}
-	integer := true
+	var n int64
+	integer := len(b) <= 19
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			integer = false
 			break
 		}
+		n = n*10 + int64(c-'0')
 	}
 	if integer {
-		if len(b) > 19 {
-			return 0, TimestampOutOfRange
-		}
-		var n int64
-		for _, c := range b {
-			n = n*10 + int64(c-'0')
-		}
 		switch {
 		case nanos:
 			return n / 1e6, OK
@@ -50,6 +45,9 @@ func numberMillis(b []byte, nanos bool) (int64, Reason) {
 			return n / 1000, OK
 		}
 		return n / 1e6, OK
+	}
+	if isAllDigits(b) { // more than 19 digits
+		return 0, TimestampOutOfRange
 	}
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
@@ -108,4 +106,13 @@ func textMillis(b []byte, nanos bool) (int64, Reason) {
 		}
 	}
 	return 0, InvalidTimestamp
+}
+
+func isAllDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -13,23 +13,23 @@ type fault int
 // The kinds of malformed frame, picked uniformly when one is due. The
 // comment says what a strict consumer should make of each.
 const (
-	faultTruncated         fault = iota // the first half of a message: invalid JSON
-	faultTrailingGarbage                // a message followed by junk: invalid JSON
-	faultNotJSON                        // plain text: invalid JSON
-	faultInvalidUTF8                    // a message whose text is not UTF-8
-	faultArray                          // a message wrapped in an array: not an object
-	faultNull                           // JSON null: not an object
-	faultDeepNesting                    // a message with a field nested 40 deep
-	faultDuplicateKey                   // a message with "level" twice
-	faultBadLevel                       // level "SHOUTING", no library's level
-	faultLevelNumber                    // level 3
-	faultTimestampString                // timestamp "yesterday"
-	faultTimestampBool                  // timestamp true
-	faultTimestampOld                   // timestamp 30 days ago
-	faultServiceTooLong                 // a 300-byte service (the bound is 256)
-	faultEmptyMessage                   // message ""
-	faultServiceNumber                  // service 42
-	faultBinary                         // a valid message in a binary frame
+	faultTruncated       fault = iota // the first half of a message: invalid JSON
+	faultTrailingGarbage              // a message followed by junk: invalid JSON
+	faultNotJSON                      // plain text: invalid JSON
+	faultInvalidUTF8                  // a message whose text is not UTF-8
+	faultArray                        // a message wrapped in an array: not an object
+	faultNull                         // JSON null: not an object
+	faultDeepNesting                  // a message with a field nested 40 deep
+	faultDuplicateKey                 // a message with "level" twice
+	faultBadLevel                     // level "SHOUTING", no library's level
+	faultLevelNumber                  // level 3
+	faultTimestampString              // timestamp "yesterday"
+	faultTimestampBool                // timestamp true
+	faultTimestampOld                 // timestamp 30 days ago
+	faultServiceTooLong               // a 300-byte service (the bound is 256)
+	faultEmptyMessage                 // message ""
+	faultServiceNumber                // service 42
+	faultBinary                       // a valid message in a binary frame
 	numFaults
 )
 
