@@ -15,7 +15,7 @@ type strRef struct {
 }
 
 // build validates the fields found by scan and assembles the entry.
-func (p Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
+func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	lv, r := s.level()
 	if r != OK {
 		return models.LogEntry{}, r

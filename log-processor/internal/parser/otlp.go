@@ -34,7 +34,7 @@ type otlpExport struct {
 // with its resource (whose service.name names the service) and its scope
 // (kept as an attribute). It appends the outcomes to dst and returns it. A
 // frame that is not a readable export gives one InvalidJSON.
-func (p Parser) ParseAll(dst []Result, data []byte, now time.Time) []Result {
+func (p *Parser) ParseAll(dst []Result, data []byte, now time.Time) []Result {
 	var ex otlpExport
 	if err := json.Unmarshal(data, &ex); err != nil {
 		return append(dst, Result{Reason: InvalidJSON})

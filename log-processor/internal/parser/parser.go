@@ -47,7 +47,7 @@ const (
 )
 
 // Parser validates and normalises frames. The zero value is ready to use and
-// applies the defaults. A Parser is immutable and safe for concurrent use.
+// applies the defaults. A Parser is not changed by parsing and is safe for concurrent use.
 type Parser struct {
 	// MaxSkew bounds |timestamp - now|. Zero means DefaultMaxSkew.
 	MaxSkew time.Duration
@@ -70,7 +70,7 @@ type Parser struct {
 }
 
 // limit returns the length bound of string role f.
-func (p Parser) limit(f int) int {
+func (p *Parser) limit(f int) int {
 	v, d := p.MaxIDBytes, DefaultMaxIDBytes
 	switch f {
 	case rMessage:
@@ -103,7 +103,7 @@ type slot struct {
 // window. On OK the entry is filled in; for every other Reason it is zero.
 // Multi means the frame is an OpenTelemetry export of many records: call
 // ParseAll. Parse never panics and never retains data.
-func (p Parser) Parse(data []byte, now time.Time) (models.LogEntry, Reason) {
+func (p *Parser) Parse(data []byte, now time.Time) (models.LogEntry, Reason) {
 	var s scan
 	s.data = data
 	s.maxAttrs = p.MaxAttrsBytes

@@ -196,10 +196,10 @@ func TestParse(t *testing.T) {
 
 func TestParseMaxSkew(t *testing.T) {
 	in := []byte(`{"timestamp":1764300060000,"level":"INFO","message":"m","service":"s"}`) // now + 1 min
-	if _, r := (Parser{MaxSkew: time.Minute}).Parse(in, now); r != OK {
+	if _, r := (&Parser{MaxSkew: time.Minute}).Parse(in, now); r != OK {
 		t.Errorf("1 min ahead with 1 min skew: %v, want ok", r)
 	}
-	if _, r := (Parser{MaxSkew: 59 * time.Second}).Parse(in, now); r != TimestampOutOfRange {
+	if _, r := (&Parser{MaxSkew: 59 * time.Second}).Parse(in, now); r != TimestampOutOfRange {
 		t.Errorf("1 min ahead with 59 s skew: %v, want %v", r, TimestampOutOfRange)
 	}
 }
@@ -208,7 +208,7 @@ func TestParseMaxSkew(t *testing.T) {
 // entry's strings must not share memory with it.
 func TestParseDoesNotAliasInput(t *testing.T) {
 	buf := []byte(valid)
-	e, r := Parser{}.Parse(buf, now)
+	e, r := (&Parser{}).Parse(buf, now)
 	if r != OK {
 		t.Fatal(r)
 	}
@@ -226,7 +226,7 @@ func TestParseKeepsOnlyTheEntrysBytes(t *testing.T) {
 	pad := strings.Repeat("x", 900<<10)
 	in := []byte(`{"timestamp":` + ts + `,"level":"INFO","message":"small","pad":"` + pad + `","service":"svc","component":"c"}`)
 	var e models.LogEntry
-	allocs := testing.AllocsPerRun(10, func() { e, _ = Parser{}.Parse(in, now) })
+	allocs := testing.AllocsPerRun(10, func() { e, _ = (&Parser{}).Parse(in, now) })
 	if allocs != 1 {
 		t.Errorf("allocations per parse = %v, want 1", allocs)
 	}
@@ -234,7 +234,7 @@ func TestParseKeepsOnlyTheEntrysBytes(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	const n = 20
 	for range n {
-		e, _ = Parser{}.Parse(in, now)
+		e, _ = (&Parser{}).Parse(in, now)
 	}
 	runtime.ReadMemStats(&after)
 	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 64 {
@@ -264,7 +264,7 @@ func TestParseAgreesWithEncodingJSON(t *testing.T) {
 func TestBadInputFiles(t *testing.T) {
 	for _, c := range badFiles(t) {
 		t.Run(c.name, func(t *testing.T) {
-			_, r := Parser{}.Parse(c.frame, now)
+			_, r := (&Parser{}).Parse(c.frame, now)
 			if r.String() != c.want {
 				t.Errorf("reason = %v, want %s", r, c.want)
 			}
@@ -316,7 +316,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		e, r := Parser{}.Parse(in, now)
+		e, r := (&Parser{}).Parse(in, now)
 		if r >= NumReasons || r == BinaryFrame || r == TooLarge {
 			t.Fatalf("Parse returned reason %d", r)
 		}

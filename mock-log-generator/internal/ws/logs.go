@@ -89,15 +89,10 @@ func (w *logWriter) append(buf []byte, now time.Time) []byte {
 }
 
 // overrides replace fields of a generated message with raw JSON, to make
-// malformed ones. A nil field is generated as usual; omit drops the field.
+// malformed ones. A nil field is generated as usual.
 type overrides struct {
 	timestamp, level, message, service []byte
 }
-
-// omit, as an override, leaves the field out.
-var omit = []byte{}
-
-func isOmit(b []byte) bool { return b != nil && len(b) == 0 }
 
 // appendWith adds one message stamped now to buf, applying o if not nil.
 func (w *logWriter) appendWith(buf []byte, now time.Time, o *overrides) []byte {
@@ -106,15 +101,13 @@ func (w *logWriter) appendWith(buf []byte, now time.Time, o *overrides) []byte {
 	}
 	l := w.level()
 	buf = append(buf, '{')
-	if !isOmit(o.timestamp) {
-		buf = append(buf, `"timestamp":`...)
-		if o.timestamp != nil {
-			buf = append(buf, o.timestamp...)
-		} else {
-			buf = strconv.AppendInt(buf, now.UnixMilli(), 10)
-		}
-		buf = append(buf, ',')
+	buf = append(buf, `"timestamp":`...)
+	if o.timestamp != nil {
+		buf = append(buf, o.timestamp...)
+	} else {
+		buf = strconv.AppendInt(buf, now.UnixMilli(), 10)
 	}
+	buf = append(buf, ',')
 	if o.level != nil {
 		buf = append(buf, `"level":`...)
 		buf = append(buf, o.level...)
@@ -123,41 +116,37 @@ func (w *logWriter) appendWith(buf []byte, now time.Time, o *overrides) []byte {
 		buf = append(buf, models.Levels[l]...)
 		buf = append(buf, '"')
 	}
-	if !isOmit(o.message) {
-		buf = append(buf, `,"message":`...)
-		if o.message != nil {
-			buf = append(buf, o.message...)
-		} else if w.message != nil {
-			buf = append(buf, '"')
-			buf = append(buf, w.message...)
-			buf = append(buf, '"')
-		} else {
-			msgs := messages[l]
-			buf = append(buf, '"')
-			buf = append(buf, msgs[w.rng.IntN(len(msgs))]...)
-			buf = append(buf, '"')
-		}
+	buf = append(buf, `,"message":`...)
+	if o.message != nil {
+		buf = append(buf, o.message...)
+	} else if w.message != nil {
+		buf = append(buf, '"')
+		buf = append(buf, w.message...)
+		buf = append(buf, '"')
+	} else {
+		msgs := messages[l]
+		buf = append(buf, '"')
+		buf = append(buf, msgs[w.rng.IntN(len(msgs))]...)
+		buf = append(buf, '"')
 	}
 	buf = append(buf, w.pad...)
-	if !isOmit(o.service) {
-		buf = append(buf, `,"service":`...)
-		switch {
-		case o.service != nil:
-			buf = append(buf, o.service...)
-		case w.service != nil:
-			buf = append(buf, w.service...)
-		case w.nServices > 0:
-			buf = append(buf, `"svc-`...)
-			buf = appendPadded(buf, w.next)
-			buf = append(buf, '"')
-			if w.next++; w.next == w.nServices {
-				w.next = 0
-			}
-		default:
-			buf = append(buf, '"')
-			buf = append(buf, services[w.rng.IntN(len(services))]...)
-			buf = append(buf, '"')
+	buf = append(buf, `,"service":`...)
+	switch {
+	case o.service != nil:
+		buf = append(buf, o.service...)
+	case w.service != nil:
+		buf = append(buf, w.service...)
+	case w.nServices > 0:
+		buf = append(buf, `"svc-`...)
+		buf = appendPadded(buf, w.next)
+		buf = append(buf, '"')
+		if w.next++; w.next == w.nServices {
+			w.next = 0
 		}
+	default:
+		buf = append(buf, '"')
+		buf = append(buf, services[w.rng.IntN(len(services))]...)
+		buf = append(buf, '"')
 	}
 	buf = append(buf, `,"component":"`...)
 	buf = append(buf, components[w.rng.IntN(len(components))]...)
