@@ -262,7 +262,7 @@ func (s *scan) timestamp() (int64, Reason) {
 // members calls fn for each member of the validated object obj, with its
 // key (between the quotes) and its value, until fn returns false.
 func (s *scan) members(obj value, fn func(key []byte, keyEscaped bool, v value) bool) {
-	sub := scan{data: s.data[:obj.end], i: obj.start + 1}
+	sub := cursor{data: s.data[:obj.end], i: obj.start + 1}
 	for {
 		sub.ws()
 		if sub.i >= len(sub.data) || sub.data[sub.i] != '"' {
@@ -292,7 +292,7 @@ func (s *scan) members(obj value, fn func(key []byte, keyEscaped bool, v value) 
 
 // elements calls fn for each element of the validated array arr.
 func (s *scan) elements(arr value, fn func(v value) bool) {
-	sub := scan{data: s.data[:arr.end], i: arr.start + 1}
+	sub := cursor{data: s.data[:arr.end], i: arr.start + 1}
 	for {
 		sub.ws()
 		if sub.i >= len(sub.data) || sub.data[sub.i] == ']' {
@@ -311,7 +311,7 @@ func (s *scan) elements(arr value, fn func(v value) bool) {
 }
 
 // value reads one already-validated value at s.i.
-func (s *scan) value() (value, bool) {
+func (s *cursor) value() (value, bool) {
 	start := s.i
 	if s.i < len(s.data) && s.data[s.i] == '"' {
 		st, en, esc, ok := s.str()

@@ -122,10 +122,17 @@ func (p *Parser) Parse(data []byte, now time.Time) (models.LogEntry, Reason) {
 	return p.build(&s, now)
 }
 
+// cursor is a position in a frame: the JSON primitives (strings,
+// numbers, skipping values) move it. It is small, so that walking a nested
+// object costs no more than the two words it holds.
+type cursor struct {
+	data []byte
+	i    int
+}
+
 // scan is the state of one pass over a frame.
 type scan struct {
-	data    []byte
-	i       int
+	cursor
 	roles   [numRoles]slot
 	conts   [numContainers]value // containers found; kind 0 when absent
 	anyCont bool                 // some container was found
@@ -137,7 +144,7 @@ type scan struct {
 	truncated bool // some members did not fit in maxAttrs
 }
 
-func (s *scan) ws() {
+func (s *cursor) ws() {
 	if s.i < len(s.data) && s.data[s.i] > ' ' {
 		return // the usual case: compact JSON
 	}
@@ -352,7 +359,7 @@ func unstorable(b []byte) bool {
 }
 
 // end accepts only whitespace after the top-level object.
-func (s *scan) end() Reason {
+func (s *cursor) end() Reason {
 	s.ws()
 	if s.i != len(s.data) {
 		return InvalidJSON
@@ -361,7 +368,7 @@ func (s *scan) end() Reason {
 }
 
 // skip validates and steps over one JSON value at nesting depth depth.
-func (s *scan) skip(depth int) Reason {
+func (s *cursor) skip(depth int) Reason {
 	if s.i >= len(s.data) {
 		return InvalidJSON
 	}
@@ -391,7 +398,7 @@ func (s *scan) skip(depth int) Reason {
 }
 
 // container steps over an object or array whose opening byte is open.
-func (s *scan) container(open byte, depth int) Reason {
+func (s *cursor) container(open byte, depth int) Reason {
 	closer := byte(']')
 	if open == '{' {
 		closer = '}'
@@ -444,7 +451,7 @@ func okIf(ok bool) Reason {
 	return InvalidJSON
 }
 
-func (s *scan) literal(word string) bool {
+func (s *cursor) literal(word string) bool {
 	if len(s.data)-s.i < len(word) || string(s.data[s.i:s.i+len(word)]) != word {
 		return false
 	}
@@ -473,7 +480,7 @@ func special8(x uint64) bool {
 
 // str steps over a string starting at the opening quote and returns the
 // bounds of its contents and whether it holds escapes.
-func (s *scan) str() (start, end int, escaped, ok bool) {
+func (s *cursor) str() (start, end int, escaped, ok bool) {
 	s.i++
 	start = s.i
 	d := s.data
@@ -516,7 +523,7 @@ func (s *scan) str() (start, end int, escaped, ok bool) {
 }
 
 // number steps over a JSON number, checking its grammar.
-func (s *scan) number() bool {
+func (s *cursor) number() bool {
 	d, i := s.data, s.i
 	if i < len(d) && d[i] == '-' {
 		i++

@@ -126,6 +126,18 @@ var parseCases = []parseCase{
 	{name: "timestamp numeric string", in: `{"timestamp":"` + ts + `","level":"INFO","message":"m","service":"s"}`, want: OK},
 	{name: "timestamp fraction", in: `{"timestamp":` + ts + `.5,"level":"INFO","message":"m","service":"s"}`, want: OK},
 	{name: "timestamp exponent", in: `{"timestamp":1.7643e12,"level":"INFO","message":"m","service":"s"}`, want: OK},
+	{name: "timestamp float seconds", in: `{"timestamp":1764300000.1239,"level":"INFO","message":"m","service":"s"}`, want: OK,
+		check: func(t *testing.T, e models.LogEntry) {
+			if e.Timestamp != 1764300000123 {
+				t.Errorf("timestamp = %d, want 1764300000123", e.Timestamp)
+			}
+		}},
+	{name: "timestamp float seconds, one digit", in: `{"timestamp":1764300000.5,"level":"INFO","message":"m","service":"s"}`, want: OK,
+		check: func(t *testing.T, e models.LogEntry) {
+			if e.Timestamp != 1764300000500 {
+				t.Errorf("timestamp = %d, want 1764300000500", e.Timestamp)
+			}
+		}},
 	{name: "timestamp bool", in: `{"timestamp":true,"level":"INFO","message":"m","service":"s"}`, want: InvalidTimestamp},
 	{name: "timestamp not a date", in: `{"timestamp":"2026-13-45T99:00:00Z","level":"INFO","message":"m","service":"s"}`, want: InvalidTimestamp},
 	{name: "timestamp null", in: `{"timestamp":null,"level":"INFO","message":"m","service":"s"}`, want: InvalidTimestamp},

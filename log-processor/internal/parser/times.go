@@ -49,6 +49,9 @@ func numberMillis(b []byte, nanos bool) (int64, Reason) {
 	if isAllDigits(b) { // more than 19 digits
 		return 0, TimestampOutOfRange
 	}
+	if ms, ok := decimalMillis(b, nanos); ok {
+		return ms, OK
+	}
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, InvalidTimestamp
@@ -115,4 +118,43 @@ func isAllDigits(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// decimalMillis reads the usual fractional time, digits.digits (zap's and
+// GELF's float seconds), exactly and without allocating. ok is false for
+// any other shape (exponents, over-long parts), which ParseFloat then reads.
+func decimalMillis(b []byte, nanos bool) (int64, bool) {
+	dot := -1
+	for i, c := range b {
+		if c == '.' {
+			dot = i
+			break
+		}
+	}
+	if dot < 1 || dot > 18 || dot == len(b)-1 || nanos {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b[:dot] {
+		n = n*10 + int64(c-'0')
+	}
+	frac := b[dot+1:]
+	for _, c := range frac {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	switch {
+	case n < maxSeconds: // seconds: the first three fraction digits are ms
+		ms := n * 1000
+		for i, scale := 0, int64(100); i < 3 && i < len(frac); i, scale = i+1, scale/10 {
+			ms += int64(frac[i]-'0') * scale
+		}
+		return ms, true
+	case n < maxMillis:
+		return n, true
+	case n < maxMicros:
+		return n / 1000, true
+	}
+	return n / 1e6, true
 }
