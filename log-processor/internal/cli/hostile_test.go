@@ -19,6 +19,7 @@ import (
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/e2e/hostile"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/postgres/pgtest"
 )
 
@@ -51,7 +52,7 @@ func sendFrames(next func(i int) []byte) func(int, *websocket.Conn) {
 // dbStrings runs query, which selects one text column, on the backend.
 func dbStrings(t *testing.T, backend, dsn, query string) []string {
 	t.Helper()
-	var out []string
+	var rows storage.Rows
 	switch backend {
 	case "sqlite":
 		db, err := sql.Open("sqlite", "file:"+dsn)
@@ -59,36 +60,37 @@ func dbStrings(t *testing.T, backend, dsn, query string) []string {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		rows, err := db.Query(query)
+		r, err := db.Query(query)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, s)
-		}
+		defer r.Close()
+		rows = r
 	case "postgres":
 		conn, err := pgx.Connect(context.Background(), dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close(context.Background())
-		rows, err := conn.Query(context.Background(), query)
+		r, err := conn.Query(context.Background(), query)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, s)
+		defer r.Close()
+		rows = r
+	default:
+		t.Fatalf("no database for backend %q", backend)
+	}
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
 		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

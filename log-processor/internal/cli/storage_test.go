@@ -1,18 +1,16 @@
 package cli
 
 import (
-	"context"
-	"database/sql"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/e2e"
@@ -38,33 +36,18 @@ func getLogs(t *testing.T, api, query string) []record {
 	return rs
 }
 
-// countRows counts the rows of the logs table in the backend's database.
+// countRows counts the rows of the logs table in the backend's database,
+// after checking an SQLite file's integrity.
 func countRows(t *testing.T, backend, dsn string) int64 {
 	t.Helper()
-	var n int64
-	switch backend {
-	case "sqlite":
-		db, err := sql.Open("sqlite", "file:"+dsn)
-		if err != nil {
-			t.Fatal(err)
+	if backend == "sqlite" {
+		if ok := dbStrings(t, backend, dsn, "PRAGMA integrity_check"); len(ok) != 1 || ok[0] != "ok" {
+			t.Fatalf("integrity_check: %q", ok)
 		}
-		defer db.Close()
-		var ok string
-		if err := db.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
-			t.Fatalf("integrity_check: %q %v", ok, err)
-		}
-		if err := db.QueryRow("SELECT count(*) FROM logs").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-	case "postgres":
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(context.Background())
-		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM logs").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
+	}
+	n, err := strconv.ParseInt(dbStrings(t, backend, dsn, "SELECT CAST(count(*) AS TEXT) FROM logs")[0], 10, 64)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n
 }
