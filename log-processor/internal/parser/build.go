@@ -210,10 +210,10 @@ const truncatedMark = `"_truncated":true`
 // whose level defaults to 1 (alert).
 func (s *scan) level() (Level, Reason) {
 	gelf := s.gelf == gelfBoth
-	v := s.roles[rLevel]
+	v := &s.roles[rLevel]
 	if !v.set && s.conts[cLog].kind != 0 {
 		if ref := s.findString(s.conts[cLog], "level"); ref.ok {
-			v = slot{value: value{start: ref.start, end: ref.end, kind: '"', escaped: ref.escaped}, key: unknownKey, set: true}
+			v = &slot{value: value{start: ref.start, end: ref.end, kind: '"', escaped: ref.escaped}, key: unknownKey, set: true}
 		}
 	}
 	if !v.set {
@@ -241,7 +241,7 @@ func (s *scan) level() (Level, Reason) {
 
 // timestamp finds the time and converts it to Unix milliseconds.
 func (s *scan) timestamp() (int64, Reason) {
-	v := s.roles[rTime]
+	v := &s.roles[rTime]
 	if !v.set {
 		return 0, InvalidTimestamp
 	}

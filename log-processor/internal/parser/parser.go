@@ -113,7 +113,7 @@ func (p *Parser) Parse(data []byte, now time.Time) (models.LogEntry, Reason) {
 	if r := s.object(); r != OK {
 		return models.LogEntry{}, r
 	}
-	if !utf8.Valid(data) {
+	if s.nonASCII() && !utf8.Valid(data) {
 		return models.LogEntry{}, InvalidUTF8
 	}
 	if s.multi {
@@ -128,7 +128,13 @@ func (p *Parser) Parse(data []byte, now time.Time) (models.LogEntry, Reason) {
 type cursor struct {
 	data []byte
 	i    int
+	high uint64 // the bytes of every string read, ORed; see nonASCII
 }
+
+// nonASCII reports whether a string read so far held a byte of 0x80 or
+// more. Outside strings the grammar allows only ASCII, so a frame whose
+// strings are ASCII is valid UTF-8 without a second look.
+func (s *cursor) nonASCII() bool { return s.high&0x8080808080808080 != 0 }
 
 // scan is the state of one pass over a frame.
 type scan struct {
@@ -484,12 +490,19 @@ func (s *cursor) str() (start, end int, escaped, ok bool) {
 	s.i++
 	start = s.i
 	d := s.data
+	var acc uint64 // every byte passed, ORed: its high bits tell non-ASCII
 	for i := s.i; i < len(d); i++ {
 		// Eight bytes at a time while none needs attention, then one by one.
-		for i+8 <= len(d) && !special8(binary.LittleEndian.Uint64(d[i:])) {
+		for i+8 <= len(d) {
+			x := binary.LittleEndian.Uint64(d[i:])
+			if special8(x) {
+				break
+			}
+			acc |= x
 			i += 8
 		}
 		for i < len(d) && plain[d[i]] {
+			acc |= uint64(d[i])
 			i++
 		}
 		if i >= len(d) {
@@ -498,6 +511,7 @@ func (s *cursor) str() (start, end int, escaped, ok bool) {
 		switch c := d[i]; {
 		case c == '"':
 			s.i = i + 1
+			s.high |= acc
 			return start, i, escaped, true
 		case c == '\\':
 			escaped = true
