@@ -124,7 +124,7 @@ func (p *Parser) Parse(data []byte, now time.Time) (models.LogEntry, Reason) {
 
 // cursor is a position in a frame: the JSON primitives (strings,
 // numbers, skipping values) move it. It is small, so that walking a nested
-// object costs no more than the two words it holds.
+// object costs no more than the few words it holds.
 type cursor struct {
 	data []byte
 	i    int
@@ -246,7 +246,7 @@ func (s *scan) member(ms int, k *keyInfo) Reason {
 		if !s.literal("null") {
 			return InvalidJSON
 		}
-		v.kind = 'n'
+		v = value{start: vs, end: s.i, kind: 'n'}
 	case c == '{' || c == '[' || c == 't' || c == 'f':
 		if r := s.skip(2); r != OK {
 			return r
@@ -295,31 +295,13 @@ func (s *scan) member(ms int, k *keyInfo) Reason {
 	case cur.key.rank == k.rank:
 		return DuplicateField
 	case k.rank < cur.key.rank: // the new one takes precedence: keep the old as an attribute
-		s.keep(cur.ks, cur.memberValueStart(s.data), cur.memberEnd(s.data))
+		key := s.data[cur.ks:]
+		s.keepRaw(key[:keyEnd(key)], s.raw(cur.value))
 		cur.value, cur.key, cur.ks = v, k, ms
 	default:
 		s.keep(ms, vs, s.i)
 	}
 	return OK
-}
-
-// memberValueStart and memberEnd find the raw bounds of a recorded slot's
-// value: strings are recorded without their quotes.
-func (sl *slot) memberValueStart(data []byte) int {
-	if sl.kind == '"' {
-		return sl.start - 1
-	}
-	return sl.start
-}
-
-func (sl *slot) memberEnd(data []byte) int {
-	switch sl.kind {
-	case '"':
-		return sl.end + 1
-	case 'n':
-		return sl.start + 4
-	}
-	return sl.end
 }
 
 // keep appends the member whose key starts at ms and whose value spans

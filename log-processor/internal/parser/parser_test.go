@@ -177,6 +177,24 @@ var parseCases = []parseCase{
 	{name: "NUL in message", in: `{"timestamp":` + ts + `,"level":"INFO","message":"a\u0000b","service":"s"}`, want: NulCharacter},
 	{name: "NUL in service", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"bad\u0000svc"}`, want: NulCharacter},
 	{name: "NUL in parent_id", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","parent_id":"\u0000"}`, want: NulCharacter},
+	{name: "a lower name kept as an attribute", in: `{"timestamp":` + ts + `,"level":"INFO","msg":"low","message":"high","service":"s"}`, want: OK,
+		check: func(t *testing.T, e models.LogEntry) {
+			if e.Message != "high" || e.Attrs != `{"msg":"low"}` {
+				t.Errorf("message %q attrs %q", e.Message, e.Attrs)
+			}
+		}},
+	{name: "a displaced null kept as an attribute", in: `{"timestamp":` + ts + `,"level":"INFO","msg":null,"message":"m","service":"s"}`, want: OK,
+		check: func(t *testing.T, e models.LogEntry) {
+			if e.Attrs != `{"msg":null}` {
+				t.Errorf("attrs %q", e.Attrs)
+			}
+		}},
+	{name: "a displaced number kept as an attribute", in: `{"ts":1764300000,"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s"}`, want: OK,
+		check: func(t *testing.T, e models.LogEntry) {
+			if e.Attrs != `{"ts":1764300000}` {
+				t.Errorf("attrs %q", e.Attrs)
+			}
+		}},
 	{name: "NUL in unknown field is fine", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","x":"\u0000"}`, want: OK},
 }
 
