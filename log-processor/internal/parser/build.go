@@ -44,7 +44,7 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	for f := rMessage; f < numRoles; f++ {
 		v := &s.roles[f]
 		switch {
-		case !v.set, v.kind == 'n':
+		case v.key == nil, v.kind == 'n':
 		case v.kind == '"':
 			refs[f] = strRef{start: v.start, end: v.end, escaped: v.escaped, ok: true}
 		default:
@@ -211,12 +211,12 @@ const truncatedMark = `"_truncated":true`
 func (s *scan) level() (Level, Reason) {
 	gelf := s.gelf == gelfBoth
 	v := &s.roles[rLevel]
-	if !v.set && s.conts[cLog].kind != 0 {
+	if v.key == nil && s.conts[cLog].kind != 0 {
 		if ref := s.findString(s.conts[cLog], "level"); ref.ok {
-			v = &slot{value: value{start: ref.start, end: ref.end, kind: '"', escaped: ref.escaped}, key: unknownKey, set: true}
+			v = &slot{value: value{start: ref.start, end: ref.end, kind: '"', escaped: ref.escaped}, key: unknownKey}
 		}
 	}
-	if !v.set {
+	if v.key == nil {
 		if gelf {
 			return LevelError, OK
 		}
@@ -242,7 +242,7 @@ func (s *scan) level() (Level, Reason) {
 // timestamp finds the time and converts it to Unix milliseconds.
 func (s *scan) timestamp() (int64, Reason) {
 	v := &s.roles[rTime]
-	if !v.set {
+	if v.key == nil {
 		return 0, InvalidTimestamp
 	}
 	nanos := v.key.flags&kNanos != 0

@@ -94,9 +94,8 @@ type value struct {
 // slot is the value chosen so far for one role, and the key it came under.
 type slot struct {
 	value
-	key *keyInfo
-	ks  int // where the member starts (its key's opening quote)
-	set bool
+	key *keyInfo // nil until the role has a value
+	ks  int      // where the member starts (its key's opening quote)
 }
 
 // Parse parses one frame. now is the receive time, used for the timestamp
@@ -260,8 +259,8 @@ func (s *scan) member(ms int, k *keyInfo) Reason {
 	}
 	if k.plain { // the usual case: a role's value, nothing else to check
 		cur := &s.roles[k.role]
-		if !cur.set {
-			cur.value, cur.key, cur.ks, cur.set = v, k, ms, true
+		if cur.key == nil {
+			cur.value, cur.key, cur.ks = v, k, ms
 			return OK
 		}
 	}
@@ -290,8 +289,8 @@ func (s *scan) member(ms int, k *keyInfo) Reason {
 	}
 	cur := &s.roles[k.role]
 	switch {
-	case !cur.set:
-		cur.value, cur.key, cur.ks, cur.set = v, k, ms, true
+	case cur.key == nil:
+		cur.value, cur.key, cur.ks = v, k, ms
 	case cur.key.rank == k.rank:
 		return DuplicateField
 	case k.rank < cur.key.rank: // the new one takes precedence: keep the old as an attribute
