@@ -369,6 +369,21 @@ func (s *scan) otelValue(v value) value {
 	return out
 }
 
+// otelPair reads one element of an OpenTelemetry key/value list in a
+// single walk: its "key" and the value inside its "value" AnyValue.
+func (s *scan) otelPair(el value) (key, val value) {
+	s.members(el, func(k []byte, kesc bool, v value) bool {
+		switch {
+		case keyIs(k, kesc, "key"):
+			key = v
+		case keyIs(k, kesc, "value"):
+			val = s.otelValue(v)
+		}
+		return key.kind == 0 || val.kind == 0
+	})
+	return key, val
+}
+
 // otelAttr returns the string value of the attribute named name in an
 // OpenTelemetry key/value list.
 func (s *scan) otelAttr(list value, name string) strRef {
@@ -377,8 +392,9 @@ func (s *scan) otelAttr(list value, name string) strRef {
 		if el.kind != '{' {
 			return true
 		}
-		if k := s.findValue(el, "key"); k.kind == '"' && keyIs(s.data[k.start:k.end], k.escaped, name) {
-			if v := s.otelValue(s.findValue(el, "value")); v.kind == '"' {
+		k, v := s.otelPair(el)
+		if k.kind == '"' && keyIs(s.data[k.start:k.end], k.escaped, name) {
+			if v.kind == '"' {
 				out = strRef{start: v.start, end: v.end, escaped: v.escaped, ok: true}
 			}
 			return false
@@ -395,9 +411,7 @@ func (s *scan) flattenOTel(list value) {
 		if el.kind != '{' {
 			return true
 		}
-		k := s.findValue(el, "key")
-		v := s.otelValue(s.findValue(el, "value"))
-		if k.kind == '"' && v.kind != 0 {
+		if k, v := s.otelPair(el); k.kind == '"' && v.kind != 0 {
 			s.keepRaw(s.raw(k), s.raw(v))
 		}
 		return true
