@@ -89,10 +89,10 @@ type Pool struct {
 
 	// jobs is sent to by SubmitWithTimeout and closed by Close; the
 	// gatherers drain it until it is closed.
-	jobs chan models.LogEntry
+	jobs chan job
 	// batches is sent to by the gatherers and closed once they have all
 	// returned; the workers drain it until it is closed.
-	batches chan []models.LogEntry
+	batches chan batch
 	// free holds empty batch buffers for reuse; never closed.
 	free chan []models.LogEntry
 	// inHand counts entries taken off jobs but not yet processed, so that
@@ -134,8 +134,8 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 		cfg:     cfg,
 		store:   store,
 		log:     logger,
-		jobs:    make(chan models.LogEntry, cfg.QueueSize),
-		batches: make(chan []models.LogEntry),
+		jobs:    make(chan job, cfg.QueueSize),
+		batches: make(chan batch),
 		// Every buffer is either free, held by a gatherer, or held by a
 		// worker: this many are enough for nobody to wait for one.
 		free:    make(chan []models.LogEntry, cfg.Workers+ngather),
@@ -163,10 +163,11 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 // caller's to count as dropped. A timeout of zero or less never waits.
 func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool {
 	size := int64(e.Size())
+	j := job{e: e, size: size}
 	reserved := p.tryReserve(size)
 	if reserved {
 		select {
-		case p.jobs <- e:
+		case p.jobs <- j:
 			return true
 		default:
 		}
@@ -183,7 +184,7 @@ func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool 
 		return false
 	}
 	select {
-	case p.jobs <- e:
+	case p.jobs <- j:
 		return true
 	case <-t.C:
 		p.release(size)
@@ -270,38 +271,46 @@ func (p *Pool) Close(ctx context.Context) error {
 	return err
 }
 
+// job is a queued entry with its Size, computed once at submission.
+type job struct {
+	e    models.LogEntry
+	size int64
+}
+
+// batch is what a gatherer hands a worker: entries and their total Size.
+type batch struct {
+	entries []models.LogEntry
+	bytes   int64
+}
+
 // gather takes entries off the queue, groups what is waiting into batches
 // of at most MaxBatch, and passes them to the workers.
 func (p *Pool) gather() {
-	for e := range p.jobs {
-		batch := append(<-p.free, e)
+	for j := range p.jobs {
+		b := batch{entries: append(<-p.free, j.e), bytes: j.size}
 	fill:
-		for len(batch) < cap(batch) {
+		for len(b.entries) < cap(b.entries) {
 			select {
-			case e, ok := <-p.jobs:
+			case j, ok := <-p.jobs:
 				if !ok {
 					break fill
 				}
-				batch = append(batch, e)
+				b.entries, b.bytes = append(b.entries, j.e), b.bytes+j.size
 			default:
 				break fill
 			}
 		}
-		p.inHand.Add(int64(len(batch)))
-		p.batches <- batch
+		p.inHand.Add(int64(len(b.entries)))
+		p.batches <- b
 	}
 }
 
 // work is one worker: it saves batches until there are no more.
 func (p *Pool) work(st *workerStats) {
-	for batch := range p.batches {
-		n := len(batch)
-		var size int64
-		for i := range batch {
-			size += int64(batch[i].Size())
-		}
+	for b := range p.batches {
+		entries, n := b.entries, len(b.entries)
 		if p.ctx.Err() == nil {
-			if err := p.store.Save(p.ctx, batch); err != nil {
+			if err := p.store.Save(p.ctx, entries); err != nil {
 				st.failed.Add(uint64(n))
 				if !errors.Is(err, context.Canceled) {
 					p.log.Warn("store batch failed", "entries", n, "err", err)
@@ -312,8 +321,8 @@ func (p *Pool) work(st *workerStats) {
 		// Else: hard stop, the drain deadline passed. What is left is
 		// lost, and counted as such by the caller from Stats.
 		p.inHand.Add(-int64(n))
-		p.release(size)
-		clear(batch) // let the strings go
-		p.free <- batch[:0]
+		p.release(b.bytes)
+		clear(entries) // let the strings go
+		p.free <- entries[:0]
 	}
 }

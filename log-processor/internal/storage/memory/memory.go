@@ -35,6 +35,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	ring   []models.LogEntry // n entries from start (the oldest), wrapping
+	sizes  []int64           // sizes[i] is ring[i].Size(), kept for eviction
 	start  int
 	n      int
 	bytes  int64 // Size of the n entries
@@ -49,7 +50,8 @@ func New(cfg Config) *Store {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
-	return &Store{tally: storage.NewTally(cfg.MaxServices), ring: make([]models.LogEntry, cfg.MaxEntries), maxBytes: cfg.MaxBytes}
+	return &Store{tally: storage.NewTally(cfg.MaxServices), ring: make([]models.LogEntry, cfg.MaxEntries),
+		sizes: make([]int64, cfg.MaxEntries), maxBytes: cfg.MaxBytes}
 }
 
 // Save keeps the entries of batch, evicting the oldest beyond MaxEntries or
@@ -64,13 +66,13 @@ func (s *Store) Save(_ context.Context, batch []models.LogEntry) error {
 	for i := range batch {
 		size := int64(batch[i].Size())
 		for s.n > 0 && (s.n == len(s.ring) || s.bytes+size > s.maxBytes) {
-			old := &s.ring[s.start]
-			s.bytes -= int64(old.Size())
-			*old = models.LogEntry{}
+			s.bytes -= s.sizes[s.start]
+			s.ring[s.start] = models.LogEntry{}
 			s.start = (s.start + 1) % len(s.ring)
 			s.n--
 		}
-		s.ring[(s.start+s.n)%len(s.ring)] = batch[i]
+		at := (s.start + s.n) % len(s.ring)
+		s.ring[at], s.sizes[at] = batch[i], size
 		s.n++
 		s.bytes += size
 	}
