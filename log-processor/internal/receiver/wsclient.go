@@ -492,13 +492,13 @@ func readFrame(rd io.Reader, buf []byte, limit int) (data []byte, tooLarge bool,
 }
 
 // outcome counts one parsed record and submits it if it is a valid entry.
-func (r *Receiver) outcome(e models.LogEntry, reason parser.Reason, now time.Time) {
+func (r *Receiver) outcome(e *models.LogEntry, reason parser.Reason, now time.Time) {
 	if reason != parser.OK {
 		r.outcomes[reason].Add(1)
 		return
 	}
 	e.Source, e.ReceivedAt = r.name, now.UnixMilli()
-	if r.pool.SubmitWithTimeout(e, r.cfg.SubmitTimeout) {
+	if r.pool.SubmitWithTimeout(*e, r.cfg.SubmitTimeout) {
 		r.submitted.Add(1)
 	} else if r.cfg.StorageFailing != nil && r.cfg.StorageFailing() {
 		r.dropped[dropStorage].Add(1)
@@ -523,12 +523,12 @@ func (r *Receiver) handle(mt int, data []byte, tooLarge bool, now time.Time) {
 		if reason == parser.Multi {
 			r.multi = r.parser.ParseAll(r.multi[:0], data, now)
 			for i := range r.multi {
-				r.outcome(r.multi[i].Entry, r.multi[i].Reason, now)
+				r.outcome(&r.multi[i].Entry, r.multi[i].Reason, now)
 			}
 			clear(r.multi)
 			break
 		}
-		r.outcome(e, reason, now)
+		r.outcome(&e, reason, now)
 	}
 	if now.Sub(r.lastSummary) >= r.cfg.SummaryInterval {
 		r.lastSummary = now
