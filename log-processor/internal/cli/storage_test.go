@@ -190,14 +190,9 @@ func TestSQLiteKill9(t *testing.T) {
 // nothing was reported stored that the database does not hold.
 func TestPostgresOutage(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := e2e.NewProxy(t, u.Host)
-	u.Host = proxy.Addr
+	proxied, proxy := e2e.NewDSNProxy(t, dsn)
 	gen := startGenerator(t)
-	p := startProcessor(t, "--urls", gen.WSURL("interval_ms=1"), "--storage", "postgres", "--dsn", u.String(),
+	p := startProcessor(t, "--urls", gen.WSURL("interval_ms=1"), "--storage", "postgres", "--dsn", proxied,
 		"--flush-interval", "20ms", "--batch-size", "100", "--queue-size", "500", "--submit-timeout", "1ms")
 
 	var s stats
@@ -245,16 +240,10 @@ func TestSecondSignalStillReports(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGTERM cannot be sent on Windows")
 	}
-	dsn := pgtest.DSN(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := e2e.NewProxy(t, u.Host)
-	u.Host = proxy.Addr
+	proxied, proxy := e2e.NewDSNProxy(t, pgtest.DSN(t))
 	gen := startGenerator(t)
 	proc := e2e.Start(t, processorBin, "--urls", gen.WSURL("interval_ms=1"), "--http-addr", "127.0.0.1:0",
-		"--log-format", "json", "--storage", "postgres", "--dsn", u.String(), "--flush-interval", "20ms",
+		"--log-format", "json", "--storage", "postgres", "--dsn", proxied, "--flush-interval", "20ms",
 		"--batch-size", "100", "--shutdown-timeout", "10m")
 	api := "http://" + proc.Addr
 	var s stats

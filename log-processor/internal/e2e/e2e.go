@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -89,4 +90,17 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	}
 	t.Cleanup(p.Close)
 	return p
+}
+
+// NewDSNProxy stands a proxy in front of the server of the URL-form
+// connection string dsn and returns the string that goes through it.
+func NewDSNProxy(t testing.TB, dsn string) (string, *Proxy) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewProxy(t, u.Host)
+	u.Host = p.Addr
+	return u.String(), p
 }
