@@ -95,13 +95,9 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		return models.LogEntry{}, MissingMessage
 	}
 
-	// OpenTelemetry attributes join the other kept members.
-	if c := s.conts[cAttributes]; c.kind == '[' {
-		s.flattenOTel(c)
-	}
 	attrsLen := 0
-	if len(s.attrs) > 0 || s.truncated {
-		attrsLen = len(s.attrs) + 2
+	if s.nAttrs > 0 || s.truncated {
+		attrsLen = s.attrsLen + 2
 		if s.truncated {
 			attrsLen += len(truncatedMark) + 1
 		}
@@ -143,9 +139,17 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	}
 	if attrsLen > 0 {
 		b.WriteByte('{')
-		b.Write(s.attrs)
+		for i := range s.nAttrs {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			sp := s.attr(i)
+			b.Write(s.data[sp.ks:sp.ke])
+			b.WriteByte(':')
+			b.Write(s.data[sp.vs:sp.ve])
+		}
 		if s.truncated {
-			if len(s.attrs) > 0 {
+			if s.nAttrs > 0 {
 				b.WriteByte(',')
 			}
 			b.WriteString(truncatedMark)
@@ -187,10 +191,13 @@ const maxSpanSlack = 160
 // fromContainers fills the string fields the members did not give from
 // ECS's nested objects and OpenTelemetry's body and resource.
 func (s *scan) fromContainers(refs *[numRoles]strRef) {
+	if b := s.conts[cBody]; !refs[rMessage].ok && b.kind == '"' { // found by the scan (see body)
+		refs[rMessage] = strRef{start: b.start, end: b.end, escaped: b.escaped, ok: true}
+	}
 	for _, fb := range [...]struct {
 		role, cont int
 		key        string
-	}{{rMessage, cBody, "stringValue"}, {rService, cService, "name"}, {rTrace, cTrace, "id"}, {rSpan, cSpan, "id"}} {
+	}{{rService, cService, "name"}, {rTrace, cTrace, "id"}, {rSpan, cSpan, "id"}} {
 		if !refs[fb.role].ok && s.conts[fb.cont].kind != 0 {
 			refs[fb.role] = s.findString(s.conts[fb.cont], fb.key)
 		}
@@ -325,10 +332,17 @@ func (s *cursor) value() (value, bool) {
 
 // raw returns a value's JSON text, quotes included for strings.
 func (s *scan) raw(v value) []byte {
+	start, end := v.rawSpan()
+	return s.data[start:end]
+}
+
+// rawSpan returns where a value's JSON text lies, quotes included for
+// strings.
+func (v value) rawSpan() (start, end int) {
 	if v.kind == '"' {
-		return s.data[v.start-1 : v.end+1]
+		return v.start - 1, v.end + 1
 	}
-	return s.data[v.start:v.end]
+	return v.start, v.end
 }
 
 func keyIs(key []byte, escaped bool, want string) bool {
@@ -404,35 +418,27 @@ func (s *scan) otelAttr(list value, name string) strRef {
 	return out
 }
 
-// flattenOTel keeps an OpenTelemetry attribute list as plain attributes:
-// [{"key":"k","value":{"stringValue":"v"}}] becomes "k":"v".
-func (s *scan) flattenOTel(list value) {
-	s.elements(list, func(el value) bool {
-		if el.kind != '{' {
-			return true
-		}
-		if k, v := s.otelPair(el); k.kind == '"' && v.kind != 0 {
-			s.keepRaw(s.raw(k), s.raw(v))
-		}
-		return true
-	})
-}
-
-// keepRaw appends "key":value, both raw JSON, to the attributes, within
-// the bound.
-func (s *scan) keepRaw(key, val []byte) {
-	if unstorable(key) || unstorable(val) {
+// keepRaw keeps the member whose key's raw JSON lies at ks:ke in the frame
+// and whose value's lies at vs:ve as an attribute, within the bound.
+func (s *scan) keepRaw(ks, ke, vs, ve int) {
+	if s.esc && (unstorable(s.data[ks:ke]) || unstorable(s.data[vs:ve])) { // only escapes can be unstorable
 		s.truncated = true
 		return
 	}
-	if len(s.attrs)+len(key)+len(val)+2 > s.maxAttrs {
+	n := ke - ks + 1 + ve - vs // "key":value
+	if s.nAttrs > 0 {
+		n++ // and the comma before it
+	}
+	if s.attrsLen+n+2 > s.maxAttrs {
 		s.truncated = true
 		return
 	}
-	if len(s.attrs) > 0 {
-		s.attrs = append(s.attrs, ',')
+	sp := attrSpan{ks: ks, ke: ke, vs: vs, ve: ve}
+	if s.nAttrs < inlineAttrs {
+		s.attrs[s.nAttrs] = sp
+	} else {
+		s.moreAttrs = append(s.moreAttrs, sp)
 	}
-	s.attrs = append(s.attrs, key...)
-	s.attrs = append(s.attrs, ':')
-	s.attrs = append(s.attrs, val...)
+	s.nAttrs++
+	s.attrsLen += n
 }

@@ -9,17 +9,22 @@
 // times.go), and every other field is kept in the entry's Attrs.
 //
 // It is a single-pass scanner: it validates the whole frame as JSON
-// (strings, numbers, nesting, trailing bytes), records the fields it knows,
-// copies the others into the attributes, and skips nothing unchecked. A
-// rejected frame costs no allocation; an accepted one costs one (the
-// entry's strings share a single copy of their own bytes, never of the rest
-// of the frame), plus one per field that contains escape sequences.
+// (strings, numbers, nesting, trailing bytes), records where the fields it
+// knows lie and where the others (the attributes) lie, and skips nothing
+// unchecked; an OpenTelemetry record's body and attribute list are read in
+// that same pass (otelscan.go). A rejected frame costs no allocation (unless
+// it has more than inlineAttrs unknown fields); an accepted one costs one:
+// the entry's strings and attributes share a single copy of their own
+// bytes, never of the rest of the frame, plus one per field that contains
+// escape sequences.
 // An OpenTelemetry export (resourceLogs) holds many records: Parse says
 // Multi, and ParseAll returns them one by one.
 package parser
 
 import (
+	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -128,6 +133,7 @@ type cursor struct {
 	data []byte
 	i    int
 	high uint64 // the bytes of every string read, ORed; see nonASCII
+	esc  bool   // some string read held an escape
 }
 
 // nonASCII reports whether a string read so far held a byte of 0x80 or
@@ -144,9 +150,29 @@ type scan struct {
 	gelf    uint8                // GELF markers seen (version, short_message)
 	multi   bool                 // a resourceLogs export
 
-	attrs     []byte // members kept as attributes, comma-separated, no braces
+	// The members kept as attributes: where each key and value lies in the
+	// frame, so that build copies them once, straight into the entry.
+	attrs     [inlineAttrs]attrSpan
+	moreAttrs []attrSpan // beyond inlineAttrs
+	nAttrs    int
+	attrsLen  int // the kept members' length as JSON: commas, no braces
 	maxAttrs  int
 	truncated bool // some members did not fit in maxAttrs
+}
+
+// inlineAttrs is how many attributes a scan holds without allocating: more
+// than the common libraries write besides the model's fields.
+const inlineAttrs = 12
+
+// attrSpan is a kept member: its key's and its value's raw JSON in the frame.
+type attrSpan struct{ ks, ke, vs, ve int }
+
+// attr returns the i'th kept member.
+func (s *scan) attr(i int) attrSpan {
+	if i < inlineAttrs {
+		return s.attrs[i]
+	}
+	return s.moreAttrs[i-inlineAttrs]
 }
 
 func (s *cursor) ws() {
@@ -247,6 +273,12 @@ func (s *scan) member(ms int, k *keyInfo) Reason {
 		}
 		v = value{start: vs, end: s.i, kind: 'n'}
 	case c == '{' || c == '[' || c == 't' || c == 'f':
+		switch { // OpenTelemetry's, read in the one pass (see otelscan.go)
+		case k.cont == cAttributes && c == '[':
+			return s.attributes(vs)
+		case k.cont == cBody && c == '{':
+			return s.body()
+		}
 		if r := s.skip(2); r != OK {
 			return r
 		}
@@ -294,8 +326,8 @@ func (s *scan) member(ms int, k *keyInfo) Reason {
 	case cur.key.rank == k.rank:
 		return DuplicateField
 	case k.rank < cur.key.rank: // the new one takes precedence: keep the old as an attribute
-		key := s.data[cur.ks:]
-		s.keepRaw(key[:keyEnd(key)], s.raw(cur.value))
+		vs, ve := cur.rawSpan()
+		s.keepRaw(cur.ks, cur.ks+keyEnd(s.data[cur.ks:]), vs, ve)
 		cur.value, cur.key, cur.ks = v, k, ms
 	default:
 		s.keep(ms, vs, s.i)
@@ -306,8 +338,7 @@ func (s *scan) member(ms int, k *keyInfo) Reason {
 // keep appends the member whose key starts at ms and whose value spans
 // vs:ve to the attributes (see keepRaw).
 func (s *scan) keep(ms, vs, ve int) {
-	key := s.data[ms:]
-	s.keepRaw(key[:keyEnd(key)], s.data[vs:ve])
+	s.keepRaw(ms, ms+keyEnd(s.data[ms:]), vs, ve)
 }
 
 // keyEnd returns the length of the JSON string (quotes included) at the
@@ -327,22 +358,21 @@ func keyEnd(b []byte) int {
 // unstorable reports whether raw JSON b holds an escape that PostgreSQL's
 // jsonb refuses: \u0000, or a surrogate (which can be lone).
 func unstorable(b []byte) bool {
-	for i := 0; i+5 < len(b); i++ {
-		if b[i] != '\\' {
-			continue
+	for {
+		i := bytes.IndexByte(b, '\\') // most values have no escape at all
+		if i < 0 || i+5 >= len(b) {
+			return false
 		}
 		if b[i+1] != 'u' {
-			i++
+			b = b[i+2:]
 			continue
 		}
 		h := b[i+2 : i+6]
-		if string(h) == "0000" || ((h[0] == 'd' || h[0] == 'D') && strings.IndexByte("89abAB", h[1]) >= 0) ||
-			((h[0] == 'd' || h[0] == 'D') && strings.IndexByte("cdefCDEF", h[1]) >= 0) {
+		if string(h) == "0000" || ((h[0] == 'd' || h[0] == 'D') && strings.IndexByte("89abcdefABCDEF", h[1]) >= 0) {
 			return true
 		}
-		i += 5
+		b = b[i+6:]
 	}
-	return false
 }
 
 // end accepts only whitespace after the top-level object.
@@ -455,47 +485,54 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-// special8 reports whether any of the eight bytes in x is a quote, a
-// backslash or a control character (SWAR: the classic has-zero-byte test).
-func special8(x uint64) bool {
+// special8 marks, in the high bit of each of the eight bytes of x, those
+// that are a quote, a backslash or a control character (SWAR: the classic
+// has-zero-byte test). A mark can be false only above a true one, so the
+// lowest mark is exact: the first byte that needs attention.
+func special8(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
 	quote, bslash := x^(ones*'"'), x^(ones*'\\')
 	control := (x - ones*0x20) & ^x & highs // bytes below 0x20
-	return zero(quote)|zero(bslash)|control != 0
+	return zero(quote) | zero(bslash) | control
 }
 
 // str steps over a string starting at the opening quote and returns the
 // bounds of its contents and whether it holds escapes.
 func (s *cursor) str() (start, end int, escaped, ok bool) {
-	s.i++
-	start = s.i
+	start = s.i + 1
 	d := s.data
 	var acc uint64 // every byte passed, ORed: its high bits tell non-ASCII
-	for i := s.i; i < len(d); i++ {
-		// Eight bytes at a time while none needs attention, then one by one.
-		for i+8 <= len(d) {
-			x := binary.LittleEndian.Uint64(d[i:])
-			if special8(x) {
-				break
-			}
+	i := start
+	for {
+		// Eight bytes at a time up to the first that needs attention, then
+		// (near the end of the frame) one by one. acc may take in bytes
+		// past the string: that only makes nonASCII cautious.
+		if i+8 <= len(d) {
+			x := binary.LittleEndian.Uint64(d[i : i+8])
 			acc |= x
-			i += 8
+			m := special8(x)
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(d) && plain[d[i]] {
+				acc |= uint64(d[i])
+				i++
+			}
+			if i >= len(d) {
+				return 0, 0, false, false
+			}
 		}
-		for i < len(d) && plain[d[i]] {
-			acc |= uint64(d[i])
-			i++
-		}
-		if i >= len(d) {
-			break
-		}
-		switch c := d[i]; {
-		case c == '"':
+		switch d[i] {
+		case '"':
 			s.i = i + 1
 			s.high |= acc
 			return start, i, escaped, true
-		case c == '\\':
-			escaped = true
+		case '\\':
+			escaped, s.esc = true, true
 			i++
 			if i >= len(d) {
 				return 0, 0, false, false
@@ -510,11 +547,11 @@ func (s *cursor) str() (start, end int, escaped, ok bool) {
 			default:
 				return 0, 0, false, false
 			}
-		case c < 0x20:
+			i++
+		default: // a control character
 			return 0, 0, false, false
 		}
 	}
-	return 0, 0, false, false
 }
 
 // number steps over a JSON number, checking its grammar.

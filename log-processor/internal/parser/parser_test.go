@@ -3,6 +3,7 @@ package parser
 import (
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -195,7 +196,42 @@ var parseCases = []parseCase{
 				t.Errorf("attrs %q", e.Attrs)
 			}
 		}},
+	// OpenTelemetry records: the body and attributes are read in the scan's
+	// one pass, in their compact form and in any other.
+	{name: "otel compact", in: otelRec(`"body":{"stringValue":"m"},"attributes":[{"key":"a","value":{"intValue":"5"}},{"key":"b","value":{"stringValue":"x"}}]`), want: OK,
+		check: wantMsgAttrs("m", `{"a":"5","b":"x"}`)},
+	{name: "otel spaced", in: otelRec(` "body" : { "stringValue" : "m" } , "attributes" : [ { "value" : { "boolValue" : true } , "key" : "a" } , { "key" : "b" , "value" : { "doubleValue" : 2.5 } } ] `), want: OK,
+		check: wantMsgAttrs("m", `{"a":true,"b":2.5}`)},
+	{name: "otel escaped member names", in: otelRec(`"body":{"string\u0056alue":"m"},"attributes":[{"k\u0065y":"a","v\u0061lue":{"stringValue":"x"}}]`), want: OK,
+		check: wantMsgAttrs("m", `{"a":"x"}`)},
+	{name: "otel empty list and odd elements", in: otelRec(`"body":{"stringValue":"m"},"attributes":[[],1,{},{"key":5,"value":{"intValue":"1"}},{"key":"k"},{"other":[{"key":"x"}]}]`), want: OK,
+		check: wantMsgAttrs("m", "")},
+	{name: "otel body not text", in: otelRec(`"body":{"kvlistValue":{"values":[]}},"message":"m"`), want: OK,
+		check: wantMsgAttrs("m", "")},
+	{name: "otel body not text and no message", in: otelRec(`"body":{"intValue":"5"}`), want: MissingMessage},
+	{name: "otel two bodies", in: otelRec(`"body":{"stringValue":"m"},"body":{"stringValue":"n"}`), want: DuplicateField},
+	{name: "otel two attribute lists", in: otelRec(`"body":{"stringValue":"m"},"attributes":[],"attributes":[]`), want: DuplicateField},
+	{name: "otel list not closed", in: otelRec(`"body":{"stringValue":"m"},"attributes":[{"key":"a","value":{"intValue":"5"}}`), want: InvalidJSON},
+	{name: "otel bad value in list", in: otelRec(`"body":{"stringValue":"m"},"attributes":[{"key":"a","value":{"intValue":tru}}]`), want: InvalidJSON},
+	{name: "otel bad key string", in: otelRec(`"body":{"stringValue":"m"},"attributes":[{"key":"a\x","value":{"intValue":"5"}}]`), want: InvalidJSON},
+	{name: "otel trailing comma", in: otelRec(`"body":{"stringValue":"m"},"attributes":[{"key":"a","value":{"intValue":"5"}},]`), want: InvalidJSON},
+	{name: "otel body trailing comma", in: otelRec(`"body":{"stringValue":"m",}`), want: InvalidJSON},
+	{name: "otel deep value", in: otelRec(`"body":{"stringValue":"m"},"attributes":[{"key":"a","value":{"arrayValue":` + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + `}}]`), want: TooDeep},
 	{name: "NUL in unknown field is fine", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","x":"\u0000"}`, want: OK},
+}
+
+// otelRec is an OpenTelemetry record with a time, a level and a service,
+// and the given members.
+func otelRec(members string) string {
+	return `{"timeUnixNano":"1764300000000000000","severityNumber":9,"service.name":"s",` + members + `}`
+}
+
+func wantMsgAttrs(msg, attrs string) func(*testing.T, models.LogEntry) {
+	return func(t *testing.T, e models.LogEntry) {
+		if e.Message != msg || string(e.Attrs) != attrs {
+			t.Errorf("message %q attrs %s, want %q %s", e.Message, e.Attrs, msg, attrs)
+		}
+	}
 }
 
 func wantLevel(l string) func(*testing.T, models.LogEntry) {
@@ -429,17 +465,39 @@ func BenchmarkEncodingJSON(b *testing.B) {
 	}
 }
 
+// TestSpecial8 checks that special8's lowest mark is the first byte that
+// needs attention, whatever lies before it (plain bytes, non-ASCII) and
+// after it (anything).
 func TestSpecial8(t *testing.T) {
+	special := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' }
 	for c := range 256 {
 		for pos := range 8 {
-			var b [8]byte
-			for i := range b {
-				b[i] = 'a'
-			}
-			b[pos] = byte(c)
-			want := byte(c) < 0x20 || c == '"' || c == '\\'
-			if got := special8(binary.LittleEndian.Uint64(b[:])); got != want {
-				t.Fatalf("byte %#x at %d: special8 = %v, want %v", c, pos, got, want)
+			for _, before := range []byte{'a', 0x20, 0x7f, 0x80, 0xa0, 0xc3, 0xff} {
+				for _, after := range []byte{0, 0x1f, '"', '\\', 'a', 0xff} {
+					var b [8]byte
+					for i := range b {
+						b[i] = before
+						if i > pos {
+							b[i] = after
+						}
+					}
+					b[pos] = byte(c)
+					m := special8(binary.LittleEndian.Uint64(b[:]))
+					want := 8 // no mark
+					for i, x := range b {
+						if special(x) {
+							want = i
+							break
+						}
+					}
+					got := 8
+					if m != 0 {
+						got = bits.TrailingZeros64(m) >> 3
+					}
+					if got != want {
+						t.Fatalf("% x: first special byte at %d, want %d", b, got, want)
+					}
+				}
 			}
 		}
 	}
