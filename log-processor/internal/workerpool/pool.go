@@ -98,10 +98,13 @@ type Pool struct {
 	// inHand counts entries taken off jobs but not yet processed, so that
 	// Stats.Queue covers them.
 	inHand atomic.Int64
-	// bytes is the Size of every entry accepted and not yet processed; a
-	// submitter waiting for bytes to be freed waits on room, which the
+	// bytes is the Size of every entry accepted and not yet processed, and
+	// slots the number of entries accepted and not yet taken off jobs (so
+	// a submitter that reserved a slot never blocks sending). A submitter
+	// waiting for either to be freed waits on room, which the gatherers and
 	// workers close and replace (under roomMu) when waiting is positive.
 	bytes   atomic.Int64
+	slots   atomic.Int64
 	waiting atomic.Int32
 	roomMu  sync.Mutex
 	room    chan struct{}
@@ -163,47 +166,76 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 // caller's to count as dropped. A timeout of zero or less never waits.
 func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool {
 	size := int64(e.Size())
-	j := job{e: e, size: size}
-	reserved := p.tryReserve(size)
-	if reserved {
-		select {
-		case p.jobs <- j:
-			return true
-		default:
+	if !p.tryReserve(1, size) {
+		if timeout <= 0 {
+			return false
+		}
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		if !p.reserve(1, size, t.C) {
+			return false
 		}
 	}
-	if timeout <= 0 {
-		if reserved {
-			p.release(size)
-		}
-		return false
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	if !reserved && !p.reserve(size, t.C) {
-		return false
-	}
-	select {
-	case p.jobs <- j:
-		return true
-	case <-t.C:
-		p.release(size)
-		return false
-	}
+	p.jobs <- job{e: e, size: size} // never blocks: a slot is reserved
+	return true
 }
 
-// tryReserve adds size to the pool's bytes if they stay within QueueBytes.
-func (p *Pool) tryReserve(size int64) bool {
-	if p.bytes.Add(size) <= p.cfg.QueueBytes {
+// SubmitAll queues every entry of entries or none of them, waiting at most
+// timeout for room for all; it reports whether they were accepted. Entries
+// that could never fit together (more than the queue's entries or bytes)
+// are refused at once.
+func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) bool {
+	if len(entries) == 0 {
 		return true
 	}
-	p.bytes.Add(-size)
-	return false
+	n, size := int64(len(entries)), int64(0)
+	for i := range entries {
+		size += int64(entries[i].Size())
+	}
+	if n > int64(p.cfg.QueueSize) || size > p.cfg.QueueBytes {
+		return false
+	}
+	if !p.tryReserve(n, size) {
+		if timeout <= 0 {
+			return false
+		}
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		if !p.reserve(n, size, t.C) {
+			return false
+		}
+	}
+	for i := range entries {
+		p.jobs <- job{e: entries[i], size: int64(entries[i].Size())}
+	}
+	return true
+}
+
+// Fits reports whether n entries of size bytes in all could ever be
+// queued together (see SubmitAll).
+func (p *Pool) Fits(n int, size int64) bool {
+	return n <= p.cfg.QueueSize && size <= p.cfg.QueueBytes
+}
+
+// tryReserve takes n slots and size bytes if both stay within bounds.
+func (p *Pool) tryReserve(n, size int64) bool {
+	if p.slots.Add(n) > int64(p.cfg.QueueSize) {
+		p.slots.Add(-n)
+		return false
+	}
+	if p.bytes.Add(size) > p.cfg.QueueBytes {
+		p.bytes.Add(-size)
+		// Bytes are full, so entries are in the pool: whoever waited on
+		// the slots just given back is woken when those bytes are freed.
+		p.slots.Add(-n)
+		return false
+	}
+	return true
 }
 
 // reserve waits until tryReserve succeeds, or reports false when expired
 // fires first.
-func (p *Pool) reserve(size int64, expired <-chan time.Time) bool {
+func (p *Pool) reserve(n, size int64, expired <-chan time.Time) bool {
 	for {
 		p.roomMu.Lock()
 		room := p.room
@@ -211,7 +243,7 @@ func (p *Pool) reserve(size int64, expired <-chan time.Time) bool {
 		p.roomMu.Unlock()
 		// Tried after registering as a waiter: a release between the two
 		// either shows here or closes room.
-		ok := p.tryReserve(size)
+		ok := p.tryReserve(n, size)
 		if ok {
 			p.waiting.Add(-1)
 			return true
@@ -233,6 +265,11 @@ func (p *Pool) release(size int64) {
 		return
 	}
 	p.bytes.Add(-size)
+	p.wake()
+}
+
+// wake wakes the submitters waiting for room, if any.
+func (p *Pool) wake() {
 	if p.waiting.Load() > 0 {
 		p.roomMu.Lock()
 		close(p.room)
@@ -301,6 +338,8 @@ func (p *Pool) gather() {
 			}
 		}
 		p.inHand.Add(int64(len(b.entries)))
+		p.slots.Add(-int64(len(b.entries)))
+		p.wake()
 		p.batches <- b
 	}
 }

@@ -269,3 +269,43 @@ func TestQueueBytesBound(t *testing.T) {
 		}
 	})
 }
+
+// TestSubmitAllIsWhole checks that SubmitAll takes a batch whole or not at
+// all: refused when only part would fit, admitted whole once room frees.
+func TestSubmitAllIsWhole(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &blockStore{release: make(chan struct{})}
+		// One worker holds one batch of one entry; the queue holds four.
+		p := New(Config{Workers: 1, QueueSize: 4, MaxBatch: 1}, store, discard)
+		three := []models.LogEntry{entry(), entry(), entry()}
+		four := append(three, entry())
+		if !p.SubmitAll(three, 0) {
+			t.Fatal("three entries refused by an empty queue of four")
+		}
+		// The worker holds one, the gatherer one, the queue one: room for three.
+		synctest.Wait()
+		if p.SubmitAll(four, time.Second) {
+			t.Fatal("four accepted with room for three")
+		}
+		if got := p.Stats().Queue; got != 3 {
+			t.Fatalf("queue = %d after a refused batch, want 3 (nothing of it taken)", got)
+		}
+		if p.SubmitAll(make([]models.LogEntry, 5), time.Minute) {
+			t.Fatal("a batch larger than the queue accepted")
+		}
+		accepted := make(chan bool)
+		go func() { accepted <- p.SubmitAll(four, time.Minute) }()
+		synctest.Wait()
+		store.release <- struct{}{} // one saved: the queue empties into the worker and gatherer
+		if !<-accepted {
+			t.Fatal("waiting batch not admitted once room was freed")
+		}
+		close(store.release)
+		if err := p.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if st := p.Stats(); st.Processed != 7 {
+			t.Errorf("processed %d, want 7", st.Processed)
+		}
+	})
+}
