@@ -1,12 +1,6 @@
 package receiver
 
-import (
-	"context"
-	"log/slog"
-	"time"
-
-	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
-)
+import "time"
 
 // Counters say what became of a source's frames, under the names of the
 // summary line. They always add up:
@@ -28,6 +22,12 @@ type Counters struct {
 	Dropped       uint64            `json:"dropped"`      // valid entries refused after SubmitTimeout
 	DropReasons   map[string]uint64 `json:"drop_reasons"` // dropped, by why the pool was full
 }
+
+// Source kinds reported in Stats.Kind.
+const (
+	KindDial = "dial"
+	KindPush = "push"
+)
 
 // Why a valid entry was dropped.
 const (
@@ -64,8 +64,16 @@ func (c *Counters) Add(o Counters) {
 // Stats is a snapshot of one source: its connection state and its counters,
 // which carry on across reconnects.
 type Stats struct {
-	URL            string    `json:"url"`   // credentials redacted
-	State          string    `json:"state"` // connecting, connected, backoff or stopped
+	URL   string `json:"url"`   // credentials redacted; for a pusher, its path
+	Kind  string `json:"kind"`  // dial (the processor connects) or push (the source does)
+	State string `json:"state"` // connecting, connected, backoff or stopped; for pushers, listening
+	// For pushers: the token's name, how many are connected now
+	// (WebSocket), and the address of the latest.
+	Token          string    `json:"token,omitempty"`
+	Clients        int       `json:"clients,omitempty"`
+	RemoteAddr     string    `json:"remote_addr,omitempty"`
+	Requests       uint64    `json:"requests,omitempty"`         // HTTP requests taken
+	Refused        uint64    `json:"refused_requests,omitempty"` // HTTP requests refused whole (503), to be retried by the pusher
 	ConnectedSince time.Time `json:"connected_since,omitzero"`
 	Reconnects     uint64    `json:"reconnects"` // connections made after the first
 	LastError      string    `json:"last_error,omitempty"`
@@ -75,10 +83,7 @@ type Stats struct {
 
 // Stats returns a snapshot that adds up (see Counters).
 func (r *Receiver) Stats() Stats {
-	s := Stats{URL: r.name, Counters: r.counters()}
-	if ns := r.lastMsg.Load(); ns != 0 {
-		s.LastMessageAt = time.Unix(0, ns).UTC()
-	}
+	s := Stats{URL: r.name, Kind: KindDial, Counters: r.Counters(), LastMessageAt: r.LastMessageAt()}
 	r.mu.Lock()
 	s.State, s.Reconnects, s.LastError = r.state, r.reconnects, r.lastError
 	if !r.connectedSince.IsZero() {
@@ -86,48 +91,4 @@ func (r *Receiver) Stats() Stats {
 	}
 	r.mu.Unlock()
 	return s
-}
-
-func (r *Receiver) counters() Counters {
-	c := Counters{
-		ParseErrors:   make(map[string]uint64, parser.NumReasons),
-		Ignored:       r.outcomes[parser.Control].Load(),
-		BelowMinLevel: r.outcomes[parser.BelowMinLevel].Load(),
-		Submitted:     r.submitted.Load(),
-		DropReasons:   make(map[string]uint64, numDropReasons),
-	}
-	for i := range r.dropped {
-		n := r.dropped[i].Load()
-		c.DropReasons[dropReasonNames[i]] = n
-		c.Dropped += n
-	}
-	for reason := parser.Control + 1; reason < parser.NumReasons; reason++ {
-		if !reason.IsError() {
-			continue
-		}
-		n := r.outcomes[reason].Load()
-		c.ParseErrors[reason.String()] = n
-		c.ParseErr += n
-	}
-	c.OK = c.Submitted + c.Dropped
-	c.Total = c.OK + c.ParseErr + c.Ignored + c.BelowMinLevel
-	return c
-}
-
-// LogSummary logs the source's summary line, in the seed's terms, at Info,
-// or at Warn when entries have been dropped since the previous line.
-func (r *Receiver) LogSummary() {
-	c := r.counters()
-	p := r.pool.Stats()
-	level := slog.LevelInfo
-	if prev := r.summaryDrop.Swap(c.Dropped); c.Dropped > prev {
-		level = slog.LevelWarn
-	}
-	// queue, processed and workers are the pool's, shared by every source:
-	// grouped as pool.* so that a fan-in line does not read as this
-	// source's own.
-	r.log.Log(context.Background(), level, "summary",
-		"total", c.Total, "ok", c.OK, "parse_err", c.ParseErr, "ignored", c.Ignored, "below_min_level", c.BelowMinLevel,
-		"submitted", c.Submitted, "dropped", c.Dropped,
-		slog.Group("pool", "queue", p.Queue, "processed", p.Processed, "workers", p.Workers))
 }

@@ -6,6 +6,7 @@ package receiver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +76,16 @@ type Config struct {
 
 	MaxHandshakeBytes int // bound on the source's upgrade response; a longer one fails the dial
 
+	// Header is sent with the upgrade request (Authorization, a tenant
+	// header...). Its values are never logged.
+	Header http.Header
+	// OpenMessage, when not empty, is sent as a text frame after every
+	// connect and reconnect: a subscribe message, as Benthos's
+	// open_message and Vector's initial_message.
+	OpenMessage string
+	// TLS configures wss:// connections; nil means the system's roots.
+	TLS *tls.Config
+
 	SubmitTimeout  time.Duration // longest wait for room in the pool before dropping
 	MaxMessageSize int           // longer frames are skipped and counted as too_large
 	ConnectTimeout time.Duration // bound on dial plus WebSocket handshake
@@ -129,30 +140,16 @@ const (
 // Receiver consumes one source. Run is called once; Stats and LogSummary are
 // safe to call concurrently with it.
 type Receiver struct {
-	cfg    Config
-	name   string        // the source's name: Config.Name, or the URL with credentials redacted
-	parser parser.Parser // Config.Parser, with this source's name as the default service
-	pool   Pool
-	log    *slog.Logger
-	multi  []parser.Result // reused for frames of many records; owned by the Run goroutine
-
-	// Frame outcome counters, each written by the Run goroutine only. Every
-	// total shown to readers is derived from these, so a snapshot always
-	// adds up.
-	outcomes  [parser.NumReasons]atomic.Uint64 // by parser.Reason; OK unused
-	submitted atomic.Uint64
-	dropped   [numDropReasons]atomic.Uint64
-	lastMsg   atomic.Int64 // Unix ns of the last frame; 0 = none yet
+	*Intake // fed by the Run goroutine
+	cfg     Config
+	name    string // the source's name: Config.Name, or the URL with credentials redacted
+	log     *slog.Logger
 
 	mu             sync.Mutex // guards the connection state below
 	state          string
 	connectedSince time.Time
 	reconnects     uint64
 	lastError      string
-
-	lastSummary time.Time     // owned by the Run goroutine
-	lastStored  int64         // the last value stored in lastMsg; owned by the Run goroutine
-	summaryDrop atomic.Uint64 // Dropped as of the last summary line
 }
 
 // New returns a Receiver for cfg.URL submitting into pool.
@@ -161,18 +158,17 @@ func New(cfg Config, pool Pool, logger *slog.Logger) *Receiver {
 	if name == "" {
 		name = redact.URL(cfg.URL)
 	}
-	p := cfg.Parser
-	if p.DefaultService == "" {
-		p.DefaultService = defaultService(cfg)
+	log := logger.With("component", "receiver", "ws", name)
+	cfg = cfg.withDefaults()
+	service := cfg.Parser.DefaultService
+	if service == "" {
+		service = defaultService(cfg)
 	}
-	return &Receiver{
-		cfg:    cfg.withDefaults(),
-		name:   name,
-		parser: p,
-		pool:   pool,
-		log:    logger.With("component", "receiver", "ws", name),
-		state:  StateConnecting,
-	}
+	in := NewIntake(IntakeConfig{
+		Name: name, DefaultService: service, Parser: cfg.Parser, SubmitTimeout: cfg.SubmitTimeout,
+		StorageFailing: cfg.StorageFailing, SummaryInterval: cfg.SummaryInterval,
+	}, pool, log)
+	return &Receiver{Intake: in, cfg: cfg, name: name, log: log, state: StateConnecting}
 }
 
 // defaultService is the service of entries that name none: the source's
@@ -286,11 +282,20 @@ func (r *Receiver) dial(ctx context.Context) (*websocket.Conn, *stampedConn, err
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(r.cfg.Header) > 0 {
+		if header == nil {
+			header = http.Header{}
+		}
+		for k, vs := range r.cfg.Header {
+			header[k] = append(header[k], vs...)
+		}
+	}
 	var stamped atomic.Pointer[stampedConn] // set by NetDialContext, read by the wake-up
 	var nd net.Dialer
 	d := websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
 		HandshakeTimeout: r.cfg.ConnectTimeout,
+		TLSClientConfig:  r.cfg.TLS,
 		ReadBufferSize:   readBufferSize,
 		WriteBufferSize:  1024,
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -333,6 +338,14 @@ func (r *Receiver) dial(ctx context.Context) (*websocket.Conn, *stampedConn, err
 	}
 	sc := stamped.Load()
 	sc.handshakeLeft = -1
+	if r.cfg.OpenMessage != "" {
+		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(r.cfg.OpenMessage)); err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("send open message: %w", err)
+		}
+		_ = conn.SetWriteDeadline(time.Time{})
+	}
 	return conn, sc, nil
 }
 
@@ -442,14 +455,14 @@ func (r *Receiver) read(ctx context.Context, conn *websocket.Conn, stamped *stam
 		mt, rd, err := conn.NextReader()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
-				r.outcomes[parser.TooLarge].Add(1)
+				r.Count(parser.TooLarge, time.Now())
 			}
 			return err
 		}
-		data, tooLarge, err := readFrame(rd, *buf, r.cfg.MaxMessageSize)
+		data, tooLarge, err := ReadFrame(rd, *buf, r.cfg.MaxMessageSize)
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
-				r.outcomes[parser.TooLarge].Add(1)
+				r.Count(parser.TooLarge, time.Now())
 			}
 			return err
 		}
@@ -465,9 +478,9 @@ func (r *Receiver) read(ctx context.Context, conn *websocket.Conn, stamped *stam
 	}
 }
 
-// readFrame reads one message into buf. A message longer than limit is
+// ReadFrame reads one message into buf. A message longer than limit is
 // read to its end and discarded, and reported with tooLarge set.
-func readFrame(rd io.Reader, buf []byte, limit int) (data []byte, tooLarge bool, err error) {
+func ReadFrame(rd io.Reader, buf []byte, limit int) (data []byte, tooLarge bool, err error) {
 	buf = buf[:0]
 	for {
 		if len(buf) == cap(buf) {
@@ -491,47 +504,14 @@ func readFrame(rd io.Reader, buf []byte, limit int) (data []byte, tooLarge bool,
 	}
 }
 
-// outcome counts one parsed record and submits it if it is a valid entry.
-func (r *Receiver) outcome(e *models.LogEntry, reason parser.Reason, now time.Time) {
-	if reason != parser.OK {
-		r.outcomes[reason].Add(1)
-		return
-	}
-	e.Source, e.ReceivedAt = r.name, now.UnixMilli()
-	if r.pool.SubmitWithTimeout(*e, r.cfg.SubmitTimeout) {
-		r.submitted.Add(1)
-	} else if r.cfg.StorageFailing != nil && r.cfg.StorageFailing() {
-		r.dropped[dropStorage].Add(1)
-	} else {
-		r.dropped[dropQueueFull].Add(1)
-	}
-}
-
 // handle accounts for one frame and submits what it holds.
 func (r *Receiver) handle(mt int, data []byte, tooLarge bool, now time.Time) {
-	if ns := now.UnixNano(); ns != r.lastStored {
-		r.lastStored = ns
-		r.lastMsg.Store(ns)
-	}
 	switch {
 	case tooLarge:
-		r.outcomes[parser.TooLarge].Add(1)
+		r.Count(parser.TooLarge, now)
 	case mt == websocket.BinaryMessage:
-		r.outcomes[parser.BinaryFrame].Add(1)
+		r.Count(parser.BinaryFrame, now)
 	default:
-		e, reason := r.parser.Parse(data, now)
-		if reason == parser.Multi {
-			r.multi = r.parser.ParseAll(r.multi[:0], data, now)
-			for i := range r.multi {
-				r.outcome(&r.multi[i].Entry, r.multi[i].Reason, now)
-			}
-			clear(r.multi)
-			break
-		}
-		r.outcome(&e, reason, now)
-	}
-	if now.Sub(r.lastSummary) >= r.cfg.SummaryInterval {
-		r.lastSummary = now
-		r.LogSummary()
+		r.Frame(data, now)
 	}
 }

@@ -288,7 +288,7 @@ func TestRefusedUpgradeReason(t *testing.T) {
 func TestReadFrame(t *testing.T) {
 	for _, n := range []int{0, 1, 511, 512, 513, 1024, 1025, 5000} {
 		data := strings.Repeat("a", n)
-		got, tooLarge, err := readFrame(strings.NewReader(data), nil, 1024)
+		got, tooLarge, err := ReadFrame(strings.NewReader(data), nil, 1024)
 		if err != nil {
 			t.Fatal(err)
 		}
