@@ -5,14 +5,17 @@ package pipeline
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
@@ -24,12 +27,24 @@ const DefaultShutdownTimeout = 10 * time.Second
 
 // Config describes the whole pipeline. A zero field means its default.
 type Config struct {
-	URLs            []string        // one receiver per URL
-	Names           []string        // Names[i], if there and not empty, names the source at URLs[i]
-	Receiver        receiver.Config // settings shared by every receiver; URL is set per source
+	URLs     []string        // one receiver per URL
+	Names    []string        // Names[i], if there and not empty, names the source at URLs[i]
+	Sources  []Source        // more receivers, each with its own settings (the config file's sources)
+	Receiver receiver.Config // settings shared by every receiver; URL is set per source
+	// Ingest, when not nil, accepts pushed logs: serve IngestHandler.
+	Ingest          *ingest.Config
 	Pool            workerpool.Config
 	ShutdownTimeout time.Duration // bound on draining the pool after the receivers stop
 	TopServices     int           // services named in Stats' by_service counts; the rest are summed as storage.OtherService
+}
+
+// Source is a dialed source with settings of its own.
+type Source struct {
+	Name        string
+	URL         string
+	Header      http.Header
+	OpenMessage string
+	TLS         *tls.Config
 }
 
 // Pipeline is built by New and run once by Run. Stats and Ready are safe to
@@ -41,6 +56,7 @@ type Pipeline struct {
 	run       *storage.Tally // entries processed in this run, by level and service
 	pool      *workerpool.Pool
 	receivers []*receiver.Receiver
+	ingest    *ingest.Server     // nil unless Config.Ingest
 	totals    singleflight.Group // one StatsWithTotals computation at a time, shared by its callers
 }
 
@@ -66,16 +82,39 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) *Pipeline {
 	}
 	p := &Pipeline{cfg: cfg, log: logger, store: store, run: storage.NewTally(0)}
 	p.pool = workerpool.New(cfg.Pool, tallied{p}, logger.With("component", "pool"))
+	failing := func() bool { return p.store.Status().State == storage.StateFailing }
+	sources := make([]Source, 0, len(cfg.URLs)+len(cfg.Sources))
 	for i, u := range cfg.URLs {
-		rc := cfg.Receiver
-		rc.URL = u
+		src := Source{URL: u}
 		if i < len(cfg.Names) {
-			rc.Name = cfg.Names[i]
+			src.Name = cfg.Names[i]
 		}
-		rc.StorageFailing = func() bool { return p.store.Status().State == storage.StateFailing }
+		sources = append(sources, src)
+	}
+	for _, src := range append(sources, cfg.Sources...) {
+		rc := cfg.Receiver
+		rc.URL, rc.Name, rc.Header, rc.OpenMessage, rc.TLS = src.URL, src.Name, src.Header, src.OpenMessage, src.TLS
+		rc.StorageFailing = failing
 		p.receivers = append(p.receivers, receiver.New(rc, p.pool, logger))
 	}
+	if cfg.Ingest != nil {
+		ic := *cfg.Ingest
+		ic.Parser, ic.StorageFailing = cfg.Receiver.Parser, failing
+		if ic.SummaryInterval == 0 {
+			ic.SummaryInterval = cfg.Receiver.SummaryInterval
+		}
+		p.ingest = ingest.New(ic, p.pool, logger)
+	}
 	return p
+}
+
+// IngestHandler serves the push endpoints (see package ingest); nil when
+// Config.Ingest is nil.
+func (p *Pipeline) IngestHandler() http.Handler {
+	if p.ingest == nil {
+		return nil
+	}
+	return p.ingest
 }
 
 type hardStopKey struct{}
@@ -100,7 +139,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	p.log.Info("shutting down: closing sources")
-	wg.Wait() // no receiver submits after this: the pool may close its queue
+	wg.Wait()
+	if p.ingest != nil {
+		p.ingest.Close()
+	}
+	// No source submits after this: the pool may close its queue.
 
 	dctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
 	defer cancel()
@@ -115,6 +158,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	for _, r := range p.receivers {
 		r.LogSummary()
+	}
+	if p.ingest != nil {
+		p.ingest.LogSummary()
 	}
 	s := p.Stats()
 	lost := s.Submitted - s.Stored - s.Storage.Rejected
@@ -177,6 +223,11 @@ func (p *Pipeline) Stats() Stats {
 	var total receiver.Counters
 	for i, r := range p.receivers {
 		s.Sources[i] = r.Stats()
+	}
+	if p.ingest != nil {
+		s.Sources = append(s.Sources, p.ingest.Stats()...)
+	}
+	for i := range s.Sources {
 		total.Add(s.Sources[i].Counters)
 	}
 	s.Received, s.OK, s.ParseErr, s.ParseErrors = total.Total, total.OK, total.ParseErr, total.ParseErrors
@@ -265,6 +316,9 @@ func (p *Pipeline) Ready() Readiness {
 		if s.State == receiver.StateConnected {
 			up++
 		}
+	}
+	if p.ingest != nil && len(p.receivers) == 0 {
+		up = 1 // push only: ready while the endpoints listen; pushers come and go
 	}
 	switch {
 	case up == 0:

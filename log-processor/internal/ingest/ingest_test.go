@@ -1,0 +1,272 @@
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+var discard = slog.New(slog.DiscardHandler)
+
+// gateStore saves a batch only while its gate is open, and keeps what it
+// saved: a database that can be made to stall.
+type gateStore struct {
+	mu    sync.Mutex
+	open  bool
+	cond  *sync.Cond
+	saved []models.LogEntry
+}
+
+func newGateStore() *gateStore {
+	s := &gateStore{}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+func (s *gateStore) Save(ctx context.Context, batch []models.LogEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !s.open && ctx.Err() == nil {
+		s.cond.Wait()
+	}
+	s.saved = append(s.saved, batch...)
+	return nil
+}
+
+func (s *gateStore) setOpen(open bool) {
+	s.mu.Lock()
+	s.open = open
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+func (s *gateStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.saved)
+}
+
+const secret = "s3cret-token-value"
+
+type fixture struct {
+	store *gateStore
+	pool  *workerpool.Pool
+	srv   *Server
+	http  *httptest.Server
+}
+
+// newFixture serves the ingest endpoints on loopback in front of a real
+// pool of one worker and a queue of eight, saving into a gateStore.
+func newFixture(t *testing.T, open bool) *fixture {
+	t.Helper()
+	f := &fixture{store: newGateStore()}
+	f.store.setOpen(open)
+	f.pool = workerpool.New(workerpool.Config{Workers: 1, QueueSize: 8, MaxBatch: 1}, f.store, discard)
+	f.srv = New(Config{Tokens: []Token{{Name: "shipper", Value: secret}}, SubmitTimeout: 20 * time.Millisecond,
+		MaxBodyBytes: 64 << 10}, f.pool, discard)
+	f.http = httptest.NewServer(f.srv)
+	t.Cleanup(func() {
+		f.http.Close()
+		f.srv.Close()
+		f.store.setOpen(true)
+		_ = f.pool.Close(context.Background())
+	})
+	return f
+}
+
+func line(i int, level string) string {
+	return `{"timestamp":` + strconv.FormatInt(time.Now().UnixMilli(), 10) + `,"level":"` + level +
+		`","message":"m` + strconv.Itoa(i) + `","service":"svc"}`
+}
+
+func lines(n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(line(i, "INFO") + "\n")
+	}
+	return b.String()
+}
+
+func (f *fixture) post(t *testing.T, body io.Reader, header map[string]string) (int, Result, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, f.http.URL+PathHTTP, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+secret)
+	for k, v := range header {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res Result
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatalf("answer %q: %v", b, err)
+		}
+	}
+	return resp.StatusCode, res, resp.Header
+}
+
+func gz(t *testing.T, s string) io.Reader {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	if _, err := w.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	return &b
+}
+
+func TestPostAnswers(t *testing.T) {
+	f := newFixture(t, true)
+	cases := []struct {
+		name   string
+		body   io.Reader
+		header map[string]string
+		code   int
+		want   Result
+	}{
+		{"ndjson", strings.NewReader(line(1, "INFO") + "\n\n" + line(2, "LOUD") + "\r\n" + line(3, "WARN")), nil, 200,
+			Result{Accepted: 2, Rejected: map[string]uint64{"invalid_level": 1}}},
+		{"gzip", gz(t, lines(5)), map[string]string{"Content-Encoding": "gzip"}, 200, Result{Accepted: 5}},
+		{"json array", strings.NewReader("[" + line(1, "INFO") + "," + line(2, "DEBUG") + "]"), nil, 200, Result{Accepted: 1, Ignored: 1}},
+		{"not json", strings.NewReader("hello\n"), nil, 200, Result{Rejected: map[string]uint64{"invalid_json": 1}}},
+		{"bad array", strings.NewReader("[1,"), nil, 400, Result{}},
+		{"bad gzip", strings.NewReader("not gzip"), map[string]string{"Content-Encoding": "gzip"}, 400, Result{}},
+		{"other encoding", strings.NewReader(lines(1)), map[string]string{"Content-Encoding": "br"}, 415, Result{}},
+		{"too large", strings.NewReader(strings.Repeat(lines(1), 1000)), nil, 413, Result{}},
+		{"more than the queue", strings.NewReader(lines(20)), nil, 413, Result{}},
+		{"gzip bomb", gz(t, strings.Repeat(" ", 1<<20)), map[string]string{"Content-Encoding": "gzip"}, 413, Result{}},
+		{"no token", strings.NewReader(lines(1)), map[string]string{"Authorization": ""}, 401, Result{}},
+		{"wrong token", strings.NewReader(lines(1)), map[string]string{"Authorization": "Bearer nope"}, 401, Result{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, res, _ := f.post(t, tc.body, tc.header)
+			if code != tc.code {
+				t.Fatalf("status %d, want %d", code, tc.code)
+			}
+			if code == 200 && (res.Accepted != tc.want.Accepted || res.Ignored != tc.want.Ignored || len(res.Rejected) != len(tc.want.Rejected)) {
+				t.Fatalf("answer %+v, want %+v", res, tc.want)
+			}
+			for k, v := range tc.want.Rejected {
+				if res.Rejected[k] != v {
+					t.Fatalf("rejected %v, want %v", res.Rejected, tc.want.Rejected)
+				}
+			}
+		})
+	}
+	st := f.srv.Stats()
+	if len(st) != 1 || st[0].Kind != receiver.KindPush || st[0].Token != "shipper" || st[0].URL != PathHTTP {
+		t.Fatalf("stats %+v, want one push source for shipper on %s", st, PathHTTP)
+	}
+	c := st[0].Counters
+	if c.Submitted != 8 || c.ParseErr != 2 || c.BelowMinLevel != 1 || c.Total != c.OK+c.ParseErr+c.Ignored+c.BelowMinLevel {
+		t.Fatalf("counters %+v, want 8 submitted, 2 parse errors, 1 below the floor, adding up", c)
+	}
+}
+
+// TestPostFullQueue: a request the queue cannot take whole is refused
+// whole with 503 and counted nowhere but refused_requests; its retry, once
+// storage moves, is taken: nothing lost, nothing doubled.
+func TestPostFullQueue(t *testing.T) {
+	f := newFixture(t, false)
+	if code, res, _ := f.post(t, strings.NewReader(lines(6)), nil); code != 200 || res.Accepted != 6 {
+		t.Fatalf("first request: %d %+v", code, res)
+	}
+	// The worker holds one, the gatherer one, the queue four: five more
+	// do not fit in its eight.
+	waitFor(t, func() bool { return f.pool.Stats().Queue == 6 })
+	body := lines(5)
+	code, _, h := f.post(t, strings.NewReader(body), nil)
+	if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
+		t.Fatalf("full queue: status %d (Retry-After %q), want 503 with Retry-After", code, h.Get("Retry-After"))
+	}
+	st := f.srv.Stats()[0]
+	if st.Refused != 1 || st.Submitted != 6 || st.Total != 6 {
+		t.Fatalf("after a refusal: %+v, want 1 refused request and only the first six counted", st)
+	}
+	f.store.setOpen(true)
+	if code, res, _ := f.post(t, strings.NewReader(body), nil); code != 200 || res.Accepted != 5 {
+		t.Fatalf("retry: %d %+v", code, res)
+	}
+	waitFor(t, func() bool { return f.store.count() == 11 })
+	if st := f.srv.Stats()[0]; st.Submitted != 11 || st.Dropped != 0 || st.Requests != 2 || st.Refused != 1 {
+		t.Fatalf("after the retry: %+v, want 11 submitted in 2 requests, 1 refused, none dropped", st)
+	}
+}
+
+// TestWebSocketPusherIsSlowedNotDropped: with storage stalled, a WebSocket
+// pusher's frames wait (the processor stops reading) instead of being
+// dropped; every line arrives once storage moves.
+func TestWebSocketPusherIsSlowedNotDropped(t *testing.T) {
+	f := newFixture(t, false)
+	url := "ws" + strings.TrimPrefix(f.http.URL, "http") + PathWS
+	if _, resp, err := websocket.DefaultDialer.Dial(url, nil); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Fatalf("dial without a token: err %v, want 401", err)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(url+"?token="+secret, nil) // as a browser would
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const frames = 20
+	for i := range frames {
+		mt := websocket.TextMessage
+		if i%2 == 1 {
+			mt = websocket.BinaryMessage // some shippers send only binary frames
+		}
+		if err := conn.WriteMessage(mt, []byte(lines(2))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The queue fills; the rest wait in the socket.
+	waitFor(t, func() bool { return f.pool.Stats().Queue >= 8 })
+	f.store.setOpen(true)
+	waitFor(t, func() bool { return f.store.count() == 2*frames })
+	st := f.srv.Stats()
+	if len(st) != 1 || st[0].Submitted != 2*frames || st[0].Dropped != 0 || st[0].Clients != 1 {
+		t.Fatalf("stats %+v, want %d submitted, none dropped, one client", st, 2*frames)
+	}
+	conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+	waitFor(t, func() bool { return f.srv.Stats()[0].Clients == 0 })
+	if st := f.srv.Stats()[0]; st.Submitted != 2*frames || st.Total != 2*frames {
+		t.Fatalf("after the pusher left: %+v, want its counts kept", st)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
