@@ -5,12 +5,16 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +62,12 @@ type config struct {
 	addr       string
 	intervalMs int
 	ws         ws.Config
+	tlsCert    string
+	tlsKey     string
+	clientCA   string
+	tls        *tls.Config // from tlsCert and tlsKey
+	push       ws.PushConfig
+	pushCA     string
 	logLevel   string
 	logFormat  string
 }
@@ -86,6 +96,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if cfg.tls != nil {
+		ln = tls.NewListener(ln, cfg.tls)
+	}
 	wss := ws.NewServer(cfg.ws, logger)
 	srv := &http.Server{
 		Handler:           wss.Handler(),
@@ -99,7 +112,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger = logger.With("component", "generator")
 	logger.Info("mock log generator listening", "addr", ln.Addr().String(), "endpoint", "/ws/logs",
-		"interval_ms", cfg.intervalMs)
+		"interval_ms", cfg.intervalMs, "tls", cfg.tls != nil, "token_required", cfg.ws.Token != "")
+	pushDone := make(chan error, 1)
+	pctx, stopPush := context.WithCancel(ctx)
+	defer stopPush()
+	if cfg.push.URL != "" {
+		go func() { pushDone <- ws.Push(pctx, cfg.push, logger) }()
+	} else {
+		pushDone <- nil
+	}
 	if listening != nil {
 		listening(ln.Addr())
 	}
@@ -119,6 +140,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 		err = errors.Join(err, serr)
 	}
 	err = errors.Join(err, wss.Close(sctx))
+	stopPush()
+	err = errors.Join(err, <-pushDone)
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -162,12 +185,23 @@ func parse(args []string, stdout io.Writer) (config, error) {
 			"  debug              log every frame sent\n"+
 			"  malformed_pct=P    send P%% of frames malformed, of assorted kinds (for testing consumers)\n"+
 			"  drop_after=N       cut the TCP connection without a close frame after N frames\n"+
-			"  seed=S             seed the connection's randomness, to replay a stream\n", fs.FlagUsages())
+			"  seed=S             seed the connection's randomness, to replay a stream\n\n"+
+			"A text message from the client applies the same settings from then on (a subscribe\n"+
+			"message): service=checkout&rate=50, or {\"service\":\"checkout\",\"rate\":50}.\n", fs.FlagUsages())
 	}
 	fs.StringVarP(&cfg.addr, "url", "u", DefaultAddr, "HTTP listen address, e.g. :8080 or 127.0.0.1:8080")
 	fs.IntVarP(&cfg.intervalMs, "interval-ms", "i", 0, "default interval between messages in ms (0 = random per connection, 10-1000 ms; clients may override with ?interval_ms=N)")
 	fs.IntVar(&cfg.ws.MaxConns, "max-conns", ws.DefaultMaxConns, "most WebSocket connections served at once; more are answered 503")
 	fs.StringSliceVar(&cfg.ws.AllowedOrigins, "allowed-origins", nil, "Origin hosts browsers may connect from (default: any)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "certificate (PEM) to serve wss:// instead of ws://; with --tls-key")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "private key (PEM) of --tls-cert")
+	fs.StringVar(&cfg.clientCA, "tls-client-ca", "", "CA certificate (PEM): require clients to present a certificate it signed (mutual TLS); with --tls-cert")
+	fs.StringVar(&cfg.ws.Token, "token", "", "bearer token clients must present (Authorization: Bearer, or ?token=); 401 otherwise (default $"+tokenEnv+")")
+	fs.StringVar(&cfg.push.URL, "push-to", "", "also push logs to a processor's ingest endpoint: ws://host:port/ws/ingest or http://host:port/ingest")
+	fs.StringVar(&cfg.push.Token, "push-token", "", "bearer token for --push-to (default $"+pushTokenEnv+")")
+	fs.StringVar(&cfg.push.Params, "push-params", "", "the pushed stream's settings, as the query parameters above: e.g. rate=1000&count=50000")
+	fs.IntVar(&cfg.push.Batch, "push-batch", ws.DefaultPushBatch, "lines per pushed frame or request")
+	fs.StringVar(&cfg.pushCA, "push-ca", "", "CA certificate (PEM) to verify a wss:// or https:// --push-to (default: the system's roots)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
 
@@ -194,5 +228,65 @@ func parse(args []string, stdout io.Writer) (config, error) {
 		}
 	}
 	cfg.ws.Interval = time.Duration(cfg.intervalMs) * time.Millisecond
+	if cfg.ws.Token == "" {
+		cfg.ws.Token = strings.TrimSpace(os.Getenv(tokenEnv))
+	}
+	if cfg.push.Token == "" {
+		cfg.push.Token = strings.TrimSpace(os.Getenv(pushTokenEnv))
+	}
+	cfg.push.Interval = cfg.ws.Interval
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return cfg, &UsageError{errors.New("give --tls-cert and --tls-key together")}
+	}
+	if cfg.tlsCert != "" {
+		pair, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return cfg, &UsageError{fmt.Errorf("--tls-cert: %w", err)}
+		}
+		cfg.tls = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	if cfg.clientCA != "" {
+		if cfg.tls == nil {
+			return cfg, &UsageError{errors.New("--tls-client-ca needs --tls-cert and --tls-key")}
+		}
+		pem, err := os.ReadFile(cfg.clientCA)
+		if err != nil {
+			return cfg, &UsageError{fmt.Errorf("--tls-client-ca: %w", err)}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return cfg, &UsageError{fmt.Errorf("--tls-client-ca: %s holds no PEM certificate", cfg.clientCA)}
+		}
+		cfg.tls.ClientCAs, cfg.tls.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	if cfg.push.Batch <= 0 {
+		return cfg, &UsageError{errors.New("--push-batch must be greater than zero")}
+	}
+	if cfg.pushCA != "" {
+		pem, err := os.ReadFile(cfg.pushCA)
+		if err != nil {
+			return cfg, &UsageError{fmt.Errorf("--push-ca: %w", err)}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return cfg, &UsageError{fmt.Errorf("--push-ca: %s holds no PEM certificate", cfg.pushCA)}
+		}
+		cfg.push.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	if cfg.push.URL != "" {
+		u, err := url.Parse(cfg.push.URL)
+		if err != nil || u.Host == "" || !slices.Contains([]string{"ws", "wss", "http", "https"}, u.Scheme) {
+			return cfg, &UsageError{fmt.Errorf("--push-to %q: want ws://, wss://, http:// or https://host:port/path", cfg.push.URL)}
+		}
+		if err := ws.CheckParams(cfg.push.Params); err != nil {
+			return cfg, &UsageError{fmt.Errorf("--push-params: %w", err)}
+		}
+	}
 	return cfg, nil
 }
+
+// The environment variables the tokens may come from.
+const (
+	tokenEnv     = "MOCKGEN_TOKEN"
+	pushTokenEnv = "MOCKGEN_PUSH_TOKEN"
+)

@@ -7,14 +7,17 @@ package ws
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +65,9 @@ type Config struct {
 	// WriteTimeout bounds every write; a client that does not take a frame
 	// within it is disconnected.
 	WriteTimeout time.Duration
+	// Token, when set, is the bearer token a client must present, in its
+	// Authorization header or its token query parameter; 401 otherwise.
+	Token string
 }
 
 // Server serves /ws/logs. Its methods are safe for concurrent use.
@@ -161,13 +167,33 @@ func (s *Server) release() {
 	s.wg.Done()
 }
 
+// authorized reports whether r carries the token, when one is required.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.Token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		got = r.URL.Query().Get("token")
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.Token)) == 1
+}
+
 func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if !s.checkOrigin(r) {
 		s.log.Warn("refused a client", "remote", r.RemoteAddr, "reason", "origin not allowed", "origin", r.Header.Get("Origin"))
 		http.Error(w, fmt.Sprintf("origin %q is not allowed (see --allowed-origins)", r.Header.Get("Origin")), http.StatusForbidden)
 		return
 	}
-	p, err := parseParams(r.URL.Query(), s.cfg.Interval)
+	if !s.authorized(r) {
+		s.log.Warn("refused a client", "remote", r.RemoteAddr, "reason", "no valid token")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mock-log-generator"`)
+		http.Error(w, "unauthorized: connect with Authorization: Bearer <token> (see --token)", http.StatusUnauthorized)
+		return
+	}
+	query := r.URL.Query()
+	query.Del("token")
+	p, err := parseParams(query, s.cfg.Interval)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -203,6 +229,9 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 		closed:    s.closing,
 		writeWait: s.cfg.WriteTimeout,
 		pongs:     make(chan string, 1),
+		query:     query,
+		defInt:    s.cfg.Interval,
+		subs:      make(chan params, 1),
 	}
 	go func() {
 		defer s.release()
@@ -229,6 +258,14 @@ type client struct {
 	// answers them: every write happens on the writer goroutine, so frames
 	// written in bulk to the socket are never interleaved with another.
 	pongs chan string
+
+	// A text message from the client is a subscribe message: overrides
+	// in the query string's terms (service=checkout&rate=50, or the JSON
+	// object {"service":"checkout","rate":50}), applied over the query.
+	// The reader parses it and hands the new params to the writer.
+	query  url.Values
+	defInt time.Duration
+	subs   chan params
 }
 
 // errDropped ends a connection closed on purpose by drop_after.
@@ -292,11 +329,71 @@ func (c *client) read() error {
 	})
 	c.conn.SetCloseHandler(func(int, string) error { return nil })
 	for {
-		if _, _, err := c.conn.NextReader(); err != nil {
+		mt, rd, err := c.conn.NextReader()
+		if err != nil {
 			return err
 		}
 		_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+		if mt != websocket.TextMessage {
+			continue
+		}
+		msg, err := io.ReadAll(rd)
+		if err != nil {
+			return err
+		}
+		p, err := c.subscribe(msg)
+		if err != nil {
+			c.log.Warn("subscribe message refused", "err", err)
+			continue
+		}
+		select {
+		case <-c.subs: // an older one not yet applied: this one replaces it
+		default:
+		}
+		c.subs <- p
 	}
+}
+
+// subscribe reads a subscribe message: a query string or a JSON object.
+func (c *client) subscribe(msg []byte) (params, error) {
+	over := url.Values{}
+	if t := bytes.TrimSpace(msg); len(t) > 0 && t[0] == '{' {
+		var m map[string]any
+		if err := json.Unmarshal(t, &m); err != nil {
+			return params{}, fmt.Errorf("not a JSON object: %w", err)
+		}
+		for k, v := range m {
+			switch v := v.(type) {
+			case string:
+				over.Set(k, v)
+			case float64:
+				over.Set(k, strconv.FormatFloat(v, 'f', -1, 64))
+			case bool:
+				if v {
+					over.Set(k, "")
+				}
+			default:
+				return params{}, fmt.Errorf("%s: want a string, number or true", k)
+			}
+		}
+	} else {
+		var err error
+		if over, err = url.ParseQuery(string(t)); err != nil {
+			return params{}, fmt.Errorf("not a query string: %w", err)
+		}
+	}
+	q := url.Values{}
+	for k, v := range c.query {
+		q[k] = v
+	}
+	for k, v := range over {
+		q[k] = v
+	}
+	p, err := parseParams(q, c.defInt)
+	if err == nil && p.interval == 0 {
+		p.interval = randomInterval(c.rng)
+	}
+	return p, err
 }
 
 // write sends the handshake and the logs until the client goes away (an
@@ -331,6 +428,12 @@ func (c *client) write(readDone <-chan struct{}) error {
 	}
 	start := time.Now()
 	c.out = make([]byte, 0, 32<<10)
+	var stopTick func()
+	defer func() {
+		if stopTick != nil {
+			stopTick()
+		}
+	}()
 	for {
 		burst := 1
 		var flood <-chan time.Time
@@ -352,6 +455,31 @@ func (c *client) write(readDone <-chan struct{}) error {
 			if err := c.control(websocket.PongMessage, []byte(data), time.Now()); err != nil {
 				return err
 			}
+			continue
+		case p := <-c.subs:
+			// Subscribed: the new settings apply from here, paced anew.
+			c.p, c.logs, c.sent, start = p, newLogWriter(p, c.rng), 0, time.Now()
+			if stopTick != nil {
+				stopTick()
+			}
+			tick = nil
+			if !c.p.flood && c.more() {
+				period := c.p.interval
+				if c.p.rate > 0 {
+					period = ratePeriod
+				}
+				t := time.NewTicker(period)
+				stopTick, tick = t.Stop, t.C
+			}
+			ack, _ := json.Marshal(handshake{Status: "subscribed", IntervalMs: c.p.intervalMs(), Rate: c.p.rate, Flood: c.p.flood,
+				Count: max(c.p.count, 0), Service: c.p.service})
+			if err := c.conn.SetWriteDeadline(time.Now().Add(c.writeWait)); err != nil {
+				return err
+			}
+			if err := c.conn.WriteMessage(websocket.TextMessage, ack); err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+			c.log.Info("client subscribed", "pace", c.p.pace(), "count", c.p.count, "service", c.p.service)
 			continue
 		case now := <-tick:
 			if c.p.rate > 0 {

@@ -1,0 +1,255 @@
+package ws
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// DefaultPushBatch is how many lines go in one pushed frame or request.
+const DefaultPushBatch = 500
+
+// PushConfig describes pushing generated logs to a processor's ingest
+// endpoint, as a shipper would.
+type PushConfig struct {
+	// URL is ws:// or wss:// (a WebSocket, one frame per batch of lines)
+	// or http:// or https:// (one POST of newline-delimited JSON per batch).
+	URL string
+	// Token, when set, is sent as Authorization: Bearer.
+	Token string
+	// Params are the stream's settings in the query string's terms
+	// (rate=1000&count=5000&service=checkout).
+	Params   string
+	Interval time.Duration // the interval when Params gives none; 0 = random
+	Batch    int           // lines per frame or request; 0 = DefaultPushBatch
+	TLS      *tls.Config   // nil = the system's roots
+}
+
+// pushWriteWait bounds each write or request.
+const pushWriteWait = 10 * time.Second
+
+// Push sends generated logs to cfg.URL until ctx ends or the count is
+// sent. A failed connection is retried every second; a request refused
+// with 503 is sent again after its Retry-After, so nothing is lost or
+// doubled. It returns nil when the count was sent or ctx ended.
+func Push(ctx context.Context, cfg PushConfig, logger *slog.Logger) error {
+	q, err := url.ParseQuery(cfg.Params)
+	if err != nil {
+		return fmt.Errorf("push params: %w", err)
+	}
+	p, err := parseParams(q, cfg.Interval)
+	if err != nil {
+		return fmt.Errorf("push params: %w", err)
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("--push-to %q: want ws://, wss://, http:// or https://host:port/path", cfg.URL)
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = DefaultPushBatch
+	}
+	rng := newRand(p)
+	if p.interval == 0 {
+		p.interval = randomInterval(rng)
+	}
+	var send sender
+	switch u.Scheme {
+	case "ws", "wss":
+		send = &wsSender{cfg: cfg}
+	case "http", "https":
+		send = &httpSender{cfg: cfg, client: &http.Client{Timeout: pushWriteWait, Transport: &http.Transport{TLSClientConfig: cfg.TLS}}}
+	default:
+		return fmt.Errorf("--push-to %q: want ws://, wss://, http:// or https://", cfg.URL)
+	}
+	defer send.close()
+	log := logger.With("push_to", u.Redacted())
+	log.Info("pushing logs", "pace", p.pace(), "count", p.count)
+
+	logs := newLogWriter(p, rng)
+	sent := 0
+	more := func() bool { return p.count < 0 || sent < p.count }
+	period := p.interval
+	if p.rate > 0 || p.flood {
+		period = ratePeriod
+	}
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	start := time.Now()
+	var buf []byte
+	for more() {
+		n := 1
+		switch {
+		case p.flood:
+			n = cfg.Batch
+			if ctx.Err() != nil {
+				return nil
+			}
+		default:
+			select {
+			case <-ctx.Done():
+				return nil
+			case now := <-tick.C:
+				if p.rate > 0 {
+					n = max(int(now.Sub(start).Seconds()*float64(p.rate))-sent, 0)
+				}
+			}
+		}
+		for n > 0 && more() {
+			k := min(n, cfg.Batch)
+			if p.count >= 0 {
+				k = min(k, p.count-sent)
+			}
+			buf = buf[:0]
+			now := time.Now()
+			for range k {
+				buf = logs.append(buf, now)
+				buf = append(buf, '\n')
+			}
+			if err := sendRetrying(ctx, send, buf, log); err != nil {
+				return nil // ctx ended
+			}
+			sent += k
+			n -= k
+		}
+	}
+	log.Info("push finished", "sent", sent)
+	return nil
+}
+
+// sendRetrying sends batch until it is taken or ctx ends.
+func sendRetrying(ctx context.Context, send sender, batch []byte, log *slog.Logger) error {
+	for {
+		wait, err := send.send(ctx, batch)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn("push failed; retrying", "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// sender delivers one batch of lines, or says how long to wait before
+// trying it again.
+type sender interface {
+	send(ctx context.Context, batch []byte) (retryIn time.Duration, err error)
+	close()
+}
+
+func bearer(token string) http.Header {
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return h
+}
+
+type wsSender struct {
+	cfg  PushConfig
+	conn *websocket.Conn
+}
+
+func (s *wsSender) send(ctx context.Context, batch []byte) (time.Duration, error) {
+	if s.conn == nil {
+		d := websocket.Dialer{HandshakeTimeout: pushWriteWait, TLSClientConfig: s.cfg.TLS}
+		conn, resp, err := d.DialContext(ctx, s.cfg.URL, bearer(s.cfg.Token))
+		if err != nil {
+			if resp != nil {
+				body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+				resp.Body.Close()
+				err = fmt.Errorf("%w: %s: %s", err, resp.Status, strings.TrimSpace(string(body)))
+			}
+			return time.Second, err
+		}
+		s.conn = conn
+		// Read, to answer pings and notice the close; the processor sends
+		// no data.
+		go func() {
+			for {
+				if _, _, err := conn.NextReader(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(pushWriteWait))
+	if err := s.conn.WriteMessage(websocket.TextMessage, batch); err != nil {
+		s.conn.Close()
+		s.conn = nil
+		// The frame may or may not have arrived: a WebSocket has no
+		// acknowledgement, so resending may double it; HTTP pushes do not.
+		return time.Second, err
+	}
+	return 0, nil
+}
+
+func (s *wsSender) close() {
+	if s.conn != nil {
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "generator done")
+		_ = s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		s.conn.Close()
+	}
+}
+
+type httpSender struct {
+	cfg    PushConfig
+	client *http.Client
+}
+
+func (s *httpSender) send(ctx context.Context, batch []byte) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(batch))
+	if err != nil {
+		return time.Second, err
+	}
+	req.Header = bearer(s.cfg.Token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return time.Second, err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode/100 == 2:
+		return 0, nil
+	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests:
+		wait := time.Second
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			wait = time.Duration(secs) * time.Second
+		}
+		return wait, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return 5 * time.Second, errors.New(resp.Status + ": " + strings.TrimSpace(string(body)))
+}
+
+func (s *httpSender) close() { s.client.CloseIdleConnections() }
+
+// CheckParams reports whether s is a valid query string of stream
+// settings, as --push-params takes.
+func CheckParams(s string) error {
+	q, err := url.ParseQuery(s)
+	if err != nil {
+		return err
+	}
+	_, err = parseParams(q, 0)
+	return err
+}
