@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/api"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
@@ -66,6 +68,16 @@ type config struct {
 	logFormat string
 
 	apiTokenFile string
+
+	configPath string // --config
+	checkOnly  bool   // --check-config: validate and exit
+	file       fileConfig
+	ingestAddr string
+	ingest     ingest.Config
+	ingestCert string
+	ingestKey  string
+	ingestTLS  *tls.Config // from ingestCert and ingestKey
+	tokenFiles []string    // NAME=PATH
 
 	storage   string // memory, sqlite or postgres
 	dsn       string
@@ -117,28 +129,62 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	if err != nil {
 		return &UsageError{err}
 	}
+	if cfg.checkOnly {
+		printPlan(stdout, cfg)
+		return nil
+	}
+	for _, name := range cfg.file.insecure {
+		logger.Warn("source "+name+" skips TLS certificate verification (insecure_skip_verify): anyone on the path can read and forge its logs", "component", "receiver")
+	}
 
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
 		return fmt.Errorf("listen for API: %w", err)
 	}
+	var iln net.Listener
+	if cfg.ingestAddr != "" {
+		if iln, err = net.Listen("tcp", cfg.ingestAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for ingest: %w", err)
+		}
+		if cfg.ingestTLS != nil {
+			iln = tls.NewListener(iln, cfg.ingestTLS)
+		}
+	}
 	store, err := openStore(cfg, logger)
 	if err != nil {
 		ln.Close()
+		if iln != nil {
+			iln.Close()
+		}
 		return fmt.Errorf("open storage: %w", err)
 	}
 	logger.Info("storage open", "backend", cfg.storage, "dsn", redact.DSN(cfg.dsn))
 	p := pipeline.New(cfg.pipeline, store, logger)
 	srv := api.NewServer(api.NewHandler(p, cfg.api, logger), logger.With("component", "api"))
-	serveErr := make(chan error, 1) // sent once by the serving goroutine
+	serveErr := make(chan error, 2) // sent once by each serving goroutine
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("HTTP API listening", "addr", ln.Addr().String(), "sources", len(cfg.pipeline.URLs), "token_required", cfg.api.Token != "")
+	logger.Info("HTTP API listening", "addr", ln.Addr().String(), "sources", len(cfg.pipeline.URLs)+len(cfg.pipeline.Sources), "token_required", cfg.api.Token != "")
 	if cfg.api.Token == "" && !loopback(ln.Addr()) {
 		logger.Warn("the API serves stored logs on "+ln.Addr().String()+" to anyone who can reach it; "+
 			"set "+apiTokenEnv+" (or --api-token-file) to require a token, or listen on 127.0.0.1", "component", "api")
 	}
 	if listening != nil {
 		listening(ln.Addr())
+	}
+	var isrv *http.Server
+	if cfg.ingestAddr != "" {
+		isrv = api.NewServer(p.IngestHandler(), logger.With("component", "ingest"))
+		go func() { serveErr <- isrv.Serve(iln) }()
+		logger.Info("ingest listening", "addr", iln.Addr().String(), "tls", cfg.ingestTLS != nil, "tokens", len(cfg.ingest.Tokens),
+			"paths", ingest.PathWS+" "+ingest.PathHTTP, "component", "ingest")
+		if len(cfg.ingest.Tokens) == 0 && !loopback(iln.Addr()) {
+			logger.Warn("the ingest address accepts logs from anyone who can reach it; give tokens (ingest-tokens in --config, "+
+				"--ingest-token-file or $"+ingestTokenEnv+")", "component", "ingest")
+		}
+		if listening != nil {
+			listening(iln.Addr())
+		}
 	}
 
 	// The pipeline stops when ctx ends, or early if the API server fails.
@@ -155,11 +201,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 
 	sctx, scancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
 	defer scancel()
-	if serr := srv.Shutdown(sctx); serr != nil {
-		err = errors.Join(err, fmt.Errorf("stop API: %w", serr))
+	servers := []*http.Server{srv}
+	if isrv != nil {
+		servers = append(servers, isrv)
 	}
-	if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, fmt.Errorf("serve API: %w", serr))
+	for _, s := range servers {
+		if serr := s.Shutdown(sctx); serr != nil {
+			// A client holding a connection it never sent a request on
+			// keeps Shutdown waiting; that is no failure of ours.
+			logger.Warn("HTTP server: connections still open at shutdown; closing them", "err", serr)
+			s.Close()
+		}
+	}
+	for range servers {
+		if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, fmt.Errorf("serve HTTP: %w", serr))
+		}
 	}
 	if err == nil {
 		logger.Info("stopped")
@@ -180,7 +237,9 @@ func parse(args []string, stdout io.Writer) (config, error) {
 			"Usage:\n  log-processor --urls ws://host:port/ws/logs[,ws://...] [flags]\n\nFlags:\n%s", fs.FlagUsages())
 	}
 
-	fs.StringSliceVarP(&pc.URLs, "urls", "u", nil, "comma-separated WebSocket URLs to read from (required; ws:// or wss://); NAME=URL names a source")
+	fs.StringVar(&cfg.configPath, "config", "", "YAML file of settings: every flag by its name, plus sources: and ingest-tokens: (see README); flags given here win")
+	fs.BoolVar(&cfg.checkOnly, "check-config", false, "validate the flags and --config, print what would run, and exit (0 ok, 2 with the reason)")
+	fs.StringSliceVarP(&pc.URLs, "urls", "u", nil, "comma-separated WebSocket URLs to read from (ws:// or wss://); NAME=URL names a source")
 	fs.StringVarP(&cfg.httpAddr, "http-addr", "a", DefaultHTTPAddr, "HTTP listen address for the API: /healthz, /readyz, /stats, /logs (and /debug/pprof with --pprof)")
 	fs.IntVar(&pc.Pool.Workers, "workers", workerpool.DefaultWorkers, "number of workers")
 	fs.IntVar(&pc.Pool.QueueSize, "queue-size", workerpool.DefaultQueueSize, "capacity of the queue in front of the workers, in entries")
@@ -216,6 +275,13 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&cfg.api.Token, "api-token", "", "bearer token that /logs and /debug/pprof require (default $LOGPROC_API_TOKEN); prefer the variable or --api-token-file")
 	fs.StringVar(&cfg.apiTokenFile, "api-token-file", "", "file holding the API token (its first line)")
 	fs.BoolVar(&cfg.api.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ on the API address (keep that address private)")
+	fs.StringVar(&cfg.ingestAddr, "ingest-addr", "", "listen address for pushed logs: GET /ws/ingest (WebSocket) and POST /ingest (NDJSON); off when empty")
+	fs.StringSliceVar(&cfg.tokenFiles, "ingest-token-file", nil, "NAME=PATH: a token pushers may present, read from PATH's first line (repeatable; also $"+ingestTokenEnv+" as \"default\")")
+	fs.StringVar(&cfg.ingestCert, "ingest-tls-cert", "", "certificate (PEM) to serve the ingest address over TLS; with --ingest-tls-key")
+	fs.StringVar(&cfg.ingestKey, "ingest-tls-key", "", "private key (PEM) of --ingest-tls-cert")
+	sizeVar(fs, &cfg.ingest.MaxBodyBytes, "ingest-max-body-bytes", ingest.DefaultMaxBodyBytes, "largest pushed HTTP body (after gzip) or WebSocket frame; larger bodies get 413")
+	fs.IntVar(&cfg.ingest.MaxClients, "ingest-max-clients", ingest.DefaultMaxClients, "WebSocket pushers connected at once; more get 503")
+	fs.DurationVar(&cfg.ingest.SubmitTimeout, "ingest-submit-timeout", ingest.DefaultSubmitTimeout, "how long a pushed HTTP request waits for room in a full queue before 503")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error (debug shows ping/pong)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
 
@@ -227,6 +293,16 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return cfg, &UsageError{fmt.Errorf("unexpected argument %q (sources go in --urls)", fs.Arg(0))}
+	}
+	if cfg.configPath != "" {
+		fc, err := loadConfig(cfg.configPath, fs)
+		if err != nil {
+			return cfg, &UsageError{err}
+		}
+		cfg.file = fc
+	}
+	if err := setupIngest(&cfg); err != nil {
+		return cfg, &UsageError{err}
 	}
 	if err := validate(&cfg); err != nil {
 		return cfg, &UsageError{err}
@@ -318,8 +394,8 @@ func validate(cfg *config) error {
 	pc := &cfg.pipeline
 	// Empty entries (a trailing or doubled comma) are left out.
 	pc.URLs = slices.DeleteFunc(pc.URLs, func(u string) bool { return strings.TrimSpace(u) == "" })
-	if len(pc.URLs) == 0 {
-		return errors.New("--urls is required: give one or more ws:// or wss:// URLs")
+	if len(pc.URLs) == 0 && len(cfg.file.sources) == 0 && cfg.ingestAddr == "" {
+		return errors.New("no sources: give --urls (ws:// or wss:// URLs), sources in --config, or --ingest-addr to receive pushes")
 	}
 	seen := make(map[string]bool, len(pc.URLs))
 	pc.Names = make([]string, len(pc.URLs))
@@ -346,6 +422,26 @@ func validate(cfg *config) error {
 		seen[raw] = true
 		pc.URLs[i] = raw
 	}
+	for _, src := range cfg.file.sources {
+		if src.Name != "" {
+			if !validName(src.Name) {
+				return fmt.Errorf("sources: name %q: use letters, digits, '.', '_' and '-' (at most %d)", src.Name, maxSourceName)
+			}
+			if seen["name:"+src.Name] {
+				return fmt.Errorf("sources: name %q is used twice", src.Name)
+			}
+			seen["name:"+src.Name] = true
+		}
+		u, err := url.Parse(src.URL)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return fmt.Errorf("sources: %q is not a ws:// or wss:// URL", redact.URL(src.URL))
+		}
+		if seen[src.URL] {
+			return fmt.Errorf("sources: %q is listed twice", redact.URL(src.URL))
+		}
+		seen[src.URL] = true
+	}
+	pc.Sources = cfg.file.sources
 	positive := []struct {
 		name string
 		v    int64
@@ -398,6 +494,9 @@ func validate(cfg *config) error {
 		{"--attrs-max-bytes", int64(pc.Receiver.Parser.MaxAttrsBytes)},
 		{"--stats-top-services", int64(pc.TopServices)},
 		{"--max-queries", int64(cfg.api.MaxQueries)},
+		{"--ingest-max-body-bytes", cfg.ingest.MaxBodyBytes},
+		{"--ingest-max-clients", int64(cfg.ingest.MaxClients)},
+		{"--ingest-submit-timeout", int64(cfg.ingest.SubmitTimeout)},
 	} {
 		if p.v <= 0 {
 			return fmt.Errorf("%s must be greater than zero", p.name)
@@ -421,4 +520,103 @@ func hostname() string {
 		return "log-processor"
 	}
 	return h
+}
+
+// ingestTokenEnv is the environment variable a pusher token may come from;
+// it is named "default".
+const ingestTokenEnv = "LOGPROC_INGEST_TOKEN"
+
+// setupIngest gathers the ingest tokens and TLS certificate, and turns
+// the ingest endpoints on when --ingest-addr is set.
+func setupIngest(cfg *config) error {
+	tokens := append([]ingest.Token(nil), cfg.file.tokens...)
+	for _, nf := range cfg.tokenFiles {
+		name, path, ok := strings.Cut(nf, "=")
+		if !ok || !validName(name) || path == "" {
+			return fmt.Errorf("--ingest-token-file %q: want NAME=PATH, NAME of letters, digits, '.', '_' and '-'", nf)
+		}
+		v, err := readFileValue(path)
+		if err != nil {
+			return fmt.Errorf("--ingest-token-file %s: %w", name, err)
+		}
+		tokens = append(tokens, ingest.Token{Name: name, Value: v})
+	}
+	if v := strings.TrimSpace(os.Getenv(ingestTokenEnv)); v != "" {
+		tokens = append(tokens, ingest.Token{Name: "default", Value: v})
+	}
+	names, values := map[string]bool{}, map[string]bool{}
+	for _, t := range tokens {
+		if !validName(t.Name) {
+			return fmt.Errorf("ingest token name %q: use letters, digits, '.', '_' and '-'", t.Name)
+		}
+		if names[t.Name] {
+			return fmt.Errorf("ingest token name %q is used twice", t.Name)
+		}
+		if values[t.Value] {
+			return fmt.Errorf("ingest token %q has the same value as another: give each pusher its own", t.Name)
+		}
+		names[t.Name], values[t.Value] = true, true
+	}
+	cfg.ingest.Tokens = tokens
+	if (cfg.ingestCert == "") != (cfg.ingestKey == "") {
+		return errors.New("give --ingest-tls-cert and --ingest-tls-key together")
+	}
+	if cfg.ingestCert != "" {
+		pair, err := tls.LoadX509KeyPair(cfg.ingestCert, cfg.ingestKey)
+		if err != nil {
+			return fmt.Errorf("--ingest-tls-cert: %w", err)
+		}
+		cfg.ingestTLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	if cfg.ingestAddr == "" {
+		if len(tokens) > 0 && len(cfg.tokenFiles)+len(cfg.file.tokens) > 0 || cfg.ingestCert != "" {
+			return errors.New("ingest tokens and --ingest-tls-cert need --ingest-addr")
+		}
+		return nil
+	}
+	cfg.pipeline.Ingest = &cfg.ingest
+	return nil
+}
+
+// printPlan prints what --check-config found: what would run.
+func printPlan(w io.Writer, cfg config) {
+	pc := cfg.pipeline
+	fmt.Fprintf(w, "config ok\n")
+	fmt.Fprintf(w, "storage: %s\n", cfg.storage)
+	for i, u := range pc.URLs {
+		name := pc.Names[i]
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(w, "source: %s %s\n", name, redact.URL(u))
+	}
+	for _, src := range pc.Sources {
+		name := src.Name
+		if name == "" {
+			name = "-"
+		}
+		var extra []string
+		if len(src.Header) > 0 {
+			keys := make([]string, 0, len(src.Header))
+			for k := range src.Header {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			extra = append(extra, "headers "+strings.Join(keys, ","))
+		}
+		if src.OpenMessage != "" {
+			extra = append(extra, "open message")
+		}
+		if src.TLS != nil {
+			extra = append(extra, "tls")
+		}
+		fmt.Fprintf(w, "source: %s %s %s\n", name, redact.URL(src.URL), strings.Join(extra, "; "))
+	}
+	if cfg.ingestAddr != "" {
+		names := make([]string, len(cfg.ingest.Tokens))
+		for i, t := range cfg.ingest.Tokens {
+			names[i] = t.Name
+		}
+		fmt.Fprintf(w, "ingest: %s tls=%t tokens=[%s]\n", cfg.ingestAddr, cfg.ingestTLS != nil, strings.Join(names, ","))
+	}
 }

@@ -15,8 +15,8 @@ func TestBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "--urls is required"},
-		{[]string{"--urls", ""}, "--urls is required"},
+		{nil, "no sources"},
+		{[]string{"--urls", ""}, "no sources"},
 		{[]string{"--urls", "http://localhost:8080/ws/logs"}, `"http://localhost:8080/ws/logs" is not a ws:// or wss:// URL`},
 		{[]string{"--urls", "localhost:8080"}, "is not a ws:// or wss:// URL"},
 		{[]string{"--urls", "ws://"}, `"ws://" is not a ws:// or wss:// URL`},
@@ -40,7 +40,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-u", "ws://a/ws", "--flush-interval", "1s"}, "--flush-interval is for --storage sqlite or postgres"},
 		{[]string{"-u", "ws://a/ws", "--storage", "sqlite", "--dsn", "x.db", "--memory-max-entries", "5"}, "--memory-max-entries is for --storage memory"},
 		{[]string{"-u", "ws://a/ws", "--storage", "sqlite", "--dsn", "x.db", "--instance", "p1"}, "--instance is for --storage postgres"},
-		{[]string{"-u", ",,"}, "--urls is required"},
+		{[]string{"-u", ",,"}, "no sources"},
 		{[]string{"-u", "ws://user:secret@a/ws,ws://user:secret@a/ws"}, `"ws://REDACTED@a/ws" is listed twice`},
 		{[]string{"-u", "ws://a/ws", "--storage", "postgres", "--dsn", "postgres://x/y", "--instance", " "}, "--instance must not be empty"},
 		{[]string{"-u", "ws://a/ws", "--storage", "sqlite", "--dsn", "x.db", "--batch-size", "0"}, "--batch-size must be greater than zero"},

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,6 +72,7 @@ func (b *syncBuffer) String() string {
 // processor is log-processor running in-process via run.
 type processor struct {
 	api    string // base URL of the HTTP API
+	ingest string // host:port of the ingest listener, with --ingest-addr
 	cancel context.CancelFunc
 	done   chan error
 	stderr *syncBuffer
@@ -80,7 +82,7 @@ func startProcessor(t *testing.T, args ...string) *processor {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &processor{cancel: cancel, done: make(chan error, 1), stderr: &syncBuffer{}}
-	addrc := make(chan net.Addr, 1)
+	addrc := make(chan net.Addr, 2)
 	args = append([]string{"--http-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	go func() {
 		p.done <- run(ctx, args, io.Discard, p.stderr, func(a net.Addr) { addrc <- a })
@@ -88,6 +90,9 @@ func startProcessor(t *testing.T, args ...string) *processor {
 	select {
 	case a := <-addrc:
 		p.api = "http://" + a.String()
+		if slices.Contains(args, "--ingest-addr") {
+			p.ingest = (<-addrc).String()
+		}
 	case err := <-p.done:
 		cancel()
 		t.Fatalf("processor exited at start: %v\n%s", err, p.stderr)
