@@ -436,8 +436,10 @@ func validate(cfg *config) error {
 		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 			return fmt.Errorf("sources: %q is not a ws:// or wss:// URL", redact.URL(src.URL))
 		}
-		if seen[src.URL] {
-			return fmt.Errorf("sources: %q is listed twice", redact.URL(src.URL))
+		// The same URL may serve two named sources (two subscriptions,
+		// say); unnamed, it would be two sources under one name.
+		if src.Name == "" && seen[src.URL] {
+			return fmt.Errorf("sources: %q is listed twice (name them to read it twice)", redact.URL(src.URL))
 		}
 		seen[src.URL] = true
 	}

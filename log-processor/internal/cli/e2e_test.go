@@ -22,8 +22,14 @@ type counters struct {
 
 type sourceStats struct {
 	URL        string `json:"url"`
+	Kind       string `json:"kind"`
 	State      string `json:"state"`
 	Reconnects uint64 `json:"reconnects"`
+	LastError  string `json:"last_error"`
+	Token      string `json:"token"`
+	Clients    int    `json:"clients"`
+	Requests   uint64 `json:"requests"`
+	Refused    uint64 `json:"refused_requests"`
 	counters
 }
 

@@ -77,8 +77,8 @@ func Push(ctx context.Context, cfg PushConfig, logger *slog.Logger) error {
 	log.Info("pushing logs", "pace", p.pace(), "count", p.count)
 
 	logs := newLogWriter(p, rng)
-	sent := 0
-	more := func() bool { return p.count < 0 || sent < p.count }
+	sent, queued := 0, 0 // lines taken by the processor; lines in buf
+	more := func() bool { return p.count < 0 || sent+queued < p.count }
 	period := p.interval
 	if p.rate > 0 || p.flood {
 		period = ratePeriod
@@ -87,45 +87,57 @@ func Push(ctx context.Context, cfg PushConfig, logger *slog.Logger) error {
 	defer tick.Stop()
 	start := time.Now()
 	var buf []byte
-	for more() {
+	var first time.Time // when the oldest line in buf was made
+	for {
 		n := 1
-		switch {
-		case p.flood:
+		if p.flood {
 			n = cfg.Batch
-			if ctx.Err() != nil {
-				return nil
-			}
-		default:
+		} else if more() {
 			select {
 			case <-ctx.Done():
 				return nil
 			case now := <-tick.C:
 				if p.rate > 0 {
-					n = max(int(now.Sub(start).Seconds()*float64(p.rate))-sent, 0)
+					n = max(int(now.Sub(start).Seconds()*float64(p.rate))-sent-queued, 0)
 				}
 			}
 		}
-		for n > 0 && more() {
-			k := min(n, cfg.Batch)
-			if p.count >= 0 {
-				k = min(k, p.count-sent)
+		if ctx.Err() != nil {
+			return nil
+		}
+		now := time.Now()
+		for ; n > 0 && more(); n-- {
+			if queued == 0 {
+				first = now
 			}
-			buf = buf[:0]
-			now := time.Now()
-			for range k {
-				buf = logs.append(buf, now)
-				buf = append(buf, '\n')
+			buf = logs.append(buf, now)
+			buf = append(buf, '\n')
+			queued++
+			if queued == cfg.Batch {
+				if sendRetrying(ctx, send, buf, log) != nil {
+					return nil // ctx ended
+				}
+				sent, queued, buf = sent+queued, 0, buf[:0]
 			}
-			if err := sendRetrying(ctx, send, buf, log); err != nil {
-				return nil // ctx ended
+		}
+		// A shipper flushes what it holds at least every flushEvery, and
+		// at the end.
+		if queued > 0 && (!more() || now.Sub(first) >= pushFlushEvery) {
+			if sendRetrying(ctx, send, buf, log) != nil {
+				return nil
 			}
-			sent += k
-			n -= k
+			sent, queued, buf = sent+queued, 0, buf[:0]
+		}
+		if !more() && queued == 0 {
+			break
 		}
 	}
 	log.Info("push finished", "sent", sent)
 	return nil
 }
+
+// pushFlushEvery is the longest a generated line waits to be pushed.
+const pushFlushEvery = 200 * time.Millisecond
 
 // sendRetrying sends batch until it is taken or ctx ends.
 func sendRetrying(ctx context.Context, send sender, batch []byte, log *slog.Logger) error {

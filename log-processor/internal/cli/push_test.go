@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGeneratorPushes: the generator pushes to the processor's ingest
+// endpoints, over HTTP and over WebSocket, with a token from a file; a
+// pusher with a wrong token is refused and counted nowhere. Every line
+// sent is stored once, the counters add up, and no token is shown.
+func TestGeneratorPushes(t *testing.T) {
+	const token, wrong = "push-token-51c2e0", "not-the-token"
+	tokenFile := filepath.Join(t.TempDir(), "shipper.token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProcessor(t, "--ingest-addr", "127.0.0.1:0", "--ingest-token-file", "shipper="+tokenFile)
+	startGenerator(t, "--push-to", "http://"+p.ingest+"/ingest", "--push-token", token,
+		"--push-params", "rate=2000&count=3000&service=pushed-http", "--push-batch", "200")
+	startGenerator(t, "--push-to", "ws://"+p.ingest+"/ws/ingest", "--push-token", token,
+		"--push-params", "rate=2000&count=2000&service=pushed-ws", "--push-batch", "100")
+	refused := startGenerator(t, "--push-to", "http://"+p.ingest+"/ingest", "--push-token", wrong,
+		"--push-params", "count=10&interval_ms=10")
+
+	var s stats
+	waitFor(t, 30*time.Second, "5000 pushed entries stored", func() bool {
+		getJSON(t, p.api+"/stats", &s)
+		return s.Stored == 5000
+	})
+	checkInvariants(t, s)
+	if s.ByService["pushed-http"] != 3000 || s.ByService["pushed-ws"] != 2000 || s.Dropped != 0 {
+		t.Fatalf("by_service %v, dropped %d: want 3000 over HTTP, 2000 over WebSocket, none dropped", s.ByService, s.Dropped)
+	}
+	httpSrc, wsSrc := sourceNamed(s, "/ingest"), sourceNamed(s, "/ws/ingest")
+	if httpSrc == nil || wsSrc == nil || httpSrc.Kind != "push" || httpSrc.Token != "shipper" || httpSrc.Submitted != 3000 ||
+		wsSrc.Submitted != 2000 || wsSrc.Clients != 1 || httpSrc.Requests < 15 {
+		t.Fatalf("sources %+v: want push sources for token shipper, 3000 in 15 or more requests over HTTP (batches of 200, or fewer after 200 ms), 2000 from one WebSocket client", s.Sources)
+	}
+	waitFor(t, 10*time.Second, "the wrong token refused", func() bool { return strings.Contains(refused.Log(), "401") })
+	var rd struct{ Status string }
+	if getJSON(t, p.api+"/readyz", &rd); rd.Status != "ready" {
+		t.Errorf("/readyz %q with only pushers, want ready", rd.Status)
+	}
+	for what, text := range map[string]string{"log": p.stderr.String(), "/stats": getBody(t, p.api+"/stats")} {
+		if strings.Contains(text, token) || strings.Contains(text, wrong) {
+			t.Errorf("a token appears in the %s", what)
+		}
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
