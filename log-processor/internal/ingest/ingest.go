@@ -121,6 +121,12 @@ type Server struct {
 	sources map[string]*source       // by kind and token name: PathWS+" "+name
 	order   []*source                // as first seen, for Stats
 	active  sync.WaitGroup           // handlers running
+
+	// Reused per request: bodies (entries copy their own bytes, so a
+	// body is free once parsed) and tallies (the pool copies entries in,
+	// so a tally is free once submitted).
+	bodies  sync.Pool // *bytes.Buffer
+	tallies sync.Pool // *receiver.Tally
 }
 
 // source is one token's pushes on one path: the counters of its finished
@@ -354,7 +360,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.active.Done()
-	body, status, err := s.readBody(w, r)
+	buf, _ := s.bodies.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() { buf.Reset(); s.bodies.Put(buf) }()
+	body, status, err := s.readBody(w, r, buf)
 	if err != nil {
 		http.Error(w, err.Error(), status)
 		return
@@ -365,7 +376,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	src.remote = r.RemoteAddr
 	s.mu.Unlock()
 
-	var t receiver.Tally
+	t, _ := s.tallies.Get().(*receiver.Tally)
+	if t == nil {
+		t = new(receiver.Tally)
+	}
+	defer func() {
+		clear(t.Entries) // let their strings go
+		t.Entries, t.Outcomes = t.Entries[:0], [parser.NumReasons]uint64{}
+		s.tallies.Put(t)
+	}()
+	if n := bytes.Count(body, []byte{'\n'}) + 1; cap(t.Entries) < n {
+		t.Entries = make([]models.LogEntry, 0, n)
+	}
 	var elements [][]byte
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '[' {
 		var arr []json.RawMessage
@@ -379,7 +401,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		body = nil
 	}
-	src.http.Prepare(&t, body, elements, now)
+	src.http.Prepare(t, body, elements, now)
 	size := int64(0)
 	for i := range t.Entries {
 		size += int64(t.Entries[i].Size())
@@ -397,7 +419,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("queue full: none of the %d entries was taken; retry", len(t.Entries)), http.StatusServiceUnavailable)
 		return
 	}
-	src.http.Commit(&t, now)
+	src.http.Commit(t, now)
 	s.mu.Lock()
 	src.requests++
 	s.mu.Unlock()
@@ -414,8 +436,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(res)
 }
 
-// readBody reads the request body, decoding gzip, within MaxBodyBytes.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+// readBody reads the request body into buf, decoding gzip, within
+// MaxBodyBytes.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) ([]byte, int, error) {
 	limit := s.cfg.MaxBodyBytes
 	var rd io.Reader = http.MaxBytesReader(w, r.Body, limit)
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
@@ -430,7 +453,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, 
 	default:
 		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Encoding %q: send gzip or nothing", enc)
 	}
-	body, err := io.ReadAll(io.LimitReader(rd, limit+1))
+	if r.ContentLength > 0 && r.ContentLength <= limit {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(rd, limit+1))
+	body := buf.Bytes()
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe), int64(len(body)) > limit:

@@ -85,6 +85,14 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 		flooded[n] = res.Rate
 		rows = append(rows, row{name: fmt.Sprintf("processor, memory, %d conn", n), rate: res.Rate, ceiling: ceilings[n], res: res})
 	}
+	for _, overWS := range []bool{false, true} {
+		progress("processor, memory storage, pushed by the generator (over WebSocket: %t)", overWS)
+		r, err := cfg.pushRow(ctx, overWS, flooded[1])
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
 	// Below capacity, with default flags, nothing may be dropped.
 	n := cfg.Conns[len(cfg.Conns)-1]
 	perConn := max(1, int(flooded[n]*0.8)/n)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -64,16 +65,22 @@ func Push(ctx context.Context, cfg PushConfig, logger *slog.Logger) error {
 		p.interval = randomInterval(rng)
 	}
 	var send sender
+	inFlight := 1
 	switch u.Scheme {
 	case "ws", "wss":
-		send = &wsSender{cfg: cfg}
+		send = &wsSender{cfg: cfg} // one connection, frames in order
 	case "http", "https":
+		// Two requests in flight, as shippers run several workers: the
+		// next batch is made while the last is parsed.
 		send = &httpSender{cfg: cfg, client: &http.Client{Timeout: pushWriteWait, Transport: &http.Transport{TLSClientConfig: cfg.TLS}}}
+		inFlight = 2
 	default:
 		return fmt.Errorf("--push-to %q: want ws://, wss://, http:// or https://", cfg.URL)
 	}
-	defer send.close()
 	log := logger.With("push_to", u.Redacted())
+	out := newDispatcher(ctx, send, inFlight, log)
+	defer send.close()
+	defer out.wait()
 	log.Info("pushing logs", "pace", p.pace(), "count", p.count)
 
 	logs := newLogWriter(p, rng)
@@ -86,7 +93,7 @@ func Push(ctx context.Context, cfg PushConfig, logger *slog.Logger) error {
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	start := time.Now()
-	var buf []byte
+	buf := out.next()
 	var first time.Time // when the oldest line in buf was made
 	for {
 		n := 1
@@ -114,27 +121,61 @@ func Push(ctx context.Context, cfg PushConfig, logger *slog.Logger) error {
 			buf = append(buf, '\n')
 			queued++
 			if queued == cfg.Batch {
-				if sendRetrying(ctx, send, buf, log) != nil {
-					return nil // ctx ended
-				}
-				sent, queued, buf = sent+queued, 0, buf[:0]
+				buf = out.send(buf)
+				sent, queued = sent+queued, 0
 			}
 		}
 		// A shipper flushes what it holds at least every flushEvery, and
 		// at the end.
 		if queued > 0 && (!more() || now.Sub(first) >= pushFlushEvery) {
-			if sendRetrying(ctx, send, buf, log) != nil {
-				return nil
-			}
-			sent, queued, buf = sent+queued, 0, buf[:0]
+			buf = out.send(buf)
+			sent, queued = sent+queued, 0
 		}
 		if !more() && queued == 0 {
 			break
 		}
 	}
+	out.wait()
 	log.Info("push finished", "sent", sent)
 	return nil
 }
+
+// dispatcher sends batches on up to n goroutines at once. Its buffers
+// circulate: the caller fills one while the others are in flight.
+type dispatcher struct {
+	ctx  context.Context
+	snd  sender
+	log  *slog.Logger
+	free chan []byte   // n+1 buffers: n in flight, one being filled
+	sem  chan struct{} // n: the batches in flight
+	wg   sync.WaitGroup
+}
+
+func newDispatcher(ctx context.Context, snd sender, n int, log *slog.Logger) *dispatcher {
+	d := &dispatcher{ctx: ctx, snd: snd, log: log, free: make(chan []byte, n+1), sem: make(chan struct{}, n)}
+	for range n + 1 {
+		d.free <- nil
+	}
+	return d
+}
+
+// next returns an empty buffer to fill, waiting for one to come back.
+func (d *dispatcher) next() []byte { return (<-d.free)[:0] }
+
+// send hands batch over to be sent (until it is taken, or ctx ends) and
+// returns the next buffer to fill.
+func (d *dispatcher) send(batch []byte) []byte {
+	d.sem <- struct{}{}
+	d.wg.Go(func() {
+		_ = sendRetrying(d.ctx, d.snd, batch, d.log)
+		<-d.sem
+		d.free <- batch
+	})
+	return d.next()
+}
+
+// wait waits for the batches in flight.
+func (d *dispatcher) wait() { d.wg.Wait() }
 
 // pushFlushEvery is the longest a generated line waits to be pushed.
 const pushFlushEvery = 200 * time.Millisecond
