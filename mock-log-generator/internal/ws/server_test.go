@@ -561,3 +561,60 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestTokenRequired(t *testing.T) {
+	_, url := start(t, Config{Token: "gen-secret"})
+	for _, tc := range []struct {
+		name   string
+		suffix string
+		header http.Header
+		code   int
+	}{
+		{"no token", "", nil, 401},
+		{"wrong token", "", http.Header{"Authorization": {"Bearer nope"}}, 401},
+		{"header", "", http.Header{"Authorization": {"Bearer gen-secret"}}, 101},
+		{"query", "?token=gen-secret&count=1", nil, 101},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, resp, err := websocket.DefaultDialer.Dial(url+tc.suffix, tc.header)
+			if resp == nil || resp.StatusCode != tc.code {
+				t.Fatalf("status %v (err %v), want %d", resp, err, tc.code)
+			}
+			if c != nil {
+				c.Close()
+			}
+		})
+	}
+}
+
+// TestSubscribeMessage: a text message from the client applies settings
+// from then on, acknowledged by a "subscribed" frame; a bad one is
+// ignored and the stream goes on.
+func TestSubscribeMessage(t *testing.T) {
+	_, url := start(t, Config{})
+	c := dial(t, url+"?count=0")
+	if hs := readJSON(t, c); hs["status"] != "connected" {
+		t.Fatalf("handshake %v", hs)
+	}
+	if err := c.WriteMessage(websocket.TextMessage, []byte("count=not-a-number")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteMessage(websocket.TextMessage, []byte(`{"service":"sub","count":3,"interval_ms":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if ack := readJSON(t, c); ack["status"] != "subscribed" || ack["service"] != "sub" || ack["count"] != 3.0 {
+		t.Fatalf("ack %v, want subscribed with service sub and count 3", ack)
+	}
+	for range 3 {
+		if e := readEntry(t, c); e.Service != "sub" {
+			t.Fatalf("entry of service %q after subscribing to sub", e.Service)
+		}
+	}
+	if err := c.WriteMessage(websocket.TextMessage, []byte("service=again&count=1&interval_ms=1")); err != nil {
+		t.Fatal(err)
+	}
+	readJSON(t, c)
+	if e := readEntry(t, c); e.Service != "again" {
+		t.Fatalf("entry of service %q after subscribing again", e.Service)
+	}
+}
