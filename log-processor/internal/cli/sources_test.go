@@ -191,3 +191,16 @@ sources:
 		}
 	}
 }
+
+// TestExampleConfigIsValid keeps the commented example file true.
+func TestExampleConfigIsValid(t *testing.T) {
+	t.Setenv("CHECKOUT_TOKEN", "example")
+	t.Setenv("FLUENT_BIT_TOKEN", "example-2")
+	var out bytes.Buffer
+	if err := Run(t.Context(), []string{"--config", "../../config.example.yaml", "--check-config"}, &out, io.Discard); err != nil {
+		t.Fatalf("the example config: %v", err)
+	}
+	if !strings.Contains(out.String(), "source: checkout") || !strings.Contains(out.String(), "tokens=[fluent-bit]") {
+		t.Fatalf("--check-config printed\n%s", out.String())
+	}
+}

@@ -69,7 +69,7 @@ func role(r, rank int) keyInfo { return keyInfo{role: int8(r), rank: uint8(rank)
 //	time:      timestamp, @timestamp, time, ts, t, date, timeUnixNano, observedTimeUnixNano
 //	level:     level, severity_text, severityText, severity, lvl, levelname, log.level,
 //	           severity_number, severityNumber (then ECS's nested log.level)
-//	message:   message, msg, short_message, text, body
+//	message:   message, msg, short_message, text, body, log
 //	service:   service, service.name, _service, app, application, _app, name, logger
 //	           (then ECS's nested service.name, then OpenTelemetry's resource attribute)
 //	component: component
@@ -269,7 +269,7 @@ var knownKeys = markPlain([]knownKey{
 	{"span.id", role(rSpan, 2)},
 	{"parent_id", role(rParent, 0)},
 	{"parentSpanId", role(rParent, 1)},
-	{"log", keyInfo{role: -1, cont: cLog}},
+	{"log", withCont(role(rMessage, 5), cLog)}, // a string: Docker and Fluent Bit; an object: ECS
 	{"trace", keyInfo{role: -1, cont: cTrace}},
 	{"span", keyInfo{role: -1, cont: cSpan}},
 	{"attributes", keyInfo{role: -1, cont: cAttributes}},

@@ -217,6 +217,10 @@ var parseCases = []parseCase{
 	{name: "otel trailing comma", in: otelRec(`"body":{"stringValue":"m"},"attributes":[{"key":"a","value":{"intValue":"5"}},]`), want: InvalidJSON},
 	{name: "otel body trailing comma", in: otelRec(`"body":{"stringValue":"m",}`), want: InvalidJSON},
 	{name: "otel deep value", in: otelRec(`"body":{"stringValue":"m"},"attributes":[{"key":"a","value":{"arrayValue":` + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + `}}]`), want: TooDeep},
+	{name: "docker and fluent bit's log string", in: `{"log":"container says hi\n","stream":"stdout","time":"2025-11-28T03:20:00Z","level":"info","service":"s"}`, want: OK,
+		check: wantMsgAttrs("container says hi\n", `{"stream":"stdout"}`)},
+	{name: "ECS log object beside the message", in: `{"@timestamp":"2025-11-28T03:20:00Z","log":{"level":"warn"},"message":"m","service":"s"}`, want: OK,
+		check: wantLevel("WARN")},
 	{name: "NUL in unknown field is fine", in: `{"timestamp":` + ts + `,"level":"INFO","message":"m","service":"s","x":"\u0000"}`, want: OK},
 }
 
