@@ -96,15 +96,14 @@ type Pool struct {
 	// free holds empty batch buffers for reuse; never closed.
 	free chan []models.LogEntry
 	// inHand counts entries taken off jobs but not yet processed, so that
-	// Stats.Queue covers them.
+	// Stats.Queue covers them; inJobs counts the entries of the many-entry
+	// jobs on jobs (SubmitAll's), each of which takes one place.
 	inHand atomic.Int64
-	// bytes is the Size of every entry accepted and not yet processed, and
-	// slots the number of entries accepted and not yet taken off jobs (so
-	// a submitter that reserved a slot never blocks sending). A submitter
-	// waiting for either to be freed waits on room, which the gatherers and
+	inJobs atomic.Int64
+	// bytes is the Size of every entry accepted and not yet processed; a
+	// submitter waiting for bytes to be freed waits on room, which the
 	// workers close and replace (under roomMu) when waiting is positive.
 	bytes   atomic.Int64
-	slots   atomic.Int64
 	waiting atomic.Int32
 	roomMu  sync.Mutex
 	room    chan struct{}
@@ -166,50 +165,77 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 // caller's to count as dropped. A timeout of zero or less never waits.
 func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool {
 	size := int64(e.Size())
-	if !p.tryReserve(1, size) {
-		if timeout <= 0 {
-			return false
-		}
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		if !p.reserve(1, size, t.C) {
-			return false
+	j := job{e: e, size: size}
+	reserved := p.tryReserve(size)
+	if reserved {
+		select {
+		case p.jobs <- j:
+			return true
+		default:
 		}
 	}
-	p.jobs <- job{e: e, size: size} // never blocks: a slot is reserved
-	return true
+	if timeout <= 0 {
+		if reserved {
+			p.release(size)
+		}
+		return false
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	if !reserved && !p.reserve(size, t.C) {
+		return false
+	}
+	select {
+	case p.jobs <- j:
+		return true
+	case <-t.C:
+		p.release(size)
+		return false
+	}
 }
 
 // SubmitAll queues every entry of entries or none of them, waiting at most
-// timeout for room for all; it reports whether they were accepted. Entries
-// that could never fit together (more than the queue's entries or bytes)
-// are refused at once.
+// timeout for room for all; it reports whether they were accepted. The
+// entries travel as one job, so that they are taken whole, and are copied:
+// the caller may reuse entries at once. Entries that could never fit
+// together (see Fits) are refused at once.
 func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) bool {
 	if len(entries) == 0 {
 		return true
 	}
-	n, size := int64(len(entries)), int64(0)
+	size := int64(0)
 	for i := range entries {
 		size += int64(entries[i].Size())
 	}
-	if n > int64(p.cfg.QueueSize) || size > p.cfg.QueueBytes {
+	if !p.Fits(len(entries), size) {
 		return false
 	}
-	if !p.tryReserve(n, size) {
-		if timeout <= 0 {
-			return false
-		}
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		if !p.reserve(n, size, t.C) {
-			return false
+	t := time.NewTimer(max(timeout, 0))
+	defer t.Stop()
+	if !p.tryReserve(size) && (timeout <= 0 || !p.reserve(size, t.C)) {
+		return false
+	}
+	j := job{many: append([]models.LogEntry(nil), entries...), size: size}
+	p.inJobs.Add(int64(len(entries)))
+	select {
+	case p.jobs <- j:
+		return true
+	default:
+	}
+	if timeout > 0 {
+		select {
+		case p.jobs <- j:
+			return true
+		case <-t.C:
 		}
 	}
-	for i := range entries {
-		p.jobs <- job{e: entries[i], size: int64(entries[i].Size())}
-	}
-	return true
+	p.inJobs.Add(-int64(len(entries)))
+	p.release(size)
+	return false
 }
+
+// Capacity returns the pool's bounds: entries and bytes.
+func (p *Pool) Capacity() (entries int, bytes int64) { return p.cfg.QueueSize, p.cfg.QueueBytes }
 
 // Fits reports whether n entries of size bytes in all could ever be
 // queued together (see SubmitAll).
@@ -217,25 +243,18 @@ func (p *Pool) Fits(n int, size int64) bool {
 	return n <= p.cfg.QueueSize && size <= p.cfg.QueueBytes
 }
 
-// tryReserve takes n slots and size bytes if both stay within bounds.
-func (p *Pool) tryReserve(n, size int64) bool {
-	if p.slots.Add(n) > int64(p.cfg.QueueSize) {
-		p.slots.Add(-n)
-		return false
+// tryReserve adds size to the pool's bytes if they stay within QueueBytes.
+func (p *Pool) tryReserve(size int64) bool {
+	if p.bytes.Add(size) <= p.cfg.QueueBytes {
+		return true
 	}
-	if p.bytes.Add(size) > p.cfg.QueueBytes {
-		p.bytes.Add(-size)
-		// Bytes are full, so entries are in the pool: whoever waited on
-		// the slots just given back is woken when those bytes are freed.
-		p.slots.Add(-n)
-		return false
-	}
-	return true
+	p.bytes.Add(-size)
+	return false
 }
 
 // reserve waits until tryReserve succeeds, or reports false when expired
 // fires first.
-func (p *Pool) reserve(n, size int64, expired <-chan time.Time) bool {
+func (p *Pool) reserve(size int64, expired <-chan time.Time) bool {
 	for {
 		p.roomMu.Lock()
 		room := p.room
@@ -243,7 +262,7 @@ func (p *Pool) reserve(n, size int64, expired <-chan time.Time) bool {
 		p.roomMu.Unlock()
 		// Tried after registering as a waiter: a release between the two
 		// either shows here or closes room.
-		ok := p.tryReserve(n, size)
+		ok := p.tryReserve(size)
 		if ok {
 			p.waiting.Add(-1)
 			return true
@@ -265,11 +284,6 @@ func (p *Pool) release(size int64) {
 		return
 	}
 	p.bytes.Add(-size)
-	p.wake()
-}
-
-// wake wakes the submitters waiting for room, if any.
-func (p *Pool) wake() {
 	if p.waiting.Load() > 0 {
 		p.roomMu.Lock()
 		close(p.room)
@@ -280,7 +294,7 @@ func (p *Pool) wake() {
 
 // Stats returns a snapshot. Safe to call at any time, also after Close.
 func (p *Pool) Stats() Stats {
-	s := Stats{Queue: len(p.jobs) + int(p.inHand.Load()), Workers: p.cfg.Workers, QueueBytes: p.bytes.Load()}
+	s := Stats{Queue: len(p.jobs) + int(p.inJobs.Load()+p.inHand.Load()), Workers: p.cfg.Workers, QueueBytes: p.bytes.Load()}
 	for i := range p.workers {
 		s.Processed += p.workers[i].processed.Load()
 		s.Failed += p.workers[i].failed.Load()
@@ -311,7 +325,8 @@ func (p *Pool) Close(ctx context.Context) error {
 // job is a queued entry with its Size, computed once at submission.
 type job struct {
 	e    models.LogEntry
-	size int64
+	many []models.LogEntry // SubmitAll's entries, instead of e
+	size int64             // of e, or of all of many
 }
 
 // batch is what a gatherer hands a worker: entries and their total Size.
@@ -324,12 +339,21 @@ type batch struct {
 // of at most MaxBatch, and passes them to the workers.
 func (p *Pool) gather() {
 	for j := range p.jobs {
+		if j.many != nil {
+			p.gatherMany(j)
+			continue
+		}
 		b := batch{entries: append(<-p.free, j.e), bytes: j.size}
+		var many job // a many-entry job met while filling: handed on after b
 	fill:
 		for len(b.entries) < cap(b.entries) {
 			select {
 			case j, ok := <-p.jobs:
 				if !ok {
+					break fill
+				}
+				if j.many != nil {
+					many = j
 					break fill
 				}
 				b.entries, b.bytes = append(b.entries, j.e), b.bytes+j.size
@@ -338,8 +362,25 @@ func (p *Pool) gather() {
 			}
 		}
 		p.inHand.Add(int64(len(b.entries)))
-		p.slots.Add(-int64(len(b.entries)))
-		p.wake()
+		p.batches <- b
+		if many.many != nil {
+			p.gatherMany(many)
+		}
+	}
+}
+
+// gatherMany hands a many-entry job to the workers in batches of at most
+// MaxBatch.
+func (p *Pool) gatherMany(j job) {
+	p.inHand.Add(int64(len(j.many)))
+	p.inJobs.Add(-int64(len(j.many)))
+	for rest := j.many; len(rest) > 0; {
+		n := min(len(rest), p.cfg.MaxBatch)
+		b := batch{entries: append(<-p.free, rest[:n]...)}
+		for i := range rest[:n] {
+			b.bytes += int64(rest[i].Size())
+		}
+		rest = rest[n:]
 		p.batches <- b
 	}
 }

@@ -275,37 +275,37 @@ func TestQueueBytesBound(t *testing.T) {
 func TestSubmitAllIsWhole(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &blockStore{release: make(chan struct{})}
-		// One worker holds one batch of one entry; the queue holds four.
-		p := New(Config{Workers: 1, QueueSize: 4, MaxBatch: 1}, store, discard)
+		e := entry()
+		size := int64(e.Size())
+		// Room for four entries' bytes; one worker saving one at a time.
+		p := New(Config{Workers: 1, QueueSize: 4, QueueBytes: 4 * size, MaxBatch: 1}, store, discard)
 		three := []models.LogEntry{entry(), entry(), entry()}
-		four := append(three, entry())
 		if !p.SubmitAll(three, 0) {
-			t.Fatal("three entries refused by an empty queue of four")
+			t.Fatal("three entries refused by an empty pool with room for four")
 		}
-		// The worker holds one, the gatherer one, the queue one: room for three.
 		synctest.Wait()
-		if p.SubmitAll(four, time.Second) {
-			t.Fatal("four accepted with room for three")
+		if p.SubmitAll(three, time.Second) {
+			t.Fatal("three more accepted with room for one")
 		}
-		if got := p.Stats().Queue; got != 3 {
-			t.Fatalf("queue = %d after a refused batch, want 3 (nothing of it taken)", got)
+		if st := p.Stats(); st.Queue != 3 || st.QueueBytes != 3*size {
+			t.Fatalf("after a refused batch: %+v, want 3 entries and their bytes (nothing of it taken)", st)
 		}
 		if p.SubmitAll(make([]models.LogEntry, 5), time.Minute) {
-			t.Fatal("a batch larger than the queue accepted")
+			t.Fatal("a batch larger than the pool accepted")
 		}
+		three[0].Message = "changed after submitting" // the pool copied them
 		accepted := make(chan bool)
-		go func() { accepted <- p.SubmitAll(four, time.Minute) }()
+		go func() { accepted <- p.SubmitAll(three, time.Minute) }()
 		synctest.Wait()
-		store.release <- struct{}{} // one saved: the queue empties into the worker and gatherer
+		close(store.release) // storage moves: room for all
 		if !<-accepted {
 			t.Fatal("waiting batch not admitted once room was freed")
 		}
-		close(store.release)
 		if err := p.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if st := p.Stats(); st.Processed != 7 {
-			t.Errorf("processed %d, want 7", st.Processed)
+		if st := p.Stats(); st.Processed != 6 || st.QueueBytes != 0 {
+			t.Errorf("after Close: %+v, want 6 processed and no bytes held", st)
 		}
 	})
 }
