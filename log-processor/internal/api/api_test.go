@@ -16,6 +16,7 @@ import (
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/tail"
 )
 
 func TestParseFilter(t *testing.T) {
@@ -71,9 +72,21 @@ type fake struct {
 	got     storage.Filter
 	block   chan struct{}
 	entered chan struct{} // if set, a query sends on it as it starts
+	tails   *tail.Hub
 }
 
 func (f *fake) Rejected() []storage.Rejected { return nil }
+
+func (f *fake) Follow(flt storage.Filter) (*tail.Sub, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tails == nil {
+		f.tails = tail.NewHub(2)
+	}
+	return f.tails.Subscribe(flt)
+}
+
+func (f *fake) Unfollow(s *tail.Sub) { f.tails.Unsubscribe(s) }
 
 func (f *fake) StatsWithTotals(context.Context) pipeline.Stats { return pipeline.Stats{Workers: 3} }
 func (f *fake) Ready() pipeline.Readiness                      { return f.ready }

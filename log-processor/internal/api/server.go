@@ -14,6 +14,7 @@ import (
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/tail"
 )
 
 // Pipeline is what the API reads.
@@ -22,6 +23,8 @@ type Pipeline interface {
 	Ready() pipeline.Readiness
 	Query(ctx context.Context, f storage.Filter) ([]storage.Record, error)
 	Rejected() []storage.Rejected
+	Follow(f storage.Filter) (*tail.Sub, error)
+	Unfollow(s *tail.Sub)
 }
 
 // DefaultMaxQueries bounds the /logs queries served at once when
@@ -42,6 +45,11 @@ type Options struct {
 	// request gets 503 with Retry-After, so that queries cannot starve
 	// ingestion. Zero means DefaultMaxQueries.
 	MaxQueries int
+	// Metrics, when set, serves GET /metrics.
+	Metrics http.Handler
+	// Done, when closed, ends the tail streams: close it as the server
+	// shuts down, which does not wait for streams to end by themselves.
+	Done <-chan struct{}
 }
 
 // NewHandler returns the API's routes:
@@ -58,7 +66,7 @@ func NewHandler(p Pipeline, opts Options, logger *slog.Logger) http.Handler {
 	if opts.MaxQueries <= 0 {
 		opts.MaxQueries = DefaultMaxQueries
 	}
-	guard := func(h http.HandlerFunc) http.HandlerFunc { return requireToken(opts.Token, h) }
+	guard := func(h http.HandlerFunc) http.HandlerFunc { return requireToken(opts.Token, h, false) }
 	mux := http.NewServeMux()
 	if opts.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", guard(pprof.Index))
@@ -67,10 +75,20 @@ func NewHandler(p Pipeline, opts Options, logger *slog.Logger) http.Handler {
 		mux.HandleFunc("GET /debug/pprof/symbol", guard(pprof.Symbol))
 		mux.HandleFunc("GET /debug/pprof/trace", guard(pprof.Trace))
 	}
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.Header.Get("Accept"), "text/html") { // a browser: the dashboard
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:")
+			_, _ = w.Write(dashboard)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte(index))
 	})
+	if opts.Metrics != nil {
+		mux.Handle("GET /metrics", opts.Metrics)
+	}
+	mux.HandleFunc("GET /logs/tail", requireToken(opts.Token, serveTail(p, opts.Done, logger), true))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -127,20 +145,27 @@ GET /readyz          readiness: 200 when every source is connected and storage w
 GET /stats           every counter, as JSON
 GET /logs            stored entries, newest first: ?service= &level= &since= &until= &contains= &limit=
 GET /logs/rejected   entries the database refused, kept for inspection
+GET /logs/tail       entries as they are stored, as Server-Sent Events (?format=ndjson for lines); same filters as /logs
+GET /metrics         Prometheus metrics
+GET / (a browser)    the dashboard
 GET /debug/pprof/    the Go profiler, with --pprof
 
 /logs, /logs/rejected and /debug/pprof/ need "Authorization: Bearer <token>" when an API token is set.
 `
 
 // requireToken answers 401 unless the request carries token as a bearer
-// token; with no token set it serves every request.
-func requireToken(token string, h http.HandlerFunc) http.HandlerFunc {
+// token (or, with inQuery, as ?token=, for a browser's EventSource, which
+// cannot set headers); with no token set it serves every request.
+func requireToken(token string, h http.HandlerFunc, inQuery bool) http.HandlerFunc {
 	if token == "" {
 		return h
 	}
 	want := []byte(token)
 	return func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok && inQuery {
+			got, ok = r.URL.Query().Get("token"), r.URL.Query().Has("token")
+		}
 		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="log-processor"`)
 			http.Error(w, "unauthorized: this endpoint needs Authorization: Bearer <api token>", http.StatusUnauthorized)

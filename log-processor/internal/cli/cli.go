@@ -22,6 +22,7 @@ import (
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/api"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/metrics"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
@@ -30,7 +31,9 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/memory"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/postgres"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/sqlite"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/tail"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
+	"github.com/logpipeline/log-processing-service/pkg/buildinfo"
 	"github.com/logpipeline/log-processing-service/pkg/logging"
 )
 
@@ -69,6 +72,7 @@ type config struct {
 
 	apiTokenFile string
 
+	version    bool   // --version: print it and exit
 	configPath string // --config
 	checkOnly  bool   // --check-config: validate and exit
 	file       fileConfig
@@ -125,6 +129,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	if err != nil {
 		return err
 	}
+	if cfg.version {
+		fmt.Fprintln(stdout, "log-processor", buildinfo.Read())
+		return nil
+	}
 	logger, err := logging.New(stderr, cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return &UsageError{err}
@@ -161,8 +169,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	}
 	logger.Info("storage open", "backend", cfg.storage, "dsn", redact.DSN(cfg.dsn))
 	p := pipeline.New(cfg.pipeline, store, logger)
+	cfg.api.Metrics = metrics.Handler(metrics.NewRegistry(p, buildinfo.Read(), true))
+	tailDone := make(chan struct{})
+	cfg.api.Done = tailDone
 	srv := api.NewServer(api.NewHandler(p, cfg.api, logger), logger.With("component", "api"))
-	serveErr := make(chan error, 2) // sent once by each serving goroutine
+	srv.RegisterOnShutdown(func() { close(tailDone) }) // tail streams end with the server
+	serveErr := make(chan error, 2)                    // sent once by each serving goroutine
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("HTTP API listening", "addr", ln.Addr().String(), "sources", len(cfg.pipeline.URLs)+len(cfg.pipeline.Sources), "token_required", cfg.api.Token != "")
 	if cfg.api.Token == "" && !loopback(ln.Addr()) {
@@ -237,6 +249,7 @@ func parse(args []string, stdout io.Writer) (config, error) {
 			"Usage:\n  log-processor --urls ws://host:port/ws/logs[,ws://...] [flags]\n\nFlags:\n%s", fs.FlagUsages())
 	}
 
+	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
 	fs.StringVar(&cfg.configPath, "config", "", "YAML file of settings: every flag by its name, plus sources: and ingest-tokens: (see README); flags given here win")
 	fs.BoolVar(&cfg.checkOnly, "check-config", false, "validate the flags and --config, print what would run, and exit (0 ok, 2 with the reason)")
 	fs.StringSliceVarP(&pc.URLs, "urls", "u", nil, "comma-separated WebSocket URLs to read from (ws:// or wss://); NAME=URL names a source")
@@ -272,6 +285,7 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	sizeVar(fs, &cfg.memory.MaxBytes, "memory-max-bytes", memory.DefaultMaxBytes, "bound on the memory of the entries the memory store keeps")
 	fs.IntVar(&pc.TopServices, "stats-top-services", storage.DefaultTopServices, "services named in /stats counts; the rest are summed as (other)")
 	fs.IntVar(&cfg.api.MaxQueries, "max-queries", api.DefaultMaxQueries, "/logs queries served at once; more get 503 with Retry-After")
+	fs.IntVar(&pc.TailClients, "tail-max-clients", tail.DefaultMaxClients, "clients following /logs/tail at once (the dashboard is one); more get 503")
 	fs.StringVar(&cfg.api.Token, "api-token", "", "bearer token that /logs and /debug/pprof require (default $LOGPROC_API_TOKEN); prefer the variable or --api-token-file")
 	fs.StringVar(&cfg.apiTokenFile, "api-token-file", "", "file holding the API token (its first line)")
 	fs.BoolVar(&cfg.api.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ on the API address (keep that address private)")
@@ -293,6 +307,9 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return cfg, &UsageError{fmt.Errorf("unexpected argument %q (sources go in --urls)", fs.Arg(0))}
+	}
+	if cfg.version {
+		return cfg, nil
 	}
 	if cfg.configPath != "" {
 		fc, err := loadConfig(cfg.configPath, fs)
@@ -496,6 +513,7 @@ func validate(cfg *config) error {
 		{"--attrs-max-bytes", int64(pc.Receiver.Parser.MaxAttrsBytes)},
 		{"--stats-top-services", int64(pc.TopServices)},
 		{"--max-queries", int64(cfg.api.MaxQueries)},
+		{"--tail-max-clients", int64(pc.TailClients)},
 		{"--ingest-max-body-bytes", cfg.ingest.MaxBodyBytes},
 		{"--ingest-max-clients", int64(cfg.ingest.MaxClients)},
 		{"--ingest-submit-timeout", int64(cfg.ingest.SubmitTimeout)},

@@ -126,3 +126,11 @@ func TestStopsWithSourceDown(t *testing.T) {
 		t.Fatalf("run = %v", err)
 	}
 }
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := Run(t.Context(), []string{"--version"}, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "log-processor ") ||
+		!strings.Contains(out.String(), "revision") {
+		t.Fatalf("--version: %q, %v", out.String(), err)
+	}
+}

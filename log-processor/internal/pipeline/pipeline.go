@@ -18,6 +18,7 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/tail"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
@@ -36,6 +37,7 @@ type Config struct {
 	Pool            workerpool.Config
 	ShutdownTimeout time.Duration // bound on draining the pool after the receivers stop
 	TopServices     int           // services named in Stats' by_service counts; the rest are summed as storage.OtherService
+	TailClients     int           // clients following the tail at once; 0 = tail.DefaultMaxClients
 }
 
 // Source is a dialed source with settings of its own.
@@ -57,6 +59,7 @@ type Pipeline struct {
 	pool      *workerpool.Pool
 	receivers []*receiver.Receiver
 	ingest    *ingest.Server     // nil unless Config.Ingest
+	tail      *tail.Hub          // entries as they are stored, to the clients following them
 	totals    singleflight.Group // one StatsWithTotals computation at a time, shared by its callers
 }
 
@@ -68,6 +71,7 @@ func (t tallied) Save(ctx context.Context, batch []models.LogEntry) error {
 		return err
 	}
 	t.p.run.Add(batch)
+	t.p.tail.Publish(batch)
 	return nil
 }
 
@@ -80,7 +84,7 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) *Pipeline {
 	if cfg.TopServices <= 0 {
 		cfg.TopServices = storage.DefaultTopServices
 	}
-	p := &Pipeline{cfg: cfg, log: logger, store: store, run: storage.NewTally(0)}
+	p := &Pipeline{cfg: cfg, log: logger, store: store, run: storage.NewTally(0), tail: tail.NewHub(cfg.TailClients)}
 	p.pool = workerpool.New(cfg.Pool, tallied{p}, logger.With("component", "pool"))
 	failing := func() bool { return p.store.Status().State == storage.StateFailing }
 	sources := make([]Source, 0, len(cfg.URLs)+len(cfg.Sources))
@@ -183,6 +187,11 @@ type Stats struct {
 	Queue     int    // entries waiting in the pool now
 	Workers   int    // number of workers
 
+	QueueCapacity int   `json:"queue_capacity"`  // the pool's bound in entries
+	QueueBytes    int64 `json:"queue_bytes"`     // bytes of the entries in the pool now
+	QueueMaxBytes int64 `json:"queue_max_bytes"` // the pool's bound in bytes
+	TailClients   int   `json:"tail_clients"`    // clients following /logs/tail
+
 	Received    uint64            `json:"received"`        // frames from all sources
 	OK          uint64            `json:"ok"`              // valid entries
 	ParseErr    uint64            `json:"parse_err"`       // rejected frames
@@ -219,7 +228,9 @@ func (p *Pipeline) Stats() Stats {
 	// the entry, so a worker may process it (and storage commit it) a moment
 	// before it is counted; the clamps below keep the snapshot consistent.
 	ps := p.pool.Stats()
-	s := Stats{Queue: ps.Queue, Workers: ps.Workers, Sources: make([]receiver.Stats, len(p.receivers))}
+	s := Stats{Queue: ps.Queue, Workers: ps.Workers, Sources: make([]receiver.Stats, len(p.receivers)),
+		QueueBytes: ps.QueueBytes, TailClients: p.tail.Clients()}
+	s.QueueCapacity, s.QueueMaxBytes = p.pool.Capacity()
 	var total receiver.Counters
 	for i, r := range p.receivers {
 		s.Sources[i] = r.Stats()
@@ -270,6 +281,13 @@ func (p *Pipeline) StatsWithTotals(ctx context.Context) Stats {
 		return s
 	}
 }
+
+// Follow subscribes to the entries, as they are stored, that pass f; call
+// Unfollow when done. It fails when too many clients follow already.
+func (p *Pipeline) Follow(f storage.Filter) (*tail.Sub, error) { return p.tail.Subscribe(f) }
+
+// Unfollow ends a Follow.
+func (p *Pipeline) Unfollow(s *tail.Sub) { p.tail.Unsubscribe(s) }
 
 // Query returns stored entries; see storage.Store.
 func (p *Pipeline) Query(ctx context.Context, f storage.Filter) ([]storage.Record, error) {

@@ -115,10 +115,12 @@ type Batcher struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	accepted  atomic.Uint64 // entries taken by Save
-	stored    atomic.Uint64 // entries committed
-	nRejected atomic.Uint64 // entries refused by the database
-	failing   atomic.Bool
+	accepted    atomic.Uint64 // entries taken by Save
+	stored      atomic.Uint64 // entries committed
+	nRejected   atomic.Uint64 // entries refused by the database
+	writes      Latency       // the duration of every WriteBatch call
+	writeErrors atomic.Uint64 // WriteBatch calls that failed
+	failing     atomic.Bool
 }
 
 // NewBatcher starts the writer goroutine; Close stops it.
@@ -179,7 +181,9 @@ func (b *Batcher) Save(ctx context.Context, batch []models.LogEntry) error {
 
 // Status reports the batcher's health and progress.
 func (b *Batcher) Status() Status {
-	s := Status{Backend: b.backend, State: StateOK, Stored: b.stored.Load(), Rejected: b.nRejected.Load()}
+	w := b.writes.Snapshot()
+	s := Status{Backend: b.backend, State: StateOK, Stored: b.stored.Load(), Rejected: b.nRejected.Load(),
+		WriteErrors: b.writeErrors.Load(), Writes: &w}
 	if b.failing.Load() {
 		s.State = StateFailing
 	}
@@ -282,7 +286,12 @@ func (b *Batcher) write(batch []models.LogEntry) bool {
 func (b *Batcher) commit(batch []models.LogEntry) bool {
 	bo := backoff.Backoff{Max: b.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		err := b.w.WriteBatch(b.ctx, batch)
+		b.writes.Observe(time.Since(start))
+		if err != nil {
+			b.writeErrors.Add(1)
+		}
 		if err == nil {
 			b.stored.Add(uint64(len(batch)))
 			if b.failing.Swap(false) {

@@ -167,6 +167,11 @@ type Status struct {
 	// RejectedReasons.
 	Rejected        uint64            `json:"rejected"`
 	RejectedReasons map[string]uint64 `json:"rejected_reasons,omitempty"`
+	// WriteErrors counts database writes that failed (and were retried,
+	// or split when the content was refused); Writes times every write.
+	// Both stay zero for the memory store.
+	WriteErrors uint64           `json:"write_errors"`
+	Writes      *LatencySnapshot `json:"-"`
 }
 
 // States of a Status.

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/logpipeline/log-processing-service/mock-log-generator/internal/ws"
+	"github.com/logpipeline/log-processing-service/pkg/buildinfo"
 	"github.com/logpipeline/log-processing-service/pkg/logging"
 )
 
@@ -62,6 +63,7 @@ type config struct {
 	addr       string
 	intervalMs int
 	ws         ws.Config
+	version    bool
 	tlsCert    string
 	tlsKey     string
 	clientCA   string
@@ -87,6 +89,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	if err != nil {
 		return err
 	}
+	if cfg.version {
+		fmt.Fprintln(stdout, "mock-log-generator", buildinfo.Read())
+		return nil
+	}
 	logger, err := logging.New(stderr, cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return &UsageError{err}
@@ -101,7 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	}
 	wss := ws.NewServer(cfg.ws, logger)
 	srv := &http.Server{
-		Handler:           wss.Handler(),
+		Handler:           handler(wss, true),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -189,6 +195,7 @@ func parse(args []string, stdout io.Writer) (config, error) {
 			"A text message from the client applies the same settings from then on (a subscribe\n"+
 			"message): service=checkout&rate=50, or {\"service\":\"checkout\",\"rate\":50}.\n", fs.FlagUsages())
 	}
+	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
 	fs.StringVarP(&cfg.addr, "url", "u", DefaultAddr, "HTTP listen address, e.g. :8080 or 127.0.0.1:8080")
 	fs.IntVarP(&cfg.intervalMs, "interval-ms", "i", 0, "default interval between messages in ms (0 = random per connection, 10-1000 ms; clients may override with ?interval_ms=N)")
 	fs.IntVar(&cfg.ws.MaxConns, "max-conns", ws.DefaultMaxConns, "most WebSocket connections served at once; more are answered 503")

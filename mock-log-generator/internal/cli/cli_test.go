@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +127,64 @@ func TestSilentClientCutOff(t *testing.T) {
 		t.Fatal("server sent data to a silent client")
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("server kept a silent connection open for 30s")
+	}
+}
+
+// TestHealthMetricsAndVersion: /healthz and /metrics beside /ws/logs, and
+// --version.
+func TestHealthMetricsAndVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := Run(t.Context(), []string{"--version"}, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "mock-log-generator ") {
+		t.Fatalf("--version: %q, %v", out.String(), err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-u", "127.0.0.1:0"}, io.Discard, io.Discard, func(a net.Addr) { addrc <- a })
+	}()
+	defer func() { cancel(); <-done }()
+	base := "http://" + (<-addrc).String()
+	get := func(path string) string {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		return string(b)
+	}
+	if got := get("/healthz"); got != "ok\n" {
+		t.Fatalf("/healthz = %q", got)
+	}
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws/logs?count=3&interval_ms=1&malformed_pct=100&seed=4", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for range 4 { // the handshake and three frames
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := get("/metrics")
+	for _, want := range []string{"mockgen_clients_connected 1", "mockgen_frames_sent_total 3", "mockgen_build_info{", "go_goroutines "} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, m)
+		}
+	}
+	var faults int
+	for line := range strings.SplitSeq(m, "\n") {
+		if strings.HasPrefix(line, "mockgen_faults_injected_total{") && !strings.HasSuffix(line, " 0") {
+			n, _ := strconv.Atoi(line[strings.LastIndexByte(line, ' ')+1:])
+			faults += n
+		}
+	}
+	if faults != 3 {
+		t.Errorf("faults injected: %d, want 3 (malformed_pct=100)", faults)
 	}
 }

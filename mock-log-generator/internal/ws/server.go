@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -70,11 +71,38 @@ type Config struct {
 	Token string
 }
 
+// totals are a Server's counters over all its connections.
+type totals struct {
+	frames atomic.Uint64
+	faults [numFaults]atomic.Uint64
+}
+
+// Totals are what a Server has done, for its metrics.
+type Totals struct {
+	Clients int               // connections served now
+	Frames  uint64            // frames sent after the handshakes, malformed ones included
+	Faults  map[string]uint64 // malformed frames sent, by kind
+}
+
+// Totals returns the server's counts so far.
+func (s *Server) Totals() Totals {
+	t := Totals{Frames: s.totals.frames.Load(), Faults: make(map[string]uint64, numFaults)}
+	for f := range numFaults {
+		t.Faults[faultNames[f]] = s.totals.faults[f].Load()
+	}
+	s.mu.Lock()
+	t.Clients = s.conns
+	s.mu.Unlock()
+	return t
+}
+
 // Server serves /ws/logs. Its methods are safe for concurrent use.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	upgrader websocket.Upgrader
+
+	totals *totals // frames and faults sent, over every connection
 
 	mu      sync.Mutex
 	conns   int           // connections being served
@@ -91,7 +119,7 @@ func NewServer(cfg Config, logger *slog.Logger) *Server {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
-	s := &Server{cfg: cfg, log: logger, closing: make(chan struct{})}
+	s := &Server{totals: &totals{}, cfg: cfg, log: logger, closing: make(chan struct{})}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.WriteTimeout,
 		ReadBufferSize:   1024,
@@ -232,6 +260,7 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 		query:     query,
 		defInt:    s.cfg.Interval,
 		subs:      make(chan params, 1),
+		totals:    s.totals,
 	}
 	go func() {
 		defer s.release()
@@ -266,6 +295,8 @@ type client struct {
 	query  url.Values
 	defInt time.Duration
 	subs   chan params
+
+	totals *totals // the server's
 }
 
 // errDropped ends a connection closed on purpose by drop_after.
@@ -521,6 +552,8 @@ var closedTimeChan = func() <-chan time.Time {
 func (c *client) sendBurst(n int) error {
 	now := time.Now()
 	c.out = c.out[:0]
+	sent0 := c.sent
+	defer func() { c.totals.frames.Add(uint64(c.sent - sent0)) }() // once per burst: no shared line per frame
 	drop := false
 	for range n {
 		if !c.more() {
@@ -543,6 +576,7 @@ func (c *client) sendBurst(n int) error {
 				op = websocket.BinaryMessage
 			}
 			c.faults[f]++
+			c.totals.faults[f].Add(1)
 		} else {
 			c.out = c.logs.append(c.out, now)
 		}

@@ -1,0 +1,165 @@
+// Package metrics exposes the processor's counters in the Prometheus text
+// format. It reads the same snapshot as /stats at every scrape, so the two
+// never disagree, and registers on a registry of its own, never the global
+// one. Labels are bounded: a source's name (never a URL with credentials),
+// a rejection or drop reason; never a service.
+package metrics
+
+import (
+	"net/http"
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
+	"github.com/logpipeline/log-processing-service/pkg/buildinfo"
+)
+
+// Namespace prefixes every metric of the processor.
+const Namespace = "logproc"
+
+// Source is what the metrics read.
+type Source interface {
+	Stats() pipeline.Stats
+}
+
+// NewRegistry returns a registry holding the processor's metrics read from
+// p, the build's info, and (with runtime) the Go runtime's and the
+// process's own.
+func NewRegistry(p Source, build buildinfo.Info, runtime bool) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(p))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info", Help: "The build: always 1, with its version, VCS revision and Go version as labels.",
+		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
+	}, func() float64 { return 1 }))
+	if runtime {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return reg
+}
+
+// Handler serves reg's metrics.
+func Handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, MaxRequestsInFlight: 4})
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
+}
+
+type collector struct {
+	p Source
+
+	frames, submitted, dropped, connected, reconnects, pushers         *prometheus.Desc
+	processed, stored, rejected, writeErrors, storageUp, writeDuration *prometheus.Desc
+	queue, queueCap, queueBytes, queueCapBytes, workers, tailClients   *prometheus.Desc
+}
+
+func newCollector(p Source) *collector {
+	return &collector{
+		p:             p,
+		frames:        desc("frames_received_total", "Frames (log lines) received, by source and outcome: ok, ignored (control frames), below_min_level, or the rejection reason.", "source", "outcome"),
+		submitted:     desc("entries_submitted_total", "Valid entries the queue accepted, by source.", "source"),
+		dropped:       desc("entries_dropped_total", "Valid entries dropped because the queue stayed full, by source and reason.", "source", "reason"),
+		connected:     desc("source_connected", "Whether a dialed source is connected now (1) or not (0).", "source"),
+		reconnects:    desc("source_reconnects_total", "Connections made to a dialed source after the first.", "source"),
+		pushers:       desc("pushers_connected", "WebSocket pushers connected now, by source (push:TOKEN:ws).", "source"),
+		processed:     desc("entries_processed_total", "Entries that left the queue: handed to storage, which returned."),
+		stored:        desc("entries_stored_total", "Entries storage committed in this run."),
+		rejected:      desc("storage_rejected_entries_total", "Entries the database refused for their content, set aside."),
+		writeErrors:   desc("storage_write_errors_total", "Database writes that failed (retried, or split when content was refused)."),
+		storageUp:     desc("storage_up", "Whether storage is writing (1) or failing (0)."),
+		writeDuration: desc("storage_write_duration_seconds", "The duration of each database write (one transaction)."),
+		queue:         desc("queue_entries", "Entries waiting in the queue or in the workers' hands now."),
+		queueCap:      desc("queue_capacity_entries", "The queue's capacity in entries (--queue-size)."),
+		queueBytes:    desc("queue_bytes", "Bytes of the entries in the queue and in the workers' hands now."),
+		queueCapBytes: desc("queue_capacity_bytes", "The bound on those bytes (--queue-max-bytes)."),
+		workers:       desc("workers", "Workers taking entries from the queue."),
+		tailClients:   desc("tail_clients", "Clients following GET /logs/tail now."),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+// sourceLabel is a source's label: its name, or its URL with credentials
+// redacted (as /stats shows it); for pushers push:TOKEN:ws or push:TOKEN:http.
+func sourceLabel(s receiver.Stats) string {
+	if s.Kind != receiver.KindPush {
+		return s.URL
+	}
+	if s.URL == "/ws/ingest" {
+		return "push:" + s.Token + ":ws"
+	}
+	return "push:" + s.Token + ":http"
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.p.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, src := range s.Sources {
+		name := sourceLabel(src)
+		counter(c.frames, src.OK, name, "ok")
+		counter(c.frames, src.Ignored, name, "ignored")
+		counter(c.frames, src.BelowMinLevel, name, "below_min_level")
+		for _, reason := range sortedKeys(src.ParseErrors) {
+			counter(c.frames, src.ParseErrors[reason], name, reason)
+		}
+		counter(c.submitted, src.Submitted, name)
+		for _, reason := range sortedKeys(src.DropReasons) {
+			counter(c.dropped, src.DropReasons[reason], name, reason)
+		}
+		if src.Kind == receiver.KindPush {
+			if src.URL == "/ws/ingest" {
+				gauge(c.pushers, float64(src.Clients), name)
+			}
+			continue
+		}
+		up := 0.0
+		if src.State == receiver.StateConnected {
+			up = 1
+		}
+		gauge(c.connected, up, name)
+		counter(c.reconnects, src.Reconnects, name)
+	}
+	counter(c.processed, s.Processed)
+	counter(c.stored, s.Stored)
+	counter(c.rejected, s.Storage.Rejected)
+	counter(c.writeErrors, s.Storage.WriteErrors)
+	up := 0.0
+	if s.Storage.State == storage.StateOK {
+		up = 1
+	}
+	gauge(c.storageUp, up)
+	if w := s.Storage.Writes; w != nil {
+		buckets := make(map[float64]uint64, len(storage.LatencyBuckets))
+		for i, b := range storage.LatencyBuckets {
+			buckets[b] = w.Cumulative[i]
+		}
+		ch <- prometheus.MustNewConstHistogram(c.writeDuration, w.Count, w.Sum, buckets)
+	}
+	gauge(c.queue, float64(s.Queue))
+	gauge(c.queueCap, float64(s.QueueCapacity))
+	gauge(c.queueBytes, float64(s.QueueBytes))
+	gauge(c.queueCapBytes, float64(s.QueueMaxBytes))
+	gauge(c.workers, float64(s.Workers))
+	gauge(c.tailClients, float64(s.TailClients))
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
