@@ -77,13 +77,13 @@ type fake struct {
 
 func (f *fake) Rejected() []storage.Rejected { return nil }
 
-func (f *fake) Follow(flt storage.Filter) (*tail.Sub, error) {
+func (f *fake) Follow(flt storage.Filter, maxRate int) (*tail.Sub, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.tails == nil {
 		f.tails = tail.NewHub(2)
 	}
-	return f.tails.Subscribe(flt)
+	return f.tails.Subscribe(flt, maxRate)
 }
 
 func (f *fake) Unfollow(s *tail.Sub) { f.tails.Unsubscribe(s) }

@@ -23,7 +23,7 @@ type Pipeline interface {
 	Ready() pipeline.Readiness
 	Query(ctx context.Context, f storage.Filter) ([]storage.Record, error)
 	Rejected() []storage.Rejected
-	Follow(f storage.Filter) (*tail.Sub, error)
+	Follow(f storage.Filter, maxRate int) (*tail.Sub, error)
 	Unfollow(s *tail.Sub)
 }
 

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/tail"
+	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
 // Pacing of a tail stream.
@@ -24,13 +26,24 @@ const (
 // as newline-delimited JSON when the client asks for it (?format=ndjson,
 // or Accept: application/x-ndjson). A client that reads too slowly misses
 // entries and is told how many: an SSE event "dropped", or a line
-// {"dropped": N, "dropped_total": M}.
+// {"dropped": N, "dropped_total": M}. ?max_rate=N sends at most N entries a
+// second, skipping (and reporting) the rest: the dashboard asks for 50.
 func serveTail(p Pipeline, done <-chan struct{}, logger *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		format := q.Get("format")
+		maxRate := 0 // entries per second; 0 = all
+		if v := q.Get("max_rate"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1_000_000 {
+				http.Error(w, `invalid max_rate: want entries per second, 1 to 1000000`, http.StatusBadRequest)
+				return
+			}
+			maxRate = n
+		}
 		q.Del("format")
 		q.Del("token")
+		q.Del("max_rate")
 		if _, ok := q["limit"]; ok {
 			http.Error(w, "invalid limit: the tail has no limit; it follows until you stop it", http.StatusBadRequest)
 			return
@@ -45,7 +58,7 @@ func serveTail(p Pipeline, done <-chan struct{}, logger *slog.Logger) http.Handl
 			http.Error(w, `invalid format: want sse (the default) or ndjson`, http.StatusBadRequest)
 			return
 		}
-		sub, err := p.Follow(f)
+		sub, err := p.Follow(f, maxRate)
 		if errors.Is(err, tail.ErrTooMany) {
 			w.Header().Set("Retry-After", "5")
 			http.Error(w, "too many clients follow the tail (--tail-max-clients); retry later", http.StatusServiceUnavailable)
@@ -85,6 +98,7 @@ func serveTail(p Pipeline, done <-chan struct{}, logger *slog.Logger) http.Handl
 		var reported uint64
 		lastWrite := time.Now()
 		var buf []byte
+		add := func(e models.LogEntry) { buf = appendEntry(buf, e, ndjson) }
 		for {
 			select {
 			case <-r.Context().Done():
@@ -92,20 +106,23 @@ func serveTail(p Pipeline, done <-chan struct{}, logger *slog.Logger) http.Handl
 			case <-done:
 				return
 			case e := <-sub.Entries():
-				buf = appendEntry(buf[:0], e, ndjson)
+				buf = buf[:0]
+				add(e)
 			more:
 				for len(buf) < tailFlushBytes {
 					select {
 					case e := <-sub.Entries():
-						buf = appendEntry(buf, e, ndjson)
+						add(e)
 					default:
 						break more
 					}
 				}
-				if !write(buf) {
-					return
+				if len(buf) > 0 {
+					if !write(buf) {
+						return
+					}
+					lastWrite = time.Now()
 				}
-				lastWrite = time.Now()
 			case now := <-tick.C:
 				if m := sub.Missed(); m > reported {
 					msg := fmt.Sprintf(`{"dropped":%d,"dropped_total":%d}`, m-reported, m)

@@ -282,9 +282,12 @@ func (p *Pipeline) StatsWithTotals(ctx context.Context) Stats {
 	}
 }
 
-// Follow subscribes to the entries, as they are stored, that pass f; call
-// Unfollow when done. It fails when too many clients follow already.
-func (p *Pipeline) Follow(f storage.Filter) (*tail.Sub, error) { return p.tail.Subscribe(f) }
+// Follow subscribes to the entries, as they are stored, that pass f, at
+// most maxRate a second (0: all); call Unfollow when done. It fails when too
+// many clients follow already.
+func (p *Pipeline) Follow(f storage.Filter, maxRate int) (*tail.Sub, error) {
+	return p.tail.Subscribe(f, maxRate)
+}
 
 // Unfollow ends a Follow.
 func (p *Pipeline) Unfollow(s *tail.Sub) { p.tail.Unsubscribe(s) }

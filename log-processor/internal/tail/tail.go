@@ -1,12 +1,15 @@
 // Package tail fans entries out, as they are stored, to the clients
 // following them (GET /logs/tail). Publishing never waits: a client that
-// reads too slowly misses entries, and is told how many.
+// reads too slowly misses entries, and is told how many. A client may ask
+// for at most so many entries a second (the dashboard does): the rest are
+// skipped as they are published, costing it nothing.
 package tail
 
 import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/pkg/models"
@@ -44,6 +47,12 @@ type Sub struct {
 	filter storage.Filter
 	c      chan models.LogEntry
 	missed atomic.Uint64
+
+	// At most maxRate entries a second (0: all), counted in a one-second
+	// window; guarded by the hub's mutex.
+	maxRate  int
+	window   time.Time
+	inWindow int
 }
 
 // Entries delivers the entries that pass the client's filter.
@@ -53,14 +62,15 @@ func (s *Sub) Entries() <-chan models.LogEntry { return s.c }
 // buffer full, in all so far.
 func (s *Sub) Missed() uint64 { return s.missed.Load() }
 
-// Subscribe adds a client following the entries that pass f.
-func (h *Hub) Subscribe(f storage.Filter) (*Sub, error) {
+// Subscribe adds a client following the entries that pass f, at most
+// maxRate a second (0: all); the others count as missed.
+func (h *Hub) Subscribe(f storage.Filter, maxRate int) (*Sub, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.subs) >= h.max {
 		return nil, ErrTooMany
 	}
-	s := &Sub{filter: f, c: make(chan models.LogEntry, Buffer)}
+	s := &Sub{filter: f, c: make(chan models.LogEntry, Buffer), maxRate: max(maxRate, 0)}
 	h.subs[s] = struct{}{}
 	h.n.Store(int32(len(h.subs)))
 	return s, nil
@@ -85,10 +95,21 @@ func (h *Hub) Publish(batch []models.LogEntry) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now := time.Now()
 	for s := range h.subs {
+		if s.maxRate > 0 && now.Sub(s.window) >= time.Second {
+			s.window, s.inWindow = now, 0
+		}
 		for i := range batch {
 			if !s.filter.Match(&batch[i]) {
 				continue
+			}
+			if s.maxRate > 0 {
+				if s.inWindow >= s.maxRate {
+					s.missed.Add(1)
+					continue
+				}
+				s.inWindow++
 			}
 			select {
 			case s.c <- batch[i]:

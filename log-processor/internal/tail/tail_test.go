@@ -10,15 +10,15 @@ import (
 func TestHub(t *testing.T) {
 	h := NewHub(2)
 	h.Publish([]models.LogEntry{{Level: "INFO"}}) // nobody follows: nothing happens
-	warn, err := h.Subscribe(storage.Filter{Level: "WARN"})
+	warn, err := h.Subscribe(storage.Filter{Level: "WARN"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := h.Subscribe(storage.Filter{})
+	all, err := h.Subscribe(storage.Filter{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Subscribe(storage.Filter{}); err != ErrTooMany {
+	if _, err := h.Subscribe(storage.Filter{}, 0); err != ErrTooMany {
 		t.Fatalf("third client: %v, want ErrTooMany", err)
 	}
 	batch := make([]models.LogEntry, Buffer+76)
@@ -44,7 +44,19 @@ func TestHub(t *testing.T) {
 	if h.Clients() != 1 {
 		t.Fatalf("%d clients after one left, want 1", h.Clients())
 	}
-	if _, err := h.Subscribe(storage.Filter{}); err != nil {
+	if _, err := h.Subscribe(storage.Filter{}, 0); err != nil {
 		t.Fatalf("room freed, but: %v", err)
+	}
+}
+
+func TestHubMaxRate(t *testing.T) {
+	h := NewHub(1)
+	s, err := h.Subscribe(storage.Filter{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Publish(make([]models.LogEntry, 25)) // one window: 10 sent, 15 skipped
+	if got := len(s.Entries()); got != 10 || s.Missed() != 15 {
+		t.Fatalf("%d sent, %d missed; want 10 and 15", got, s.Missed())
 	}
 }
