@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/testcert"
 )
 
 // TestGeneratorPushes: the generator pushes to the processor's ingest
@@ -49,6 +54,49 @@ func TestGeneratorPushes(t *testing.T) {
 		if strings.Contains(text, token) || strings.Contains(text, wrong) {
 			t.Errorf("a token appears in the %s", what)
 		}
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIngestOverTLS: the ingest listener serves HTTPS with the given
+// certificate, and a token from $LOGPROC_INGEST_TOKEN is named default.
+func TestIngestOverTLS(t *testing.T) {
+	certs := testcert.New(t, "ingest")
+	t.Setenv("LOGPROC_INGEST_TOKEN", "env-token-93")
+	p := startProcessor(t, "--ingest-addr", "127.0.0.1:0", "--ingest-tls-cert", certs.ServerCert, "--ingest-tls-key", certs.ServerKey)
+	pem, err := os.ReadFile(certs.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	defer client.CloseIdleConnections()
+	post := func(scheme, token string) (int, error) {
+		req, _ := http.NewRequest(http.MethodPost, scheme+"://"+p.ingest+"/ingest", strings.NewReader(logLine("INFO", "tls", "over https")))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := post("https", "env-token-93"); err != nil || code != 200 {
+		t.Fatalf("https POST: %d %v", code, err)
+	}
+	if code, err := post("https", "wrong"); err != nil || code != 401 {
+		t.Fatalf("https POST with a wrong token: %d %v, want 401", code, err)
+	}
+	if code, err := post("http", "env-token-93"); err == nil && code == 200 {
+		t.Fatal("plain HTTP accepted on the TLS listener")
+	}
+	var s stats
+	waitFor(t, 10*time.Second, "the entry stored", func() bool { getJSON(t, p.api+"/stats", &s); return s.Stored == 1 })
+	if src := sourceNamed(s, "/ingest"); src == nil || src.Token != "default" {
+		t.Fatalf("sources %+v, want a push source for token default", s.Sources)
 	}
 	if err := p.stop(t); err != nil {
 		t.Fatal(err)
