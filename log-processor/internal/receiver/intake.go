@@ -86,6 +86,12 @@ func (in *Intake) Frame(data []byte, now time.Time) {
 // Lines is Frame for each non-blank line of data (newline-delimited JSON).
 func (in *Intake) Lines(data []byte, now time.Time) {
 	in.seen(now)
+	eachLine(data, func(line []byte) { in.frame(line, now) })
+	in.maybeSummary(now)
+}
+
+// eachLine calls fn with each non-blank line of data.
+func eachLine(data []byte, fn func(line []byte)) {
 	for len(data) > 0 {
 		line := data
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -94,10 +100,9 @@ func (in *Intake) Lines(data []byte, now time.Time) {
 			data = nil
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
-			in.frame(line, now)
+			fn(line)
 		}
 	}
-	in.maybeSummary(now)
 }
 
 func (in *Intake) seen(now time.Time) {
@@ -181,17 +186,7 @@ func (in *Intake) Prepare(t *Tally, data []byte, elements [][]byte, now time.Tim
 	for _, el := range elements {
 		one(el)
 	}
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		if len(bytes.TrimSpace(line)) > 0 {
-			one(line)
-		}
-	}
+	eachLine(data, one)
 }
 
 // Commit counts a prepared request whose entries the pool accepted. Unlike

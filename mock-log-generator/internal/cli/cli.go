@@ -256,13 +256,9 @@ func parse(args []string, stdout io.Writer) (config, error) {
 		if cfg.tls == nil {
 			return cfg, &UsageError{errors.New("--tls-client-ca needs --tls-cert and --tls-key")}
 		}
-		pem, err := os.ReadFile(cfg.clientCA)
+		pool, err := certPool("--tls-client-ca", cfg.clientCA)
 		if err != nil {
-			return cfg, &UsageError{fmt.Errorf("--tls-client-ca: %w", err)}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return cfg, &UsageError{fmt.Errorf("--tls-client-ca: %s holds no PEM certificate", cfg.clientCA)}
+			return cfg, err
 		}
 		cfg.tls.ClientCAs, cfg.tls.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
@@ -270,13 +266,9 @@ func parse(args []string, stdout io.Writer) (config, error) {
 		return cfg, &UsageError{errors.New("--push-batch must be greater than zero")}
 	}
 	if cfg.pushCA != "" {
-		pem, err := os.ReadFile(cfg.pushCA)
+		pool, err := certPool("--push-ca", cfg.pushCA)
 		if err != nil {
-			return cfg, &UsageError{fmt.Errorf("--push-ca: %w", err)}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return cfg, &UsageError{fmt.Errorf("--push-ca: %s holds no PEM certificate", cfg.pushCA)}
+			return cfg, err
 		}
 		cfg.push.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
@@ -290,6 +282,19 @@ func parse(args []string, stdout io.Writer) (config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// certPool reads the CA certificates (PEM) in path, named by flag.
+func certPool(flag, path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &UsageError{fmt.Errorf("%s: %w", flag, err)}
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, &UsageError{fmt.Errorf("%s: %s holds no PEM certificate", flag, path)}
+	}
+	return pool, nil
 }
 
 // The environment variables the tokens may come from.
