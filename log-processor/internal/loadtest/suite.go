@@ -85,6 +85,18 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 		flooded[n] = res.Rate
 		rows = append(rows, row{name: fmt.Sprintf("processor, memory, %d conn", n), rate: res.Rate, ceiling: ceilings[n], res: res})
 	}
+	if slices.Contains(cfg.Conns, 1) {
+		progress("processor, memory storage, 1 connection, with the dashboard open in headless Chromium")
+		r, ok, err := cfg.dashboardRow(ctx, urls(1), flooded[1])
+		if err != nil {
+			return err
+		}
+		if ok {
+			rows = append(rows, r)
+		} else {
+			progress("no Chromium installed: no dashboard row")
+		}
+	}
 	for _, overWS := range []bool{false, true} {
 		progress("processor, memory storage, pushed by the generator (over WebSocket: %t)", overWS)
 		r, err := cfg.pushRow(ctx, overWS, flooded[1])
