@@ -110,6 +110,7 @@ type Server struct {
 	pool Pool
 	log  *slog.Logger
 	mux  *http.ServeMux
+	up   websocket.Upgrader
 
 	ctx    context.Context // ended by Close: pushers stop
 	cancel context.CancelFunc
@@ -148,6 +149,13 @@ func New(cfg Config, pool Pool, logger *slog.Logger) *Server {
 	s := &Server{
 		cfg: cfg.withDefaults(), pool: pool, log: logger.With("component", "ingest"), ctx: ctx, cancel: cancel,
 		conns: map[*websocket.Conn]bool{}, sources: map[string]*source{},
+	}
+	s.up = websocket.Upgrader{
+		ReadBufferSize:  64 << 10,
+		WriteBufferSize: 1024,
+		// Pushers authenticate with a token, never a cookie, so a page from
+		// another origin gains nothing by connecting: browsers are welcome.
+		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET "+PathWS, s.serveWS)
@@ -235,14 +243,6 @@ func (s *Server) intake(token string, block context.Context) *receiver.Intake {
 	}, s.pool, s.log.With("source", name))
 }
 
-var upgrader = websocket.Upgrader{
-	ReadBufferSize:  64 << 10,
-	WriteBufferSize: 1024,
-	// Pushers authenticate with a token, never a cookie, so a page from
-	// another origin gains nothing by connecting: browsers are welcome.
-	CheckOrigin: func(*http.Request) bool { return true },
-}
-
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	token, ok := s.auth(r)
 	if !ok {
@@ -265,7 +265,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer func() { s.mu.Lock(); s.clients--; s.mu.Unlock() }()
 
-	conn, err := upgrader.Upgrade(w, r, nil)
+	conn, err := s.up.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
