@@ -97,7 +97,7 @@ type Pool struct {
 	free chan []models.LogEntry
 	// inHand counts entries taken off jobs but not yet processed, so that
 	// Stats.Queue covers them; inJobs counts the entries of the many-entry
-	// jobs on jobs (SubmitAll's), each of which takes one place.
+	// jobs on jobs (SubmitAll's) beyond the one place each takes there.
 	inHand atomic.Int64
 	inJobs atomic.Int64
 	// bytes is the Size of every entry accepted and not yet processed; a
@@ -216,7 +216,7 @@ func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) bool 
 		return false
 	}
 	j := job{many: append([]models.LogEntry(nil), entries...), size: size}
-	p.inJobs.Add(int64(len(entries)))
+	p.inJobs.Add(int64(len(entries) - 1))
 	select {
 	case p.jobs <- j:
 		return true
@@ -229,7 +229,7 @@ func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) bool 
 		case <-t.C:
 		}
 	}
-	p.inJobs.Add(-int64(len(entries)))
+	p.inJobs.Add(-int64(len(entries) - 1))
 	p.release(size)
 	return false
 }
@@ -373,7 +373,7 @@ func (p *Pool) gather() {
 // MaxBatch.
 func (p *Pool) gatherMany(j job) {
 	p.inHand.Add(int64(len(j.many)))
-	p.inJobs.Add(-int64(len(j.many)))
+	p.inJobs.Add(-int64(len(j.many) - 1))
 	for rest := j.many; len(rest) > 0; {
 		n := min(len(rest), p.cfg.MaxBatch)
 		b := batch{entries: append(<-p.free, rest[:n]...)}

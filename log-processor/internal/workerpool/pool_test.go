@@ -280,15 +280,22 @@ func TestSubmitAllIsWhole(t *testing.T) {
 		// Room for four entries' bytes; one worker saving one at a time.
 		p := New(Config{Workers: 1, QueueSize: 4, QueueBytes: 4 * size, MaxBatch: 1}, store, discard)
 		three := []models.LogEntry{entry(), entry(), entry()}
-		if !p.SubmitAll(three, 0) {
-			t.Fatal("three entries refused by an empty pool with room for four")
+		if !p.SubmitAll(three[:2], 0) {
+			t.Fatal("two entries refused by an empty pool with room for four")
 		}
-		synctest.Wait()
+		synctest.Wait() // the worker holds one; the gatherer waits to hand it the other
+		if !p.SubmitAll(three[:2], 0) {
+			t.Fatal("two more refused with room for two")
+		}
+		// These two wait on the queue as one job: counted as two entries.
+		if st := p.Stats(); st.Queue != 4 || st.QueueBytes != 4*size {
+			t.Fatalf("after two batches of two: %+v, want 4 entries and their bytes", st)
+		}
 		if p.SubmitAll(three, time.Second) {
-			t.Fatal("three more accepted with room for one")
+			t.Fatal("three more accepted with no room")
 		}
-		if st := p.Stats(); st.Queue != 3 || st.QueueBytes != 3*size {
-			t.Fatalf("after a refused batch: %+v, want 3 entries and their bytes (nothing of it taken)", st)
+		if st := p.Stats(); st.Queue != 4 || st.QueueBytes != 4*size {
+			t.Fatalf("after a refused batch: %+v, want 4 entries and their bytes (nothing of it taken)", st)
 		}
 		if p.SubmitAll(make([]models.LogEntry, 5), time.Minute) {
 			t.Fatal("a batch larger than the pool accepted")
@@ -304,8 +311,8 @@ func TestSubmitAllIsWhole(t *testing.T) {
 		if err := p.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if st := p.Stats(); st.Processed != 6 || st.QueueBytes != 0 {
-			t.Errorf("after Close: %+v, want 6 processed and no bytes held", st)
+		if st := p.Stats(); st.Processed != 7 || st.QueueBytes != 0 || st.Queue != 0 {
+			t.Errorf("after Close: %+v, want 7 processed, nothing queued and no bytes held", st)
 		}
 	})
 }
