@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/tail"
+	"github.com/logpipeline/log-processing-service/pkg/bearer"
 )
 
 // Pipeline is what the API reads.
@@ -160,13 +160,8 @@ func requireToken(token string, h http.HandlerFunc, inQuery bool) http.HandlerFu
 	if token == "" {
 		return h
 	}
-	want := []byte(token)
 	return func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok && inQuery {
-			got, ok = r.URL.Query().Get("token"), r.URL.Query().Has("token")
-		}
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
+		if !bearer.Equal(bearer.From(r, inQuery), token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="log-processor"`)
 			http.Error(w, "unauthorized: this endpoint needs Authorization: Bearer <api token>", http.StatusUnauthorized)
 			return

@@ -98,7 +98,6 @@ func serveTail(p Pipeline, done <-chan struct{}, logger *slog.Logger) http.Handl
 		var reported uint64
 		lastWrite := time.Now()
 		var buf []byte
-		add := func(e models.LogEntry) { buf = appendEntry(buf, e, ndjson) }
 		for {
 			select {
 			case <-r.Context().Done():
@@ -106,13 +105,12 @@ func serveTail(p Pipeline, done <-chan struct{}, logger *slog.Logger) http.Handl
 			case <-done:
 				return
 			case e := <-sub.Entries():
-				buf = buf[:0]
-				add(e)
+				buf = appendEntry(buf[:0], &e, ndjson)
 			more:
 				for len(buf) < tailFlushBytes {
 					select {
 					case e := <-sub.Entries():
-						add(e)
+						buf = appendEntry(buf, &e, ndjson)
 					default:
 						break more
 					}
@@ -148,7 +146,7 @@ func serveTail(p Pipeline, done <-chan struct{}, logger *slog.Logger) http.Handl
 }
 
 // appendEntry appends e as one SSE event or one NDJSON line.
-func appendEntry(buf []byte, e any, ndjson bool) []byte {
+func appendEntry(buf []byte, e *models.LogEntry, ndjson bool) []byte {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return buf

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
+	"github.com/logpipeline/log-processing-service/pkg/bearer"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
@@ -199,18 +199,14 @@ func (s *Server) auth(r *http.Request) (string, bool) {
 	if len(s.cfg.Tokens) == 0 {
 		return Anonymous, true
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		got = r.URL.Query().Get("token")
-	}
-	got = strings.TrimSpace(got)
-	name, found := "", 0
+	got := bearer.From(r, true)
+	name, ok := "", false
 	for _, t := range s.cfg.Tokens { // every token compared, in constant time
-		if subtle.ConstantTimeCompare([]byte(got), []byte(t.Value)) == 1 && got != "" {
-			name, found = t.Name, found+1
+		if bearer.Equal(got, t.Value) {
+			name, ok = t.Name, true
 		}
 	}
-	return name, found > 0
+	return name, ok
 }
 
 func unauthorized(w http.ResponseWriter) {
@@ -237,8 +233,10 @@ func (s *Server) sourceFor(path, token string) *source {
 // the pusher instead of dropping.
 func (s *Server) intake(token string, block context.Context) *receiver.Intake {
 	name := "push:" + token
+	p := s.cfg.Parser
+	p.DefaultService = token
 	return receiver.NewIntake(receiver.IntakeConfig{
-		Name: name, DefaultService: token, Parser: s.cfg.Parser, Block: block,
+		Name: name, Parser: p, Block: block,
 		StorageFailing: s.cfg.StorageFailing, SummaryInterval: s.cfg.SummaryInterval,
 	}, s.pool, s.log.With("source", name))
 }

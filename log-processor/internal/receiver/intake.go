@@ -46,8 +46,7 @@ type Intake struct {
 // IntakeConfig describes an Intake. Zero durations mean their defaults.
 type IntakeConfig struct {
 	Name            string        // recorded as each entry's Source
-	DefaultService  string        // the service of entries that name none
-	Parser          parser.Parser // its DefaultService is replaced by DefaultService when that is set
+	Parser          parser.Parser // with DefaultService the service of entries that name none
 	SubmitTimeout   time.Duration // longest wait for room before dropping (unless Block)
 	Block           context.Context
 	StorageFailing  func() bool
@@ -56,15 +55,11 @@ type IntakeConfig struct {
 
 // NewIntake returns an Intake submitting into pool, logging with logger.
 func NewIntake(cfg IntakeConfig, pool Pool, logger *slog.Logger) *Intake {
-	p := cfg.Parser
-	if cfg.DefaultService != "" {
-		p.DefaultService = cfg.DefaultService
-	}
 	if cfg.SubmitTimeout <= 0 {
 		cfg.SubmitTimeout = DefaultSubmitTimeout
 	}
 	return &Intake{
-		name: cfg.Name, parser: p, pool: pool, submitTimeout: cfg.SubmitTimeout, block: cfg.Block,
+		name: cfg.Name, parser: cfg.Parser, pool: pool, submitTimeout: cfg.SubmitTimeout, block: cfg.Block,
 		storageFailing: cfg.StorageFailing, log: logger, summaryEvery: cfg.SummaryInterval,
 	}
 }
@@ -113,16 +108,24 @@ func (in *Intake) seen(now time.Time) {
 }
 
 func (in *Intake) frame(data []byte, now time.Time) {
+	in.multi = in.records(data, now, in.multi, func(e *models.LogEntry, r parser.Reason) { in.outcome(e, r, now) })
+}
+
+// records parses one frame and calls fn with each record's outcome: the
+// frame's own, or each record of an OpenTelemetry export, parsed into
+// multi (a buffer to reuse, returned for the next call).
+func (in *Intake) records(data []byte, now time.Time, multi []parser.Result, fn func(*models.LogEntry, parser.Reason)) []parser.Result {
 	e, reason := in.parser.Parse(data, now)
-	if reason == parser.Multi {
-		in.multi = in.parser.ParseAll(in.multi[:0], data, now)
-		for i := range in.multi {
-			in.outcome(&in.multi[i].Entry, in.multi[i].Reason, now)
-		}
-		clear(in.multi)
-		return
+	if reason != parser.Multi {
+		fn(&e, reason)
+		return multi
 	}
-	in.outcome(&e, reason, now)
+	multi = in.parser.ParseAll(multi[:0], data, now)
+	for i := range multi {
+		fn(&multi[i].Entry, multi[i].Reason)
+	}
+	clear(multi)
+	return multi
 }
 
 // outcome counts one parsed record and submits it if it is a valid entry.
@@ -173,16 +176,8 @@ func (in *Intake) Prepare(t *Tally, data []byte, elements [][]byte, now time.Tim
 			t.Entries = append(t.Entries, *e)
 		}
 	}
-	one := func(line []byte) {
-		e, r := in.parser.Parse(line, now)
-		if r == parser.Multi {
-			for _, res := range in.parser.ParseAll(nil, line, now) {
-				add(&res.Entry, res.Reason)
-			}
-			return
-		}
-		add(&e, r)
-	}
+	var multi []parser.Result // this call's own: Prepare may run concurrently
+	one := func(line []byte) { multi = in.records(line, now, multi, add) }
 	for _, el := range elements {
 		one(el)
 	}

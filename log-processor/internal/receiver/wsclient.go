@@ -140,10 +140,8 @@ const (
 // Receiver consumes one source. Run is called once; Stats and LogSummary are
 // safe to call concurrently with it.
 type Receiver struct {
-	*Intake // fed by the Run goroutine
+	*Intake // fed by the Run goroutine; its name (Config.Name, or the URL with credentials redacted) and logger are the source's
 	cfg     Config
-	name    string // the source's name: Config.Name, or the URL with credentials redacted
-	log     *slog.Logger
 
 	mu             sync.Mutex // guards the connection state below
 	state          string
@@ -160,15 +158,15 @@ func New(cfg Config, pool Pool, logger *slog.Logger) *Receiver {
 	}
 	log := logger.With("component", "receiver", "ws", name)
 	cfg = cfg.withDefaults()
-	service := cfg.Parser.DefaultService
-	if service == "" {
-		service = defaultService(cfg)
+	p := cfg.Parser
+	if p.DefaultService == "" {
+		p.DefaultService = defaultService(cfg)
 	}
 	in := NewIntake(IntakeConfig{
-		Name: name, DefaultService: service, Parser: cfg.Parser, SubmitTimeout: cfg.SubmitTimeout,
+		Name: name, Parser: p, SubmitTimeout: cfg.SubmitTimeout,
 		StorageFailing: cfg.StorageFailing, SummaryInterval: cfg.SummaryInterval,
 	}, pool, log)
-	return &Receiver{Intake: in, cfg: cfg, name: name, log: log, state: StateConnecting}
+	return &Receiver{Intake: in, cfg: cfg, state: StateConnecting}
 }
 
 // defaultService is the service of entries that name none: the source's

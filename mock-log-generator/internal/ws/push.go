@@ -208,7 +208,7 @@ type sender interface {
 	close()
 }
 
-func bearer(token string) http.Header {
+func authHeader(token string) http.Header {
 	h := http.Header{}
 	if token != "" {
 		h.Set("Authorization", "Bearer "+token)
@@ -224,7 +224,7 @@ type wsSender struct {
 func (s *wsSender) send(ctx context.Context, batch []byte) (time.Duration, error) {
 	if s.conn == nil {
 		d := websocket.Dialer{HandshakeTimeout: pushWriteWait, TLSClientConfig: s.cfg.TLS}
-		conn, resp, err := d.DialContext(ctx, s.cfg.URL, bearer(s.cfg.Token))
+		conn, resp, err := d.DialContext(ctx, s.cfg.URL, authHeader(s.cfg.Token))
 		if err != nil {
 			if resp != nil {
 				body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -273,7 +273,7 @@ func (s *httpSender) send(ctx context.Context, batch []byte) (time.Duration, err
 	if err != nil {
 		return time.Second, err
 	}
-	req.Header = bearer(s.cfg.Token)
+	req.Header = authHeader(s.cfg.Token)
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -7,7 +7,6 @@ package ws
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/logpipeline/log-processing-service/pkg/bearer"
 )
 
 const (
@@ -200,11 +201,7 @@ func (s *Server) authorized(r *http.Request) bool {
 	if s.cfg.Token == "" {
 		return true
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		got = r.URL.Query().Get("token")
-	}
-	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.Token)) == 1
+	return bearer.Equal(bearer.From(r, true), s.cfg.Token)
 }
 
 func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
@@ -447,24 +444,26 @@ func (c *client) write(readDone <-chan struct{}) error {
 
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
+	// tick paces the stream (none for flood, or once the count is sent);
+	// pace sets it up for the current settings, anew after a subscribe.
 	var tick <-chan time.Time
-	if !c.p.flood && c.more() {
-		period := c.p.interval
-		if c.p.rate > 0 {
-			period = ratePeriod
+	stopTick := func() {}
+	defer func() { stopTick() }()
+	pace := func() {
+		stopTick()
+		stopTick, tick = func() {}, nil
+		if !c.p.flood && c.more() {
+			period := c.p.interval
+			if c.p.rate > 0 {
+				period = ratePeriod
+			}
+			t := time.NewTicker(period)
+			stopTick, tick = t.Stop, t.C
 		}
-		t := time.NewTicker(period)
-		defer t.Stop()
-		tick = t.C
 	}
+	pace()
 	start := time.Now()
 	c.out = make([]byte, 0, 32<<10)
-	var stopTick func()
-	defer func() {
-		if stopTick != nil {
-			stopTick()
-		}
-	}()
 	for {
 		burst := 1
 		var flood <-chan time.Time
@@ -490,18 +489,7 @@ func (c *client) write(readDone <-chan struct{}) error {
 		case p := <-c.subs:
 			// Subscribed: the new settings apply from here, paced anew.
 			c.p, c.logs, c.sent, start = p, newLogWriter(p, c.rng), 0, time.Now()
-			if stopTick != nil {
-				stopTick()
-			}
-			tick = nil
-			if !c.p.flood && c.more() {
-				period := c.p.interval
-				if c.p.rate > 0 {
-					period = ratePeriod
-				}
-				t := time.NewTicker(period)
-				stopTick, tick = t.Stop, t.C
-			}
+			pace()
 			ack, _ := json.Marshal(handshake{Status: "subscribed", IntervalMs: c.p.intervalMs(), Rate: c.p.rate, Flood: c.p.flood,
 				Count: max(c.p.count, 0), Service: c.p.service})
 			if err := c.conn.SetWriteDeadline(time.Now().Add(c.writeWait)); err != nil {
