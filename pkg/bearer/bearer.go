@@ -13,11 +13,13 @@ import (
 // WebSocket and EventSource cannot set headers. It returns "" when r
 // carries none.
 func From(r *http.Request, inQuery bool) string {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok && inQuery {
-		got = r.URL.Query().Get("token")
+	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return strings.TrimSpace(got)
 	}
-	return strings.TrimSpace(got)
+	if inQuery {
+		return strings.TrimSpace(r.URL.Query().Get("token"))
+	}
+	return ""
 }
 
 // Equal reports whether got is want, comparing in constant time. An empty

@@ -26,6 +26,7 @@ import (
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
 	"github.com/logpipeline/log-processing-service/pkg/bearer"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
@@ -99,8 +100,9 @@ func (c Config) withDefaults() Config {
 // Pool is what ingest needs of the worker pool.
 type Pool interface {
 	receiver.Pool
-	SubmitAll(entries []models.LogEntry, timeout time.Duration) bool
-	Fits(n int, size int64) bool
+	// SubmitAll queues entries whole or not at all: nil, or
+	// workerpool.ErrTooLarge (they never fit) or workerpool.ErrFull.
+	SubmitAll(entries []models.LogEntry, timeout time.Duration) error
 }
 
 // Server serves the ingest endpoints. It is an http.Handler; Close stops
@@ -400,16 +402,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		body = nil
 	}
 	src.http.Prepare(t, body, elements, now)
-	size := int64(0)
-	for i := range t.Entries {
-		size += int64(t.Entries[i].Size())
-	}
-	if !s.pool.Fits(len(t.Entries), size) {
-		http.Error(w, fmt.Sprintf("%d entries (%d bytes) are more than the queue holds (--queue-size, --queue-max-bytes): send smaller batches",
-			len(t.Entries), size), http.StatusRequestEntityTooLarge)
+	switch err := s.pool.SubmitAll(t.Entries, s.cfg.SubmitTimeout); {
+	case errors.Is(err, workerpool.ErrTooLarge):
+		http.Error(w, fmt.Sprintf("%d entries are more than the queue holds at once (--queue-size, --queue-max-bytes): send smaller batches",
+			len(t.Entries)), http.StatusRequestEntityTooLarge)
 		return
-	}
-	if !s.pool.SubmitAll(t.Entries, s.cfg.SubmitTimeout) {
+	case err != nil:
 		s.mu.Lock()
 		src.refused++
 		s.mu.Unlock()

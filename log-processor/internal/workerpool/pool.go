@@ -194,54 +194,56 @@ func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool 
 	}
 }
 
+// Why SubmitAll refused entries.
+var (
+	// ErrTooLarge: more entries (QueueSize) or bytes (QueueBytes) than the
+	// pool can ever hold at once; waiting would not help.
+	ErrTooLarge = errors.New("more entries or bytes than the queue can ever hold at once")
+	// ErrFull: no room for them all within the timeout.
+	ErrFull = errors.New("queue full")
+)
+
 // SubmitAll queues every entry of entries or none of them, waiting at most
-// timeout for room for all; it reports whether they were accepted. The
+// timeout for room for all; it returns nil when they were accepted. The
 // entries travel as one job, so that they are taken whole, and are copied:
-// the caller may reuse entries at once. Entries that could never fit
-// together (see Fits) are refused at once.
-func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) bool {
+// the caller may reuse entries at once.
+func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) error {
 	if len(entries) == 0 {
-		return true
+		return nil
 	}
 	size := int64(0)
 	for i := range entries {
 		size += int64(entries[i].Size())
 	}
-	if !p.Fits(len(entries), size) {
-		return false
+	if len(entries) > p.cfg.QueueSize || size > p.cfg.QueueBytes {
+		return ErrTooLarge
 	}
 	t := time.NewTimer(max(timeout, 0))
 	defer t.Stop()
 	if !p.tryReserve(size) && (timeout <= 0 || !p.reserve(size, t.C)) {
-		return false
+		return ErrFull
 	}
 	j := job{many: append([]models.LogEntry(nil), entries...), size: size}
 	p.inJobs.Add(int64(len(entries) - 1))
 	select {
 	case p.jobs <- j:
-		return true
+		return nil
 	default:
 	}
 	if timeout > 0 {
 		select {
 		case p.jobs <- j:
-			return true
+			return nil
 		case <-t.C:
 		}
 	}
 	p.inJobs.Add(-int64(len(entries) - 1))
 	p.release(size)
-	return false
+	return ErrFull
 }
 
 // Capacity returns the pool's bounds: entries and bytes.
 func (p *Pool) Capacity() (entries int, bytes int64) { return p.cfg.QueueSize, p.cfg.QueueBytes }
-
-// Fits reports whether n entries of size bytes in all could ever be
-// queued together (see SubmitAll).
-func (p *Pool) Fits(n int, size int64) bool {
-	return n <= p.cfg.QueueSize && size <= p.cfg.QueueBytes
-}
 
 // tryReserve adds size to the pool's bytes if they stay within QueueBytes.
 func (p *Pool) tryReserve(size int64) bool {

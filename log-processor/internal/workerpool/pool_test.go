@@ -280,33 +280,33 @@ func TestSubmitAllIsWhole(t *testing.T) {
 		// Room for four entries' bytes; one worker saving one at a time.
 		p := New(Config{Workers: 1, QueueSize: 4, QueueBytes: 4 * size, MaxBatch: 1}, store, discard)
 		three := []models.LogEntry{entry(), entry(), entry()}
-		if !p.SubmitAll(three[:2], 0) {
+		if p.SubmitAll(three[:2], 0) != nil {
 			t.Fatal("two entries refused by an empty pool with room for four")
 		}
 		synctest.Wait() // the worker holds one; the gatherer waits to hand it the other
-		if !p.SubmitAll(three[:2], 0) {
+		if p.SubmitAll(three[:2], 0) != nil {
 			t.Fatal("two more refused with room for two")
 		}
 		// These two wait on the queue as one job: counted as two entries.
 		if st := p.Stats(); st.Queue != 4 || st.QueueBytes != 4*size {
 			t.Fatalf("after two batches of two: %+v, want 4 entries and their bytes", st)
 		}
-		if p.SubmitAll(three, time.Second) {
-			t.Fatal("three more accepted with no room")
+		if err := p.SubmitAll(three, time.Second); err != ErrFull {
+			t.Fatalf("three more with no room: %v, want ErrFull", err)
 		}
 		if st := p.Stats(); st.Queue != 4 || st.QueueBytes != 4*size {
 			t.Fatalf("after a refused batch: %+v, want 4 entries and their bytes (nothing of it taken)", st)
 		}
-		if p.SubmitAll(make([]models.LogEntry, 5), time.Minute) {
-			t.Fatal("a batch larger than the pool accepted")
+		if err := p.SubmitAll(make([]models.LogEntry, 5), time.Minute); err != ErrTooLarge {
+			t.Fatalf("a batch larger than the pool: %v, want ErrTooLarge at once", err)
 		}
 		three[0].Message = "changed after submitting" // the pool copied them
-		accepted := make(chan bool)
+		accepted := make(chan error)
 		go func() { accepted <- p.SubmitAll(three, time.Minute) }()
 		synctest.Wait()
 		close(store.release) // storage moves: room for all
-		if !<-accepted {
-			t.Fatal("waiting batch not admitted once room was freed")
+		if err := <-accepted; err != nil {
+			t.Fatalf("waiting batch not admitted once room was freed: %v", err)
 		}
 		if err := p.Close(context.Background()); err != nil {
 			t.Fatal(err)
