@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Info is what the build recorded.
@@ -44,4 +47,17 @@ func Read() Info {
 // String is the line --version prints, after the program's name.
 func (i Info) String() string {
 	return fmt.Sprintf("%s (revision %s, %s)", i.Version, i.Revision, i.GoVersion)
+}
+
+// Register adds to reg the metric NAMESPACE_build_info (always 1, the build
+// as its labels) and, with runtime, the Go runtime's and the process's own
+// metrics: what both programs' /metrics share.
+func (i Info) Register(reg *prometheus.Registry, namespace string, runtime bool) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "build_info", Help: "The build: always 1, with its version, VCS revision and Go version as labels.",
+		ConstLabels: prometheus.Labels{"version": i.Version, "revision": i.Revision, "goversion": i.GoVersion},
+	}, func() float64 { return 1 }))
+	if runtime {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
 }

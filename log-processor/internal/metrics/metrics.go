@@ -10,7 +10,6 @@ import (
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
@@ -33,13 +32,7 @@ type Source interface {
 func NewRegistry(p Source, build buildinfo.Info, runtime bool) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(p))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: Namespace, Name: "build_info", Help: "The build: always 1, with its version, VCS revision and Go version as labels.",
-		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
-	}, func() float64 { return 1 }))
-	if runtime {
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	}
+	build.Register(reg, Namespace, runtime)
 	return reg
 }
 

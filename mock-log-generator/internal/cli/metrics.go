@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/logpipeline/log-processing-service/mock-log-generator/internal/ws"
@@ -36,13 +35,7 @@ func newRegistry(wss *ws.Server, build buildinfo.Info, runtime bool) *prometheus
 		frames:  prometheus.NewDesc(namespace+"_frames_sent_total", "Frames sent after the handshakes, malformed ones included.", nil, nil),
 		faults:  prometheus.NewDesc(namespace+"_faults_injected_total", "Malformed frames sent (malformed_pct), by kind.", []string{"kind"}, nil),
 	})
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: namespace + "_build_info", Help: "The build: always 1, with its version, VCS revision and Go version as labels.",
-		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
-	}, func() float64 { return 1 }))
-	if runtime {
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	}
+	build.Register(reg, namespace, runtime)
 	return reg
 }
 
