@@ -541,7 +541,6 @@ func (c *client) sendBurst(n int) error {
 	now := time.Now()
 	c.out = c.out[:0]
 	sent0 := c.sent
-	defer func() { c.totals.frames.Add(uint64(c.sent - sent0)) }() // once per burst: no shared line per frame
 	drop := false
 	for range n {
 		if !c.more() {
@@ -577,6 +576,9 @@ func (c *client) sendBurst(n int) error {
 			c.reportFaults()
 		}
 	}
+	// Counted once per burst (no shared cache line per frame), before the
+	// write, so that a client holding the frames sees them counted.
+	c.totals.frames.Add(uint64(c.sent - sent0))
 	if len(c.out) > 0 {
 		nc := c.conn.NetConn()
 		if err := nc.SetWriteDeadline(now.Add(c.writeWait)); err != nil {
