@@ -63,6 +63,12 @@ type LogEntry struct {
 
 	Source     string `json:"source,omitempty"`      // the source it was read from (credentials redacted)
 	ReceivedAt int64  `json:"received_at,omitempty"` // Unix milliseconds when it was read
+
+	// Bus is where the entry sat on the message bus between the processor
+	// that read it and the one that stored it; zero when it came through
+	// the in-process pool. Storage keeps an entry with a given Bus once,
+	// however often the bus delivers it.
+	Bus BusID `json:"-"`
 }
 
 // Attrs is a JSON object kept as its text. It marshals as the object
@@ -114,3 +120,25 @@ func (e *LogEntry) Size() int {
 	return entryOverhead + len(e.Level) + len(e.Message) + len(e.Service) + len(e.Component) +
 		len(e.TraceID) + len(e.SpanID) + len(e.ParentID) + len(e.Attrs)
 }
+
+// BusID is an entry's identity on the message bus: the epoch of the stream
+// (its creation time, so that a stream deleted and created again starts a
+// new identity space) and its position, the stream sequence of the message
+// that carried it shifted left 16 bits plus its index in that message.
+type BusID struct {
+	Epoch int64
+	Pos   int64
+}
+
+// MaxPerBusMessage is the most entries one bus message may carry, so that
+// an index fits in BusID.Pos's low 16 bits.
+const MaxPerBusMessage = 1 << 16
+
+// NewBusID returns the identity of the index-th entry of the message at
+// stream sequence seq, in the stream of the given epoch.
+func NewBusID(epoch int64, seq uint64, index int) BusID {
+	return BusID{Epoch: epoch, Pos: int64(seq)<<16 | int64(index)}
+}
+
+// IsZero reports whether the entry did not come over the bus.
+func (b BusID) IsZero() bool { return b == BusID{} }

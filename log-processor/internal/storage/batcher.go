@@ -54,9 +54,11 @@ func (c BatchConfig) withDefaults() BatchConfig {
 // Writer commits one batch in one transaction. It is called from a single
 // goroutine. An error means nothing of the batch was committed; a
 // *RejectedError means the database refused the batch for its content, so
-// that the same batch can never succeed.
+// that the same batch can never succeed. On success, duplicates is how many
+// entries of the batch were already stored (entries the message bus
+// delivered again; see models.BusID) and were skipped.
 type Writer interface {
-	WriteBatch(ctx context.Context, batch []models.LogEntry) error
+	WriteBatch(ctx context.Context, batch []models.LogEntry) (duplicates int, err error)
 }
 
 // RejectedError says a database refused a write for a value it cannot hold
@@ -101,6 +103,7 @@ type Batcher struct {
 	pendingBytes int
 	spare        []models.LogEntry // the last written batch, reused
 	room         chan struct{}     // closed (and replaced) whenever pending is taken
+	progress     chan struct{}     // closed (and replaced) whenever a batch is resolved
 	closed       bool
 	lastErr      string
 	rejected     []Rejected        // ring of the newest refused entries
@@ -118,6 +121,7 @@ type Batcher struct {
 	accepted    atomic.Uint64 // entries taken by Save
 	stored      atomic.Uint64 // entries committed
 	nRejected   atomic.Uint64 // entries refused by the database
+	duplicates  atomic.Uint64 // entries skipped as already stored
 	writes      Latency       // the duration of every WriteBatch call
 	writeErrors atomic.Uint64 // WriteBatch calls that failed
 	failing     atomic.Bool
@@ -132,6 +136,7 @@ func NewBatcher(w Writer, cfg BatchConfig, backend string, logger *slog.Logger) 
 		pending:    make([]models.LogEntry, 0, cfg.Size+64),
 		spare:      make([]models.LogEntry, 0, cfg.Size+64),
 		room:       make(chan struct{}),
+		progress:   make(chan struct{}),
 		rejectedBy: make(map[string]uint64),
 		kick:       make(chan struct{}, 1),
 		closing:    make(chan struct{}),
@@ -183,7 +188,7 @@ func (b *Batcher) Save(ctx context.Context, batch []models.LogEntry) error {
 func (b *Batcher) Status() Status {
 	w := b.writes.Snapshot()
 	s := Status{Backend: b.backend, State: StateOK, Stored: b.stored.Load(), Rejected: b.nRejected.Load(),
-		WriteErrors: b.writeErrors.Load(), Writes: &w}
+		WriteErrors: b.writeErrors.Load(), Writes: &w, Duplicates: b.duplicates.Load()}
 	if b.failing.Load() {
 		s.State = StateFailing
 	}
@@ -191,8 +196,45 @@ func (b *Batcher) Status() Status {
 	s.LastError = b.lastErr
 	s.RejectedReasons = maps.Clone(b.rejectedBy)
 	b.mu.Unlock()
-	s.Pending = int(b.accepted.Load() - s.Stored - s.Rejected)
+	s.Pending = int(b.accepted.Load() - s.Stored - s.Rejected - s.Duplicates)
 	return s
+}
+
+// resolved is how many accepted entries have been stored, refused or
+// skipped as duplicates.
+func (b *Batcher) resolved() uint64 {
+	return b.stored.Load() + b.nRejected.Load() + b.duplicates.Load()
+}
+
+// Sync waits until every entry saved before the call is committed, set
+// aside as refused, or skipped as a duplicate; a writer acknowledging a
+// message bus calls it before it acknowledges. It asks for the pending
+// batch to be written now rather than at the next FlushInterval. It fails
+// when ctx ends first, or with ErrClosed when the batcher gave up on them.
+func (b *Batcher) Sync(ctx context.Context) error {
+	target := b.accepted.Load()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	for {
+		b.mu.Lock()
+		progress := b.progress
+		b.mu.Unlock()
+		if b.resolved() >= target {
+			return nil
+		}
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.done:
+			if b.resolved() >= target {
+				return nil
+			}
+			return ErrClosed
+		}
+	}
 }
 
 // Rejected returns the newest entries the database refused, newest first.
@@ -227,7 +269,7 @@ func (b *Batcher) Close(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	b.cancel()
-	if lost := b.accepted.Load() - b.stored.Load() - b.nRejected.Load(); lost > 0 {
+	if lost := b.accepted.Load() - b.resolved(); lost > 0 {
 		return fmt.Errorf("flush %s: %d entries not stored: %w", b.backend, lost, err)
 	}
 	return nil
@@ -276,7 +318,12 @@ func (b *Batcher) write(batch []models.LogEntry) bool {
 	if len(batch) == 0 {
 		return false
 	}
-	return b.commit(batch)
+	ok := b.commit(batch)
+	b.mu.Lock()
+	close(b.progress)
+	b.progress = make(chan struct{})
+	b.mu.Unlock()
+	return ok
 }
 
 // commit writes batch, retrying with backoff while the database is
@@ -287,13 +334,15 @@ func (b *Batcher) commit(batch []models.LogEntry) bool {
 	bo := backoff.Backoff{Max: b.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := b.w.WriteBatch(b.ctx, batch)
+		dups, err := b.w.WriteBatch(b.ctx, batch)
 		b.writes.Observe(time.Since(start))
 		if err != nil {
 			b.writeErrors.Add(1)
 		}
 		if err == nil {
-			b.stored.Add(uint64(len(batch)))
+			dups = min(max(dups, 0), len(batch))
+			b.duplicates.Add(uint64(dups))
+			b.stored.Add(uint64(len(batch) - dups))
 			if b.failing.Swap(false) {
 				b.log.Info("storage recovered", "attempts", attempt)
 			}

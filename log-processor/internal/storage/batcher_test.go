@@ -27,7 +27,11 @@ type fakeWriter struct {
 	block chan struct{} // if not nil, each write waits for a value
 }
 
-func (w *fakeWriter) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
+func (w *fakeWriter) WriteBatch(ctx context.Context, batch []models.LogEntry) (int, error) {
+	return 0, w.write(ctx, batch)
+}
+
+func (w *fakeWriter) write(ctx context.Context, batch []models.LogEntry) error {
 	if w.block != nil {
 		select {
 		case <-w.block:
@@ -174,7 +178,11 @@ type pickyWriter struct {
 	writes int
 }
 
-func (w *pickyWriter) WriteBatch(_ context.Context, batch []models.LogEntry) error {
+func (w *pickyWriter) WriteBatch(_ context.Context, batch []models.LogEntry) (int, error) {
+	return 0, w.write(batch)
+}
+
+func (w *pickyWriter) write(batch []models.LogEntry) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.writes++

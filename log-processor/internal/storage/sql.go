@@ -130,3 +130,82 @@ const (
 	// TopServicesSQL takes the limit as its one parameter, given as %s.
 	TopServicesSQL = "SELECT service, n FROM service_counts ORDER BY n DESC LIMIT %s"
 )
+
+// BusColumns hold an entry's models.BusID, NULL for an entry that did not
+// come over the message bus. A unique index over them (logs_bus, partial:
+// only where bus_pos is not NULL) stores a redelivered entry once.
+var BusColumns = []string{"bus_epoch", "bus_pos"}
+
+// BusValues returns e's values for BusColumns, appended to dst.
+func BusValues(dst []any, e *models.LogEntry) []any {
+	if e.Bus.IsZero() {
+		return append(dst, nil, nil)
+	}
+	return append(dst, e.Bus.Epoch, e.Bus.Pos)
+}
+
+// BusRange is the positions, Lo to Hi inclusive, of the entries of one
+// message of the bus stream of epoch Epoch.
+type BusRange struct{ Epoch, Lo, Hi int64 }
+
+// BusRanges returns one range per bus message that has entries in batch.
+func BusRanges(batch []models.LogEntry) []BusRange {
+	var out []BusRange
+	for i := range batch {
+		id := batch[i].Bus
+		if id.IsZero() {
+			continue
+		}
+		k := len(out) - 1
+		if k >= 0 && out[k].Epoch == id.Epoch && out[k].Lo>>16 == id.Pos>>16 {
+			out[k].Lo, out[k].Hi = min(out[k].Lo, id.Pos), max(out[k].Hi, id.Pos)
+			continue
+		}
+		out = append(out, BusRange{Epoch: id.Epoch, Lo: id.Pos, Hi: id.Pos})
+	}
+	return out
+}
+
+// maxDedupAttempts bounds WriteOnce's rounds when other writers keep
+// storing the same entries meanwhile.
+const maxDedupAttempts = 5
+
+// WriteOnce writes batch with write. When write fails because entries of
+// the batch are stored already (dup says so of its error; only entries
+// that came over the bus can be), it asks stored which of the batch's
+// bus entries the database holds, and writes the others; it returns how
+// many it skipped. The error of a failed write is returned as write gave
+// it, for the backend to classify, except that a duplicate is never
+// returned as such: it is not the entry's fault.
+func WriteOnce(batch []models.LogEntry, write func([]models.LogEntry) error, dup func(error) bool,
+	stored func([]BusRange) (map[models.BusID]bool, error)) (int, error) {
+	err := write(batch)
+	for attempt := 1; err != nil && dup(err); attempt++ {
+		if attempt == maxDedupAttempts {
+			return 0, fmt.Errorf("store bus entries: still meeting duplicates after %d attempts: %s", attempt, err)
+		}
+		have, serr := stored(BusRanges(batch))
+		if serr != nil {
+			return 0, fmt.Errorf("look up stored bus entries: %w", serr)
+		}
+		// The batch itself may hold an entry twice (two deliveries saved
+		// by two workers into one transaction): the first one stays.
+		rest := make([]models.LogEntry, 0, len(batch))
+		for i := range batch {
+			id := batch[i].Bus
+			if id.IsZero() {
+				rest = append(rest, batch[i])
+			} else if !have[id] {
+				have[id] = true
+				rest = append(rest, batch[i])
+			}
+		}
+		if len(rest) == 0 {
+			return len(batch), nil
+		}
+		if err = write(rest); err == nil {
+			return len(batch) - len(rest), nil
+		}
+	}
+	return 0, err
+}

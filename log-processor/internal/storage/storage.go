@@ -172,6 +172,9 @@ type Status struct {
 	// Both stay zero for the memory store.
 	WriteErrors uint64           `json:"write_errors"`
 	Writes      *LatencySnapshot `json:"-"`
+	// Duplicates counts entries the message bus delivered again that were
+	// already stored, and so were skipped (SQLite and PostgreSQL).
+	Duplicates uint64 `json:"duplicates,omitempty"`
 }
 
 // States of a Status.
@@ -297,8 +300,13 @@ func SortNewestFirst(rs []Record) {
 //
 // Rejected returns the newest entries the backend refused (see Batcher),
 // newest first; a backend that refuses nothing returns none.
+//
+// Sync waits until every entry saved before the call is committed or set
+// aside (a writer reading a message bus acknowledges only then); a store
+// whose Save commits at once returns nil.
 type Store interface {
 	Save(ctx context.Context, batch []models.LogEntry) error
+	Sync(ctx context.Context) error
 	Query(ctx context.Context, f Filter) ([]Record, error)
 	Counts(ctx context.Context, top int) (Counts, error)
 	Status() Status

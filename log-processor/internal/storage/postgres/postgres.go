@@ -25,8 +25,9 @@ import (
 // Version 1 kept one log_counts table by (service, level); version 2 keeps
 // service_counts and level_counts, so that the top services are read
 // through an index however many services there are; version 3 adds the
-// attrs column (jsonb).
-const schemaVersion = 3
+// attrs column (jsonb); version 4 adds bus_epoch and bus_pos, an entry's
+// identity on the message bus, unique where present.
+const schemaVersion = 4
 
 // schemaLock is the advisory lock key that serialises schema creation when
 // several processors start at once.
@@ -47,7 +48,10 @@ var schema = []string{
 		received_at BIGINT NOT NULL,            -- when it was read, Unix ms
 		instance    TEXT   NOT NULL             -- the processor that stored it
 	)`,
-	`ALTER TABLE logs ADD COLUMN IF NOT EXISTS attrs jsonb`, // the other fields; NULL when none
+	`ALTER TABLE logs ADD COLUMN IF NOT EXISTS attrs jsonb`,      // the other fields; NULL when none
+	`ALTER TABLE logs ADD COLUMN IF NOT EXISTS bus_epoch BIGINT`, // models.BusID; NULL unless the entry came over the bus
+	`ALTER TABLE logs ADD COLUMN IF NOT EXISTS bus_pos BIGINT`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS logs_bus ON logs (bus_epoch, bus_pos) WHERE bus_pos IS NOT NULL`,
 	`CREATE INDEX IF NOT EXISTS logs_ts ON logs (ts)`,
 	`CREATE INDEX IF NOT EXISTS logs_service_ts ON logs (service, ts)`,
 	`CREATE TABLE IF NOT EXISTS service_counts (
@@ -69,8 +73,12 @@ var fromV1 = []string{
 	`DROP TABLE log_counts`,
 }
 
-// columns are the LogEntry columns and the instance.
-var columns = append(slices.Clone(storage.Columns), "instance")
+// columns are the LogEntry columns and the instance; insertColumns add
+// the bus identity.
+var (
+	columns       = append(slices.Clone(storage.Columns), "instance")
+	insertColumns = append(slices.Clone(columns), storage.BusColumns...)
+)
 
 // dialect is PostgreSQL's way of writing a query.
 var dialect = storage.Dialect{
@@ -172,23 +180,64 @@ type writer struct {
 	instance string
 }
 
-// WriteBatch copies the batch in and adds to the counts, in one transaction.
-func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
-	return classify(pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+// WriteBatch copies the batch in and adds to the counts, in one
+// transaction, skipping the bus entries that are stored already.
+func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) (int, error) {
+	dups, err := storage.WriteOnce(batch,
+		func(b []models.LogEntry) error { return w.write(ctx, b) },
+		isBusDuplicate,
+		func(r []storage.BusRange) (map[models.BusID]bool, error) { return w.stored(ctx, r) })
+	return dups, classify(err)
+}
+
+func (w writer) write(ctx context.Context, batch []models.LogEntry) error {
+	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		i := 0
 		src := pgx.CopyFromFunc(func() ([]any, error) {
 			if i == len(batch) {
 				return nil, nil
 			}
-			row := append(storage.Values(make([]any, 0, len(columns)), &batch[i]), w.instance)
+			row := append(storage.Values(make([]any, 0, len(insertColumns)), &batch[i]), w.instance)
+			row = storage.BusValues(row, &batch[i])
 			i++
 			return row, nil
 		})
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"logs"}, columns, src); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"logs"}, insertColumns, src); err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
 		return addCounts(ctx, tx, batch)
-	}))
+	})
+}
+
+// isBusDuplicate reports whether err is a violation of logs_bus: an entry
+// of the batch came over the bus again and is stored already.
+func isBusDuplicate(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "logs_bus"
+}
+
+// stored returns which bus identities in ranges the logs table holds.
+func (w writer) stored(ctx context.Context, ranges []storage.BusRange) (map[models.BusID]bool, error) {
+	epochs, los, his := make([]int64, len(ranges)), make([]int64, len(ranges)), make([]int64, len(ranges))
+	for i, r := range ranges {
+		epochs[i], los[i], his[i] = r.Epoch, r.Lo, r.Hi
+	}
+	rows, err := w.pool.Query(ctx, `SELECT l.bus_epoch, l.bus_pos
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS r(epoch, lo, hi)
+		JOIN logs l ON l.bus_pos IS NOT NULL AND l.bus_epoch = r.epoch AND l.bus_pos BETWEEN r.lo AND r.hi`, epochs, los, his)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	have := make(map[models.BusID]bool)
+	for rows.Next() {
+		var id models.BusID
+		if err := rows.Scan(&id.Epoch, &id.Pos); err != nil {
+			return nil, err
+		}
+		have[id] = true
+	}
+	return have, rows.Err()
 }
 
 // classify marks errors caused by the batch's content as rejections, which

@@ -29,6 +29,7 @@ func open(t testing.TB, dsn, instance string) *Store {
 func TestConformance(t *testing.T) {
 	var dsn string
 	storagetest.Run(t, storagetest.Options{
+		Dedup: true,
 		Open: func(t *testing.T) storage.Store {
 			dsn = pgtest.DSN(t)
 			return open(t, dsn, "test-instance")
@@ -103,7 +104,7 @@ func BenchmarkWriteBatch(b *testing.B) {
 				for i := range batch { // time moves on: indexes on ts grow at their end
 					batch[i].Timestamp += int64(size)
 				}
-				if err := w.WriteBatch(context.Background(), batch); err != nil {
+				if _, err := w.WriteBatch(context.Background(), batch); err != nil {
 					b.Fatal(err)
 				}
 			}

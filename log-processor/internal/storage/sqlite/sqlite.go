@@ -27,8 +27,9 @@ import (
 // Version 1 kept one log_counts table by (service, level); version 2 keeps
 // service_counts and level_counts, so that the top services are read
 // through an index however many services there are; version 3 adds the
-// attrs column.
-const schemaVersion = 3
+// attrs column; version 4 adds bus_epoch and bus_pos, an entry's identity
+// on the message bus, unique where present.
+const schemaVersion = 4
 
 // rowsPerInsert is how many rows one INSERT statement carries.
 const rowsPerInsert = 100
@@ -54,7 +55,9 @@ var schema = []string{
 		parent_id   TEXT    NOT NULL DEFAULT '',
 		source      TEXT    NOT NULL DEFAULT '', -- URL the entry was read from
 		received_at INTEGER NOT NULL,            -- when it was read, Unix ms
-		attrs       TEXT                         -- the other fields, a JSON object; NULL when none
+		attrs       TEXT,                        -- the other fields, a JSON object; NULL when none
+		bus_epoch   INTEGER,                     -- models.BusID; NULL unless the entry came over the bus
+		bus_pos     INTEGER
 	)`,
 	// /logs reads newest first, optionally by service; a level filter scans
 	// the ts index (three levels: matches come quickly), so level has none.
@@ -83,7 +86,17 @@ var (
 		`DROP TABLE log_counts`,
 	}
 	fromV2 = []string{`ALTER TABLE logs ADD COLUMN attrs TEXT`}
+	fromV3 = []string{
+		`ALTER TABLE logs ADD COLUMN bus_epoch INTEGER`, // models.BusID; NULL unless the entry came over the bus
+		`ALTER TABLE logs ADD COLUMN bus_pos INTEGER`,
+	}
+	// busIndex stores a redelivered bus entry once; created after the
+	// columns exist, whichever version the file had.
+	busIndex = `CREATE UNIQUE INDEX IF NOT EXISTS logs_bus ON logs (bus_epoch, bus_pos) WHERE bus_pos IS NOT NULL`
 )
+
+// insertColumns are the columns WriteBatch fills.
+var insertColumns = append(slices.Clone(storage.Columns), storage.BusColumns...)
 
 // Config describes the database. A zero field means its default.
 type Config struct {
@@ -182,6 +195,10 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if v == 1 || v == 2 {
 		stmts = append(slices.Clone(stmts), fromV2...)
 	}
+	if v >= 1 && v <= 3 {
+		stmts = append(slices.Clone(stmts), fromV3...)
+	}
+	stmts = append(slices.Clone(stmts), busIndex)
 	for _, stmt := range stmts {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("create schema: %w", err)
@@ -205,9 +222,49 @@ func (s *Store) Close(ctx context.Context) error {
 // writer commits batches through the single write connection.
 type writer struct{ db *sql.DB }
 
-// WriteBatch inserts the batch and adds to the counts, in one transaction.
-func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) error {
-	return classify(w.writeBatch(ctx, batch))
+// WriteBatch inserts the batch and adds to the counts, in one transaction,
+// skipping the bus entries that are stored already.
+func (w writer) WriteBatch(ctx context.Context, batch []models.LogEntry) (int, error) {
+	dups, err := storage.WriteOnce(batch,
+		func(b []models.LogEntry) error { return w.writeBatch(ctx, b) },
+		isBusDuplicate,
+		func(r []storage.BusRange) (map[models.BusID]bool, error) { return w.stored(ctx, r) })
+	return dups, classify(err)
+}
+
+// codeConstraintUnique is SQLITE_CONSTRAINT_UNIQUE, an extended code.
+const codeConstraintUnique = 2067
+
+// isBusDuplicate reports whether err is a violation of logs_bus: an entry
+// of the batch came over the bus again and is stored already.
+func isBusDuplicate(err error) bool {
+	var se interface{ Code() int }
+	return errors.As(err, &se) && se.Code() == codeConstraintUnique && strings.Contains(err.Error(), "logs.bus_epoch")
+}
+
+// stored returns which bus identities in ranges the logs table holds.
+func (w writer) stored(ctx context.Context, ranges []storage.BusRange) (map[models.BusID]bool, error) {
+	have := make(map[models.BusID]bool)
+	for _, r := range ranges {
+		rows, err := w.db.QueryContext(ctx, `SELECT bus_pos FROM logs WHERE bus_pos IS NOT NULL AND bus_epoch = ? AND bus_pos BETWEEN ? AND ?`, r.Epoch, r.Lo, r.Hi)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			id := models.BusID{Epoch: r.Epoch}
+			if err := rows.Scan(&id.Pos); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			have[id] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return have, nil
 }
 
 func (w writer) writeBatch(ctx context.Context, batch []models.LogEntry) error {
@@ -221,12 +278,12 @@ func (w writer) writeBatch(ctx context.Context, batch []models.LogEntry) error {
 		return fmt.Errorf("prepare: %w", err)
 	}
 	defer full.Close()
-	args := make([]any, 0, len(storage.Columns)*rowsPerInsert)
+	args := make([]any, 0, len(insertColumns)*rowsPerInsert)
 	for len(batch) > 0 {
 		n := min(len(batch), rowsPerInsert)
 		args = args[:0]
 		for i := range batch[:n] {
-			args = storage.Values(args, &batch[i])
+			args = storage.BusValues(storage.Values(args, &batch[i]), &batch[i])
 		}
 		if n == rowsPerInsert {
 			_, err = full.ExecContext(ctx, args...)
@@ -296,12 +353,13 @@ func classify(err error) error {
 
 func insertSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO logs (" + strings.Join(storage.Columns, ", ") + ") VALUES ")
+	b.WriteString("INSERT INTO logs (" + strings.Join(insertColumns, ", ") + ") VALUES ")
+	row := "(" + strings.Repeat("?,", len(insertColumns)-1) + "?)"
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString(row)
 	}
 	return b.String()
 }

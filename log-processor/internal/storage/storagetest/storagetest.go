@@ -36,6 +36,9 @@ type Options struct {
 	// its content (one the parser would never pass), to check that it is
 	// set aside without holding up the entries around it.
 	Poison func(i int) models.LogEntry
+	// Dedup says the backend stores an entry with a given models.BusID
+	// once, however often it is saved (a message bus redelivering it).
+	Dedup bool
 }
 
 // base is a fixed timestamp; entries are spaced a second apart from it.
@@ -68,6 +71,10 @@ func Run(t *testing.T, o Options) {
 	t.Run("CloseFlushes", func(t *testing.T) { testCloseFlushes(t, o) })
 	t.Run("LargestAcceptedEntry", func(t *testing.T) { testLargest(t, o) })
 	t.Run("AttrFilter", func(t *testing.T) { testAttrFilter(t, o) })
+	t.Run("Sync", func(t *testing.T) { testSync(t, o) })
+	if o.Dedup {
+		t.Run("RedeliveredStoredOnce", func(t *testing.T) { testRedelivered(t, o) })
+	}
 	if o.Poison != nil {
 		t.Run("PoisonSetAside", func(t *testing.T) { testPoison(t, o) })
 	}
@@ -498,4 +505,74 @@ func Batch(n int, ts int64) []models.LogEntry {
 		}
 	}
 	return batch
+}
+
+// testSync: once Sync returns, everything saved before it is committed.
+func testSync(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	save(t, s, entries(250))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Sync(ctx); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if st := s.Status(); st.Stored != 250 || st.Pending != 0 {
+		t.Fatalf("after Sync: %+v, want 250 stored and nothing pending", st)
+	}
+}
+
+// busBatch returns entries lo..hi-1 carried by bus messages of 100 entries
+// each (message k at stream sequence k+1).
+func busBatch(lo, hi int) []models.LogEntry {
+	out := make([]models.LogEntry, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		e := entry(i)
+		e.Bus = models.NewBusID(42, uint64(i/100+1), i%100)
+		out = append(out, e)
+	}
+	return out
+}
+
+// testRedelivered: entries saved again with the same bus identity, alone,
+// mixed with new ones, or by two savers at once, are stored once and
+// counted once; entries that did not come over the bus are never deduplicated.
+func testRedelivered(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	flush := func() {
+		t.Helper()
+		if err := s.Sync(ctx); err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+	}
+	save(t, s, busBatch(0, 300))
+	flush()
+	save(t, s, busBatch(0, 300)) // all of it again
+	flush()
+	save(t, s, busBatch(250, 400)) // 50 again, 100 new
+	flush()
+	var wg sync.WaitGroup
+	for range 2 { // the same new messages from two writers at once
+		wg.Go(func() { _ = s.Save(ctx, busBatch(400, 600)) })
+	}
+	wg.Wait()
+	flush()
+	plain := entries(10) // no bus identity: each is its own
+	save(t, s, plain)
+	save(t, s, plain)
+	flush()
+	st := s.Status()
+	if st.Stored != 620 || st.Duplicates != 550 || st.Pending != 0 {
+		t.Fatalf("status = %+v, want 620 stored, 550 duplicates, nothing pending", st)
+	}
+	if c, err := s.Counts(ctx, 0); err != nil || c.Total != 620 {
+		t.Errorf("counts = %+v, %v; want a total of 620: duplicates are not counted", c, err)
+	}
+	rs := query(t, s, storage.Filter{Limit: storage.MaxLimit})
+	if len(rs) != 620 {
+		t.Errorf("query returned %d rows, want 620", len(rs))
+	}
 }
