@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/budget"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
@@ -100,13 +101,8 @@ type Pool struct {
 	// jobs on jobs (SubmitAll's) beyond the one place each takes there.
 	inHand atomic.Int64
 	inJobs atomic.Int64
-	// bytes is the Size of every entry accepted and not yet processed; a
-	// submitter waiting for bytes to be freed waits on room, which the
-	// workers close and replace (under roomMu) when waiting is positive.
-	bytes   atomic.Int64
-	waiting atomic.Int32
-	roomMu  sync.Mutex
-	room    chan struct{}
+	// bytes is the Size of every entry accepted and not yet processed.
+	bytes *budget.Budget
 
 	gatherers sync.WaitGroup
 
@@ -144,7 +140,7 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 		ctx:     ctx,
 		cancel:  cancel,
 		workers: make([]workerStats, cfg.Workers),
-		room:    make(chan struct{}),
+		bytes:   budget.New(cfg.QueueBytes),
 	}
 	for range cfg.Workers + ngather {
 		p.free <- make([]models.LogEntry, 0, cfg.MaxBatch)
@@ -166,7 +162,7 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool {
 	size := int64(e.Size())
 	j := job{e: e, size: size}
-	reserved := p.tryReserve(size)
+	reserved := p.bytes.TryTake(size)
 	if reserved {
 		select {
 		case p.jobs <- j:
@@ -176,20 +172,20 @@ func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool 
 	}
 	if timeout <= 0 {
 		if reserved {
-			p.release(size)
+			p.bytes.Give(size)
 		}
 		return false
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	if !reserved && !p.reserve(size, t.C) {
+	if !reserved && !p.bytes.Take(size, t.C) {
 		return false
 	}
 	select {
 	case p.jobs <- j:
 		return true
 	case <-t.C:
-		p.release(size)
+		p.bytes.Give(size)
 		return false
 	}
 }
@@ -220,7 +216,7 @@ func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) error
 	}
 	t := time.NewTimer(max(timeout, 0))
 	defer t.Stop()
-	if !p.tryReserve(size) && (timeout <= 0 || !p.reserve(size, t.C)) {
+	if !p.bytes.TryTake(size) && (timeout <= 0 || !p.bytes.Take(size, t.C)) {
 		return ErrFull
 	}
 	j := job{many: append([]models.LogEntry(nil), entries...), size: size}
@@ -238,65 +234,16 @@ func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) error
 		}
 	}
 	p.inJobs.Add(-int64(len(entries) - 1))
-	p.release(size)
+	p.bytes.Give(size)
 	return ErrFull
 }
 
 // Capacity returns the pool's bounds: entries and bytes.
 func (p *Pool) Capacity() (entries int, bytes int64) { return p.cfg.QueueSize, p.cfg.QueueBytes }
 
-// tryReserve adds size to the pool's bytes if they stay within QueueBytes.
-func (p *Pool) tryReserve(size int64) bool {
-	if p.bytes.Add(size) <= p.cfg.QueueBytes {
-		return true
-	}
-	p.bytes.Add(-size)
-	return false
-}
-
-// reserve waits until tryReserve succeeds, or reports false when expired
-// fires first.
-func (p *Pool) reserve(size int64, expired <-chan time.Time) bool {
-	for {
-		p.roomMu.Lock()
-		room := p.room
-		p.waiting.Add(1)
-		p.roomMu.Unlock()
-		// Tried after registering as a waiter: a release between the two
-		// either shows here or closes room.
-		ok := p.tryReserve(size)
-		if ok {
-			p.waiting.Add(-1)
-			return true
-		}
-		select {
-		case <-room:
-			p.waiting.Add(-1)
-		case <-expired:
-			p.waiting.Add(-1)
-			return false
-		}
-	}
-}
-
-// release gives back the bytes of entries that left the pool, waking the
-// submitters waiting for them.
-func (p *Pool) release(size int64) {
-	if size == 0 {
-		return
-	}
-	p.bytes.Add(-size)
-	if p.waiting.Load() > 0 {
-		p.roomMu.Lock()
-		close(p.room)
-		p.room = make(chan struct{})
-		p.roomMu.Unlock()
-	}
-}
-
 // Stats returns a snapshot. Safe to call at any time, also after Close.
 func (p *Pool) Stats() Stats {
-	s := Stats{Queue: len(p.jobs) + int(p.inJobs.Load()+p.inHand.Load()), Workers: p.cfg.Workers, QueueBytes: p.bytes.Load()}
+	s := Stats{Queue: len(p.jobs) + int(p.inJobs.Load()+p.inHand.Load()), Workers: p.cfg.Workers, QueueBytes: p.bytes.Used()}
 	for i := range p.workers {
 		s.Processed += p.workers[i].processed.Load()
 		s.Failed += p.workers[i].failed.Load()
@@ -403,7 +350,7 @@ func (p *Pool) work(st *workerStats) {
 		// Else: hard stop, the drain deadline passed. What is left is
 		// lost, and counted as such by the caller from Stats.
 		p.inHand.Add(-int64(n))
-		p.release(b.bytes)
+		p.bytes.Give(b.bytes)
 		clear(entries) // let the strings go
 		p.free <- entries[:0]
 	}
