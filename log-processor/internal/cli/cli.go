@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/api"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/metrics"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
@@ -89,6 +90,8 @@ type config struct {
 	memory    memory.Config
 	batch     storage.BatchConfig
 	retention time.Duration
+
+	bus busConfig
 }
 
 // openTimeout bounds opening the database at start.
@@ -107,6 +110,19 @@ func openStore(cfg config, logger *slog.Logger) (storage.Store, error) {
 		return postgres.Open(ctx, postgres.Config{DSN: cfg.dsn, Instance: cfg.instance, Batch: cfg.batch, Retention: ret}, logger)
 	}
 	return memory.New(cfg.memory), nil
+}
+
+// openBus connects to NATS and makes sure of the stream.
+func openBus(cfg config, logger *slog.Logger) (*bus.Bus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	b, err := bus.Open(ctx, cfg.bus.bus, logger.With("component", "bus"))
+	if err != nil {
+		return nil, err
+	}
+	st := b.Status()
+	logger.Info("bus open", "component", "bus", "servers", st.Servers, "stream", st.Stream, "consumer", st.Consumer, "role", cfg.pipeline.Role)
+	return b, nil
 }
 
 // WithHardStop returns ctx carrying hard: when hard ends while Run drains
@@ -168,7 +184,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 		return fmt.Errorf("open storage: %w", err)
 	}
 	logger.Info("storage open", "backend", cfg.storage, "dsn", redact.DSN(cfg.dsn))
-	p := pipeline.New(cfg.pipeline, store, logger)
+	if cfg.bus.kind == "jetstream" {
+		b, err := openBus(cfg, logger)
+		if err != nil {
+			_ = store.Close(context.Background())
+			ln.Close()
+			if iln != nil {
+				iln.Close()
+			}
+			return err
+		}
+		defer b.Close() // after the pipeline has drained into it
+		cfg.pipeline.Bus = b
+	}
+	p, err := pipeline.New(cfg.pipeline, store, logger)
+	if err != nil {
+		_ = store.Close(context.Background())
+		ln.Close()
+		if iln != nil {
+			iln.Close()
+		}
+		return err
+	}
 	cfg.api.Metrics = metrics.Handler(metrics.NewRegistry(p, buildinfo.Read(), true))
 	tailDone := make(chan struct{})
 	cfg.api.Done = tailDone
@@ -275,7 +312,7 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	fs.DurationVar(&pc.Receiver.SummaryInterval, "summary-interval", receiver.DefaultSummaryInterval, "how often each source logs its summary line while frames flow")
 	fs.StringVar(&cfg.storage, "storage", "memory", "where entries go: memory, sqlite or postgres")
 	fs.StringVar(&cfg.dsn, "dsn", "", "database: a file path for sqlite (logs.db), a connection string for postgres")
-	fs.StringVar(&cfg.instance, "instance", hostname(), "name of this processor, recorded with every row (postgres)")
+	fs.StringVar(&cfg.instance, "instance", hostname(), "name of this processor, recorded with every row (postgres) and shown to NATS and the fleet (--bus jetstream)")
 	fs.IntVar(&cfg.batch.Size, "batch-size", storage.DefaultBatchSize, "entries per database transaction (sqlite, postgres)")
 	sizeVar(fs, &cfg.batch.MaxBytes, "batch-max-bytes", storage.DefaultBatchBytes, "bytes per database transaction, at most (sqlite, postgres)")
 	fs.IntVar(&cfg.batch.RejectedKeep, "rejected-keep", storage.DefaultRejectedKeep, "entries the database refused kept for GET /logs/rejected (sqlite, postgres)")
@@ -296,6 +333,7 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	sizeVar(fs, &cfg.ingest.MaxBodyBytes, "ingest-max-body-bytes", ingest.DefaultMaxBodyBytes, "largest pushed HTTP body (after gzip) or WebSocket frame; larger bodies get 413")
 	fs.IntVar(&cfg.ingest.MaxClients, "ingest-max-clients", ingest.DefaultMaxClients, "WebSocket pushers connected at once; more get 503")
 	fs.DurationVar(&cfg.ingest.SubmitTimeout, "ingest-submit-timeout", ingest.DefaultSubmitTimeout, "how long a pushed HTTP request waits for room in a full queue before 503")
+	busFlags(fs, &cfg.bus)
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error (debug shows ping/pong)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
 
@@ -318,13 +356,16 @@ func parse(args []string, stdout io.Writer) (config, error) {
 		}
 		cfg.file = fc
 	}
+	if err := setupBus(&cfg, fs); err != nil {
+		return cfg, &UsageError{err}
+	}
 	if err := setupIngest(&cfg); err != nil {
 		return cfg, &UsageError{err}
 	}
 	if err := validate(&cfg); err != nil {
 		return cfg, &UsageError{err}
 	}
-	if err := checkBackendFlags(fs, cfg.storage); err != nil {
+	if err := checkBackendFlags(fs, cfg.storage, cfg.bus.kind); err != nil {
 		return cfg, &UsageError{err}
 	}
 	if err := readToken(&cfg); err != nil {
@@ -350,8 +391,11 @@ var backendFlags = []struct {
 	{"memory-max-bytes", []string{"memory"}},
 }
 
-func checkBackendFlags(fs *pflag.FlagSet, backend string) error {
+func checkBackendFlags(fs *pflag.FlagSet, backend, busKind string) error {
 	for _, bf := range backendFlags {
+		if bf.flag == "instance" && busKind == "jetstream" {
+			continue // also names the processor to NATS and to its fleet
+		}
 		if fs.Changed(bf.flag) && !slices.Contains(bf.backends, backend) {
 			return fmt.Errorf("--%s is for --storage %s; it does nothing with --storage %s", bf.flag, strings.Join(bf.backends, " or "), backend)
 		}
@@ -411,7 +455,7 @@ func validate(cfg *config) error {
 	pc := &cfg.pipeline
 	// Empty entries (a trailing or doubled comma) are left out.
 	pc.URLs = slices.DeleteFunc(pc.URLs, func(u string) bool { return strings.TrimSpace(u) == "" })
-	if len(pc.URLs) == 0 && len(cfg.file.sources) == 0 && cfg.ingestAddr == "" {
+	if len(pc.URLs) == 0 && len(cfg.file.sources) == 0 && cfg.ingestAddr == "" && pc.Role != pipeline.RoleStore {
 		return errors.New("no sources: give --urls (ws:// or wss:// URLs), sources in --config, or --ingest-addr to receive pushes")
 	}
 	seen := make(map[string]bool, len(pc.URLs))

@@ -1,6 +1,9 @@
 // Package pipeline assembles the processor: one receiver per source, all
-// feeding one worker pool, which saves into storage. It owns their order of
-// start and stop and reports their combined stats.
+// feeding one queue, from which entries are saved into storage. The queue
+// is the in-process worker pool, or, with a message bus, the JetStream
+// stream: receivers publish to it and a consumer shared by every processor
+// stores from it. It owns their order of start and stop and reports their
+// combined stats.
 package pipeline
 
 import (
@@ -15,6 +18,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
@@ -38,6 +42,40 @@ type Config struct {
 	ShutdownTimeout time.Duration // bound on draining the pool after the receivers stop
 	TopServices     int           // services named in Stats' by_service counts; the rest are summed as storage.OtherService
 	TailClients     int           // clients following the tail at once; 0 = tail.DefaultMaxClients
+	// Bus, when not nil, replaces the worker pool: entries go through its
+	// stream (Pool.QueueBytes bounds what waits to be published). Role
+	// says which halves run here.
+	Bus  *bus.Bus
+	Role Role
+}
+
+// Role is which halves of the pipeline a processor runs.
+type Role string
+
+// Roles. With the in-process pool only RoleAll makes sense.
+const (
+	RoleAll    Role = "all"    // read sources and store (the default)
+	RoleIngest Role = "ingest" // read sources and publish to the bus; store nothing
+	RoleStore  Role = "store"  // store what the bus delivers; read no sources
+)
+
+// ParseRole returns the role named s ("" is RoleAll).
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case "":
+		return RoleAll, nil
+	case RoleAll, RoleIngest, RoleStore:
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown role %q: want all, ingest or store", s)
+}
+
+// queue is what sits between parsing and storing: the worker pool, or the
+// bus publisher. Receivers and the ingest endpoints see only this.
+type queue interface {
+	ingest.Pool
+	Capacity() (entries int, bytes int64)
+	Close(ctx context.Context) error
 }
 
 // Source is a dialed source with settings of its own.
@@ -56,7 +94,9 @@ type Pipeline struct {
 	log       *slog.Logger
 	store     storage.Store
 	run       *storage.Tally // entries processed in this run, by level and service
-	pool      *workerpool.Pool
+	pool      queue          // *workerpool.Pool, or the bus's *bus.Publisher
+	publisher *bus.Publisher // the pool, when the bus is JetStream and this processor ingests
+	consumer  *bus.Consumer  // when the bus is JetStream and this processor stores
 	receivers []*receiver.Receiver
 	ingest    *ingest.Server     // nil unless Config.Ingest
 	tail      *tail.Hub          // entries as they are stored, to the clients following them
@@ -75,17 +115,48 @@ func (t tallied) Save(ctx context.Context, batch []models.LogEntry) error {
 	return nil
 }
 
+// Sync waits for the store's commit, for the bus consumer.
+func (t tallied) Sync(ctx context.Context) error { return t.p.store.Sync(ctx) }
+
 // New builds the pipeline over store and starts its workers; receivers
-// start in Run. Run closes store.
-func New(cfg Config, store storage.Store, logger *slog.Logger) *Pipeline {
+// start in Run. Run closes store (not the bus: its opener closes it).
+func New(cfg Config, store storage.Store, logger *slog.Logger) (*Pipeline, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if cfg.TopServices <= 0 {
 		cfg.TopServices = storage.DefaultTopServices
 	}
+	if cfg.Role == "" {
+		cfg.Role = RoleAll
+	}
+	if cfg.Bus == nil && cfg.Role != RoleAll {
+		return nil, fmt.Errorf("role %s needs a message bus between the processors", cfg.Role)
+	}
 	p := &Pipeline{cfg: cfg, log: logger, store: store, run: storage.NewTally(0), tail: tail.NewHub(cfg.TailClients)}
-	p.pool = workerpool.New(cfg.Pool, tallied{p}, logger.With("component", "pool"))
+	switch {
+	case cfg.Bus == nil:
+		p.pool = workerpool.New(cfg.Pool, tallied{p}, logger.With("component", "pool"))
+	default:
+		qb := cfg.Pool.QueueBytes
+		if qb <= 0 {
+			qb = workerpool.DefaultQueueBytes
+		}
+		p.publisher = cfg.Bus.NewPublisher(qb)
+		p.pool = p.publisher
+		if cfg.Role != RoleIngest {
+			c, err := cfg.Bus.NewConsumer(context.Background(), tallied{p})
+			if err != nil {
+				_ = p.publisher.Close(context.Background())
+				return nil, err
+			}
+			p.consumer = c
+		}
+		if cfg.Role == RoleStore {
+			cfg.URLs, cfg.Sources, cfg.Ingest = nil, nil, nil
+			p.cfg = cfg
+		}
+	}
 	failing := func() bool { return p.store.Status().State == storage.StateFailing }
 	sources := make([]Source, 0, len(cfg.URLs)+len(cfg.Sources))
 	for i, u := range cfg.URLs {
@@ -109,7 +180,7 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) *Pipeline {
 		}
 		p.ingest = ingest.New(ic, p.pool, logger)
 	}
-	return p
+	return p, nil
 }
 
 // IngestHandler serves the push endpoints (see package ingest); nil when
@@ -137,9 +208,28 @@ func WithHardStop(ctx, hard context.Context) context.Context {
 // an error only when the drain could not finish, saying how many accepted
 // entries were not stored.
 func (p *Pipeline) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+	// dctx bounds the drain; it starts when ctx ends.
+	dctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopDrain := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(p.cfg.ShutdownTimeout, cancel)
+		context.AfterFunc(dctx, func() { t.Stop() })
+	})
+	defer stopDrain()
+	if hard, ok := ctx.Value(hardStopKey{}).(context.Context); ok {
+		defer context.AfterFunc(hard, func() {
+			p.log.Warn("second signal: abandoning the drain")
+			cancel()
+		})()
+	}
+	var wg, writers sync.WaitGroup
 	for _, r := range p.receivers {
 		wg.Go(func() { _ = r.Run(ctx) }) // Run returns nil once ctx ends
+	}
+	if p.consumer != nil {
+		// Stops fetching when ctx ends; what it holds is stored and
+		// acknowledged within the drain.
+		writers.Go(func() { p.consumer.Run(ctx, dctx) })
 	}
 	<-ctx.Done()
 	p.log.Info("shutting down: closing sources")
@@ -148,16 +238,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.ingest.Close()
 	}
 	// No source submits after this: the pool may close its queue.
-
-	dctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
-	defer cancel()
-	if hard, ok := ctx.Value(hardStopKey{}).(context.Context); ok {
-		defer context.AfterFunc(hard, func() {
-			p.log.Warn("second signal: abandoning the drain")
-			cancel()
-		})()
-	}
 	drainErr := p.pool.Close(dctx)
+	writers.Wait()
 	closeErr := p.store.Close(dctx)
 
 	for _, r := range p.receivers {
@@ -168,6 +250,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	s := p.Stats()
 	lost := s.Submitted - s.Stored - s.Storage.Rejected
+	if p.publisher != nil {
+		// What reached the stream is stored by whichever writer takes it.
+		lost = p.publisher.PublishStats().Lost
+	}
 	report := p.log.Info
 	if lost > 0 {
 		report = p.log.Error
@@ -208,7 +294,18 @@ type Stats struct {
 	ByService map[string]uint64 `json:"by_service"` // entries processed in this run, by service
 
 	Storage StorageStats     `json:"storage"`
+	Bus     *BusStats        `json:"bus,omitempty"` // with a message bus only
 	Sources []receiver.Stats `json:"sources"`
+}
+
+// BusStats is the message bus's part of Stats: the connection, then the
+// publishing counters (when this processor ingests) and the writing ones
+// (when it stores).
+type BusStats struct {
+	Role Role `json:"role"`
+	bus.Status
+	*bus.PublishStats
+	*bus.ConsumeStats
 }
 
 // StorageStats is the store's status and its own totals: for SQLite and
@@ -247,8 +344,23 @@ func (p *Pipeline) Stats() Stats {
 	s.Processed = min(ps.Processed, s.Submitted)
 	s.Failed = min(ps.Failed, s.Processed)
 	s.Storage.Status = p.store.Status()
-	s.Stored = min(s.Storage.Stored, s.Processed)
-	s.Storage.Rejected = min(s.Storage.Rejected, s.Processed-s.Stored)
+	if p.cfg.Bus == nil {
+		s.Stored = min(s.Storage.Stored, s.Processed)
+		s.Storage.Rejected = min(s.Storage.Rejected, s.Processed-s.Stored)
+	} else {
+		// What this processor stores came from the stream, published by
+		// any processor: nothing to clamp against.
+		s.Stored = s.Storage.Stored
+		s.Bus = &BusStats{Role: p.cfg.Role, Status: p.cfg.Bus.Status()}
+		if p.publisher != nil && p.cfg.Role != RoleStore {
+			ps := p.publisher.PublishStats()
+			s.Bus.PublishStats = &ps
+		}
+		if p.consumer != nil {
+			cs := p.consumer.ConsumeStats()
+			s.Bus.ConsumeStats = &cs
+		}
+	}
 	c := p.run.Counts(p.cfg.TopServices)
 	s.ByLevel, s.ByService = c.ByLevel, c.ByService
 	return s
@@ -306,7 +418,15 @@ type Readiness struct {
 	// failing; or down when no source is connected.
 	Status  string            `json:"status"`
 	Storage StorageReadiness  `json:"storage"`
+	Bus     *BusReadiness     `json:"bus,omitempty"`
 	Sources []SourceReadiness `json:"sources"`
+}
+
+// BusReadiness is the part of the bus's status a probe needs.
+type BusReadiness struct {
+	Role      Role   `json:"role"`
+	Connected bool   `json:"connected"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 // StorageReadiness is the part of the store's status a probe needs.
@@ -338,13 +458,19 @@ func (p *Pipeline) Ready() Readiness {
 			up++
 		}
 	}
-	if p.ingest != nil && len(p.receivers) == 0 {
-		up = 1 // push only: ready while the endpoints listen; pushers come and go
+	if len(p.receivers) == 0 && (p.ingest != nil || p.cfg.Role == RoleStore) {
+		up = 1 // push only, or storing only: ready while the endpoints listen and storage writes
+	}
+	busDown := false
+	if p.cfg.Bus != nil {
+		bs := p.cfg.Bus.Status()
+		rd.Bus = &BusReadiness{Role: p.cfg.Role, Connected: bs.Connected, LastError: bs.LastError}
+		busDown = !bs.Connected
 	}
 	switch {
 	case up == 0:
 		rd.Status = "down"
-	case up < len(p.receivers) || st.State != storage.StateOK:
+	case up < len(p.receivers) || st.State != storage.StateOK || busDown:
 		rd.Status = "degraded"
 	default:
 		rd.Status = "ready"

@@ -63,7 +63,10 @@ func startGenerator(t *testing.T) *e2e.Proc {
 // start runs the pipeline until the returned stop is called; stop returns
 // Run's error.
 func start(t *testing.T, cfg Config, store storage.Store) (*Pipeline, func() error) {
-	p := New(cfg, store, discard)
+	p, nerr := New(cfg, store, discard)
+	if nerr != nil {
+		t.Fatal(nerr)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
