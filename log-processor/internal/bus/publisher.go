@@ -54,6 +54,7 @@ type Publisher struct {
 	messages   atomic.Uint64
 	pubErrors  atomic.Uint64
 	lost       atomic.Uint64
+	stalled    atomic.Bool
 	connected  func() bool
 	queueLimit int
 }
@@ -231,8 +232,10 @@ func (p *Publisher) publish(m *outMsg) {
 		if err == nil {
 			p.published.Add(uint64(m.count))
 			p.messages.Add(1)
+			p.stalled.Store(false)
 			break
 		}
+		p.stalled.Store(true)
 		p.pubErrors.Add(1)
 		p.bus.setErr(fmt.Errorf("publish: %w", err))
 		if attempt == 1 || attempt%20 == 0 {
@@ -251,6 +254,10 @@ func (p *Publisher) publish(m *outMsg) {
 	p.waiting.Add(-int64(m.count))
 	p.bytes.Give(m.bytes)
 }
+
+// Stalled reports whether the last publish attempt failed (the stream is
+// full or unreachable): entries wait for it rather than for room.
+func (p *Publisher) Stalled() bool { return p.stalled.Load() }
 
 // Stats reports the publisher as the worker pool reports itself: Queue is
 // the entries not yet acknowledged by the stream, Processed those it has.

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/cluster"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 )
 
@@ -18,6 +20,7 @@ type busConfig struct {
 	role      string
 	bus       bus.Config
 	tokenFile string
+	cluster   cluster.Config
 }
 
 // natsTokenEnv is the environment variable a NATS token may come from.
@@ -41,11 +44,13 @@ func busFlags(fs *pflag.FlagSet, c *busConfig) {
 	fs.DurationVar(&c.bus.Linger, "bus-linger", bus.DefaultLinger, "longest an entry waits for its stream message to fill")
 	fs.IntVar(&c.bus.MaxPending, "bus-max-pending", bus.DefaultMaxPending, "stream messages published and not yet acknowledged, at most")
 	fs.IntVar(&c.bus.Fetch, "bus-fetch", bus.DefaultFetch, "stream messages a storing processor fetches at a time")
+	fs.StringVar(&c.cluster.Name, "cluster", "", "share the sources with the processors given the same NAME and source list: each source is read by one of them (needs --bus jetstream)")
+	fs.DurationVar(&c.cluster.TTL, "lease-ttl", cluster.DefaultTTL, "a processor's sources pass to the others this long after it stops renewing them (--cluster)")
 	fs.DurationVar(&c.bus.AckWait, "bus-ack-wait", bus.DefaultAckWait, "a message delivered and not acknowledged this long goes to another storing processor")
 }
 
 // busNeeds are the flags that mean something only with --bus jetstream.
-var busNeeds = []string{"nats-url", "nats-token-file", "nats-creds", "bus-stream", "bus-subject", "bus-consumer",
+var busNeeds = []string{"cluster", "lease-ttl", "nats-url", "nats-token-file", "nats-creds", "bus-stream", "bus-subject", "bus-consumer",
 	"bus-max-age", "bus-max-bytes", "bus-replicas", "bus-batch", "bus-batch-bytes", "bus-linger", "bus-max-pending", "bus-fetch", "bus-ack-wait"}
 
 // setupBus validates the bus flags and sets the pipeline's role.
@@ -103,6 +108,22 @@ func setupBus(cfg *config, fs *pflag.FlagSet) error {
 		c.bus.Token = strings.TrimSpace(os.Getenv(natsTokenEnv))
 	}
 	c.bus.Name = "log-processor " + cfg.instance
+	if fs.Changed("lease-ttl") && c.cluster.Name == "" {
+		return errors.New("--lease-ttl is for --cluster")
+	}
+	if c.cluster.Name != "" {
+		if !cluster.ValidName(c.cluster.Name) {
+			return fmt.Errorf("--cluster %q: use 1-64 letters, digits, '_' and '-'", c.cluster.Name)
+		}
+		if c.cluster.TTL < time.Second {
+			return errors.New("--lease-ttl must be at least 1s")
+		}
+		if role == pipeline.RoleStore {
+			return errors.New("--cluster shares sources; a --role store processor reads none")
+		}
+		c.cluster.Instance = cfg.instance
+		cfg.pipeline.Cluster = &c.cluster
+	}
 	return nil
 }
 

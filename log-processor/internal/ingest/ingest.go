@@ -74,7 +74,7 @@ type Config struct {
 	PongWait      time.Duration
 
 	Parser          parser.Parser
-	StorageFailing  func() bool
+	Blocked         func() string
 	SummaryInterval time.Duration
 }
 
@@ -239,7 +239,7 @@ func (s *Server) intake(token string, block context.Context) *receiver.Intake {
 	p.DefaultService = token
 	return receiver.NewIntake(receiver.IntakeConfig{
 		Name: name, Parser: p, Block: block,
-		StorageFailing: s.cfg.StorageFailing, SummaryInterval: s.cfg.SummaryInterval,
+		Blocked: s.cfg.Blocked, SummaryInterval: s.cfg.SummaryInterval,
 	}, s.pool, s.log.With("source", name))
 }
 

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/cluster"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
@@ -47,6 +48,9 @@ type Config struct {
 	// says which halves run here.
 	Bus  *bus.Bus
 	Role Role
+	// Cluster, when not nil (and with a Bus), shares the dialed sources
+	// with the other processors of the same cluster: each is read by one.
+	Cluster *cluster.Config
 }
 
 // Role is which halves of the pipeline a processor runs.
@@ -98,6 +102,13 @@ type Pipeline struct {
 	publisher *bus.Publisher // the pool, when the bus is JetStream and this processor ingests
 	consumer  *bus.Consumer  // when the bus is JetStream and this processor stores
 	receivers []*receiver.Receiver
+	cluster   *cluster.Cluster // nil unless Config.Cluster
+	// readers run the receivers the cluster gives this processor: by
+	// index, the cancel of a running one and its end.
+	readersMu sync.Mutex
+	runCtx    context.Context
+	readers   map[int]reader
+	readersWG sync.WaitGroup
 	ingest    *ingest.Server     // nil unless Config.Ingest
 	tail      *tail.Hub          // entries as they are stored, to the clients following them
 	totals    singleflight.Group // one StatsWithTotals computation at a time, shared by its callers
@@ -157,7 +168,15 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) (*Pipeline, error
 			p.cfg = cfg
 		}
 	}
-	failing := func() bool { return p.store.Status().State == storage.StateFailing }
+	failing := func() string {
+		switch {
+		case cfg.Bus != nil && (!cfg.Bus.Connected() || p.publisher.Stalled()):
+			return receiver.DropBusUnavailable
+		case cfg.Bus == nil && p.store.Status().State == storage.StateFailing:
+			return receiver.DropStorageUnavailable
+		}
+		return ""
+	}
 	sources := make([]Source, 0, len(cfg.URLs)+len(cfg.Sources))
 	for i, u := range cfg.URLs {
 		src := Source{URL: u}
@@ -169,12 +188,35 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) (*Pipeline, error
 	for _, src := range append(sources, cfg.Sources...) {
 		rc := cfg.Receiver
 		rc.URL, rc.Name, rc.Header, rc.OpenMessage, rc.TLS = src.URL, src.Name, src.Header, src.OpenMessage, src.TLS
-		rc.StorageFailing = failing
+		rc.Blocked = failing
 		p.receivers = append(p.receivers, receiver.New(rc, p.pool, logger))
+	}
+	if cfg.Cluster != nil && len(p.receivers) > 0 {
+		if cfg.Bus == nil {
+			return nil, errors.New("a cluster needs a message bus (NATS) for its leases")
+		}
+		ids := make([]string, len(sources)+len(cfg.Sources))
+		for i, src := range append(sources, cfg.Sources...) {
+			ids[i] = src.Name
+			if ids[i] == "" {
+				ids[i] = src.URL
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := cluster.New(ctx, cfg.Bus.JetStream(), *cfg.Cluster, ids,
+			cluster.Hooks{Start: p.startReader, Stop: p.stopReader}, logger.With("component", "cluster"))
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		p.cluster, p.readers = c, make(map[int]reader)
+		for _, r := range p.receivers {
+			r.Standby()
+		}
 	}
 	if cfg.Ingest != nil {
 		ic := *cfg.Ingest
-		ic.Parser, ic.StorageFailing = cfg.Receiver.Parser, failing
+		ic.Parser, ic.Blocked = cfg.Receiver.Parser, failing
 		if ic.SummaryInterval == 0 {
 			ic.SummaryInterval = cfg.Receiver.SummaryInterval
 		}
@@ -190,6 +232,42 @@ func (p *Pipeline) IngestHandler() http.Handler {
 		return nil
 	}
 	return p.ingest
+}
+
+// reader is a receiver running for the cluster.
+type reader struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startReader runs receiver i until stopReader(i) or the end of Run.
+func (p *Pipeline) startReader(i int) {
+	p.readersMu.Lock()
+	defer p.readersMu.Unlock()
+	if _, ok := p.readers[i]; ok || p.runCtx == nil || p.runCtx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(p.runCtx)
+	rd := reader{cancel: cancel, done: make(chan struct{})}
+	p.readers[i] = rd
+	p.readersWG.Go(func() {
+		defer close(rd.done)
+		_ = p.receivers[i].Run(ctx)
+	})
+}
+
+// stopReader stops receiver i and waits until it has.
+func (p *Pipeline) stopReader(i int) {
+	p.readersMu.Lock()
+	rd, ok := p.readers[i]
+	delete(p.readers, i)
+	p.readersMu.Unlock()
+	if !ok {
+		return
+	}
+	rd.cancel()
+	<-rd.done
+	p.receivers[i].Standby()
 }
 
 type hardStopKey struct{}
@@ -223,8 +301,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		})()
 	}
 	var wg, writers sync.WaitGroup
-	for _, r := range p.receivers {
-		wg.Go(func() { _ = r.Run(ctx) }) // Run returns nil once ctx ends
+	if p.cluster != nil {
+		p.readersMu.Lock()
+		p.runCtx = ctx
+		p.readersMu.Unlock()
+		// Starts and stops receivers as leases come and go; when ctx
+		// ends it stops them all and gives the leases up.
+		wg.Go(func() { p.cluster.Run(ctx); p.readersWG.Wait() })
+	} else {
+		for _, r := range p.receivers {
+			wg.Go(func() { _ = r.Run(ctx) }) // Run returns nil once ctx ends
+		}
 	}
 	if p.consumer != nil {
 		// Stops fetching when ctx ends; what it holds is stored and
@@ -294,8 +381,16 @@ type Stats struct {
 	ByService map[string]uint64 `json:"by_service"` // entries processed in this run, by service
 
 	Storage StorageStats     `json:"storage"`
-	Bus     *BusStats        `json:"bus,omitempty"` // with a message bus only
+	Bus     *BusStats        `json:"bus,omitempty"`     // with a message bus only
+	Cluster *ClusterStats    `json:"cluster,omitempty"` // with --cluster only
 	Sources []receiver.Stats `json:"sources"`
+}
+
+// ClusterStats is this processor's view of its cluster.
+type ClusterStats struct {
+	Name    string   `json:"name"`
+	ID      string   `json:"id"`      // this processor's member ID, as sources' owner shows it
+	Members []string `json:"members"` // live members, as last seen
 }
 
 // BusStats is the message bus's part of Stats: the connection, then the
@@ -332,6 +427,10 @@ func (p *Pipeline) Stats() Stats {
 	for i, r := range p.receivers {
 		s.Sources[i] = r.Stats()
 	}
+	p.setOwners(s.Sources)
+	if p.cluster != nil {
+		s.Cluster = &ClusterStats{Name: p.cfg.Cluster.Name, ID: p.cluster.ID(), Members: p.cluster.Members()}
+	}
 	if p.ingest != nil {
 		s.Sources = append(s.Sources, p.ingest.Stats()...)
 	}
@@ -364,6 +463,18 @@ func (p *Pipeline) Stats() Stats {
 	c := p.run.Counts(p.cfg.TopServices)
 	s.ByLevel, s.ByService = c.ByLevel, c.ByService
 	return s
+}
+
+// setOwners fills in each dialed source's owner in a cluster.
+func (p *Pipeline) setOwners(sources []receiver.Stats) {
+	if p.cluster == nil {
+		return
+	}
+	for i, o := range p.cluster.Owners() {
+		if i < len(sources) {
+			sources[i].Owner = o
+		}
+	}
 }
 
 // totalsTimeout bounds one computation of the store's totals.
@@ -441,6 +552,7 @@ type StorageReadiness struct {
 type SourceReadiness struct {
 	URL            string    `json:"url"`
 	State          string    `json:"state"`
+	Owner          string    `json:"owner,omitempty"`
 	ConnectedSince time.Time `json:"connected_since,omitzero"`
 	LastError      string    `json:"last_error,omitempty"`
 }
@@ -450,15 +562,23 @@ func (p *Pipeline) Ready() Readiness {
 	st := p.store.Status()
 	rd := Readiness{Storage: StorageReadiness{Backend: st.Backend, State: st.State, LastError: st.LastError},
 		Sources: make([]SourceReadiness, len(p.receivers))}
-	up := 0
+	up, mine := 0, 0
+	stats := make([]receiver.Stats, len(p.receivers))
 	for i, r := range p.receivers {
-		s := r.Stats()
-		rd.Sources[i] = SourceReadiness{URL: s.URL, State: s.State, ConnectedSince: s.ConnectedSince, LastError: s.LastError}
+		stats[i] = r.Stats()
+	}
+	p.setOwners(stats)
+	for i, s := range stats {
+		rd.Sources[i] = SourceReadiness{URL: s.URL, State: s.State, Owner: s.Owner, ConnectedSince: s.ConnectedSince, LastError: s.LastError}
+		if s.State == receiver.StateStandby {
+			continue // another processor's to read
+		}
+		mine++
 		if s.State == receiver.StateConnected {
 			up++
 		}
 	}
-	if len(p.receivers) == 0 && (p.ingest != nil || p.cfg.Role == RoleStore) {
+	if mine == 0 && (p.ingest != nil || p.cfg.Role == RoleStore || p.cluster != nil) {
 		up = 1 // push only, or storing only: ready while the endpoints listen and storage writes
 	}
 	busDown := false
@@ -470,7 +590,7 @@ func (p *Pipeline) Ready() Readiness {
 	switch {
 	case up == 0:
 		rd.Status = "down"
-	case up < len(p.receivers) || st.State != storage.StateOK || busDown:
+	case up < mine || st.State != storage.StateOK || busDown:
 		rd.Status = "degraded"
 	default:
 		rd.Status = "ready"

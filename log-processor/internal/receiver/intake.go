@@ -23,10 +23,10 @@ type Intake struct {
 	submitTimeout time.Duration
 	// block, when set, makes a full pool wait (until the context ends)
 	// instead of dropping after submitTimeout: the source is slowed.
-	block          context.Context
-	storageFailing func() bool
-	log            *slog.Logger
-	summaryEvery   time.Duration
+	block        context.Context
+	blocked      func() string
+	log          *slog.Logger
+	summaryEvery time.Duration
 
 	multi []parser.Result // reused for frames of many records
 
@@ -49,7 +49,7 @@ type IntakeConfig struct {
 	Parser          parser.Parser // with DefaultService the service of entries that name none
 	SubmitTimeout   time.Duration // longest wait for room before dropping (unless Block)
 	Block           context.Context
-	StorageFailing  func() bool
+	Blocked         func() string
 	SummaryInterval time.Duration // 0: no summary lines while frames flow
 }
 
@@ -60,7 +60,7 @@ func NewIntake(cfg IntakeConfig, pool Pool, logger *slog.Logger) *Intake {
 	}
 	return &Intake{
 		name: cfg.Name, parser: cfg.Parser, pool: pool, submitTimeout: cfg.SubmitTimeout, block: cfg.Block,
-		storageFailing: cfg.StorageFailing, log: logger, summaryEvery: cfg.SummaryInterval,
+		blocked: cfg.Blocked, log: logger, summaryEvery: cfg.SummaryInterval,
 	}
 }
 
@@ -142,8 +142,8 @@ func (in *Intake) outcome(e *models.LogEntry, reason parser.Reason, now time.Tim
 	switch {
 	case ok:
 		in.submitted.Add(1)
-	case in.storageFailing != nil && in.storageFailing():
-		in.dropped[dropStorage].Add(1)
+	case in.blocked != nil:
+		in.dropped[dropReasonIndex(in.blocked())].Add(1)
 	default:
 		in.dropped[dropQueueFull].Add(1)
 	}

@@ -33,10 +33,29 @@ const (
 const (
 	dropQueueFull = iota // the workers were behind
 	dropStorage          // storage was failing, so the workers were blocked
+	dropBus              // the message bus was unreachable or full, so nothing was published
 	numDropReasons
 )
 
-var dropReasonNames = [numDropReasons]string{"queue_full", "storage_unavailable"}
+// Drop reasons a Blocked hook may give.
+const (
+	DropStorageUnavailable = "storage_unavailable"
+	DropBusUnavailable     = "bus_unavailable"
+)
+
+var dropReasonNames = [numDropReasons]string{"queue_full", DropStorageUnavailable, DropBusUnavailable}
+
+// dropReasonIndex returns the index of a Blocked hook's reason; queue_full
+// for "" or one it does not know.
+func dropReasonIndex(reason string) int {
+	switch reason {
+	case DropStorageUnavailable:
+		return dropStorage
+	case DropBusUnavailable:
+		return dropBus
+	}
+	return dropQueueFull
+}
 
 // Add adds o's counts to c.
 func (c *Counters) Add(o Counters) {
@@ -66,7 +85,9 @@ func (c *Counters) Add(o Counters) {
 type Stats struct {
 	URL   string `json:"url"`   // credentials redacted; for a pusher, its path
 	Kind  string `json:"kind"`  // dial (the processor connects) or push (the source does)
-	State string `json:"state"` // connecting, connected, backoff or stopped; for pushers, listening
+	State string `json:"state"` // connecting, connected, backoff, stopped, or standby (read by another processor of its cluster); for pushers, listening
+	// Owner is the processor of the cluster reading the source (--cluster).
+	Owner string `json:"owner,omitempty"`
 	// For pushers: the token's name, how many are connected now
 	// (WebSocket), and the address of the latest.
 	Token          string    `json:"token,omitempty"`

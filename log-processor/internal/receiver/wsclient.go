@@ -97,9 +97,10 @@ type Config struct {
 	SummaryInterval time.Duration // how often a summary line is logged while frames flow
 	Parser          parser.Parser
 
-	// StorageFailing, if set, reports whether storage is failing; a drop
-	// while it is counts as storage_unavailable rather than queue_full.
-	StorageFailing func() bool
+	// Blocked, if set, says why the queue cannot drain, if it cannot: a
+	// drop reason (storage_unavailable, bus_unavailable) that a drop
+	// while it is counts under, rather than queue_full. "" when it can.
+	Blocked func() string
 }
 
 func (c Config) withDefaults() Config {
@@ -135,6 +136,7 @@ const (
 	StateConnected  = "connected"
 	StateBackoff    = "backoff"
 	StateStopped    = "stopped"
+	StateStandby    = "standby" // another processor of the cluster reads it
 )
 
 // Receiver consumes one source. Run is called once; Stats and LogSummary are
@@ -164,7 +166,7 @@ func New(cfg Config, pool Pool, logger *slog.Logger) *Receiver {
 	}
 	in := NewIntake(IntakeConfig{
 		Name: name, Parser: p, SubmitTimeout: cfg.SubmitTimeout,
-		StorageFailing: cfg.StorageFailing, SummaryInterval: cfg.SummaryInterval,
+		Blocked: cfg.Blocked, SummaryInterval: cfg.SummaryInterval,
 	}, pool, log)
 	return &Receiver{Intake: in, cfg: cfg, state: StateConnecting}
 }
@@ -223,6 +225,10 @@ func (r *Receiver) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Standby marks the source as read by another processor; Run, when called
+// again, takes it back.
+func (r *Receiver) Standby() { r.setState(StateStandby, nil) }
 
 func (r *Receiver) setState(state string, err error) {
 	r.mu.Lock()

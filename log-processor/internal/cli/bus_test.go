@@ -1,0 +1,380 @@
+package cli
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/bus/natstest"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/e2e"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/postgres/pgtest"
+)
+
+// busView is the part of /stats the bus tests read.
+type busView struct {
+	Received    uint64            `json:"received"`
+	OK          uint64            `json:"ok"`
+	Ignored     uint64            `json:"ignored"`
+	Submitted   uint64            `json:"submitted"`
+	Dropped     uint64            `json:"dropped"`
+	DropReasons map[string]uint64 `json:"drop_reasons"`
+	Stored      uint64            `json:"stored"`
+	Bus         struct {
+		Role         string `json:"role"`
+		Connected    bool   `json:"connected"`
+		Published    uint64 `json:"published"`
+		Pending      int64  `json:"pending"`
+		Lost         uint64 `json:"lost"`
+		Acknowledged uint64 `json:"acknowledged"`
+		ConsumerLag  int64  `json:"consumer_lag"`
+	} `json:"bus"`
+	Cluster *struct {
+		ID      string   `json:"id"`
+		Members []string `json:"members"`
+	} `json:"cluster"`
+	Sources []struct {
+		URL   string `json:"url"`
+		State string `json:"state"`
+		Owner string `json:"owner"`
+	} `json:"sources"`
+}
+
+func busStats(t *testing.T, api string) busView {
+	t.Helper()
+	var v busView
+	if code := getJSON(t, api+"/stats", &v); code != http.StatusOK {
+		t.Fatalf("/stats: status %d", code)
+	}
+	if v.Received != v.OK+v.Ignored || v.OK != v.Submitted+v.Dropped {
+		t.Fatalf("/stats does not add up: %+v", v)
+	}
+	return v
+}
+
+func readyStatus(t *testing.T, api string) string {
+	t.Helper()
+	var rd struct{ Status string }
+	getJSON(t, api+"/readyz", &rd)
+	return rd.Status
+}
+
+func busArgs(srv *natstest.Server, dsn, instance string, more ...string) []string {
+	return append([]string{"--bus", "jetstream", "--nats-url", srv.URL(), "--storage", "postgres", "--dsn", dsn,
+		"--instance", instance, "--flush-interval", "20ms", "--bus-ack-wait", "3s", "--max-backoff", "500ms"}, more...)
+}
+
+// pgInt runs a query returning one integer.
+func pgInt(t *testing.T, dsn, query string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(dbStrings(t, "postgres", dsn, query)[0], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// checkOnce fails unless every row came over the bus and no bus identity
+// is stored twice.
+func checkOnce(t *testing.T, dsn string) {
+	t.Helper()
+	if n := pgInt(t, dsn, "SELECT CAST(count(*) AS TEXT) FROM logs WHERE bus_pos IS NULL"); n != 0 {
+		t.Errorf("%d rows did not come over the bus", n)
+	}
+	if n := pgInt(t, dsn, "SELECT CAST(count(*) - count(DISTINCT (bus_epoch, bus_pos)) AS TEXT) FROM logs"); n != 0 {
+		t.Errorf("%d rows stored twice", n)
+	}
+}
+
+// TestFleetSharesSources (issue 13, test 1): two processors with one
+// cluster name and six sources divide them three and three; each source is
+// read by exactly one processor, and PostgreSQL holds the sum of the
+// counts, none twice.
+func TestFleetSharesSources(t *testing.T) {
+	srv := natstest.Start(t)
+	dsn := pgtest.DSN(t)
+	gen := startGenerator(t)
+	// The sources answer only once both processors have divided them, so
+	// that no source is read, handed over and read again from its start.
+	proxy := e2e.NewProxy(t, gen.Addr)
+	proxy.SetDown(true)
+	counts := []int{1000, 1500, 2000, 2500, 3000, 3500}
+	var urls []string
+	total := 0
+	for i, n := range counts {
+		urls = append(urls, fmt.Sprintf("s%d=ws://%s/ws/logs?flood&count=%d&service=svc%d", i, proxy.Addr, n, i))
+		total += n
+	}
+	var procs []*processor
+	for _, inst := range []string{"proc-a", "proc-b"} {
+		procs = append(procs, startProcessor(t, busArgs(srv, dsn, inst, "--urls", strings.Join(urls, ","),
+			"--cluster", "fleet", "--lease-ttl", "3s")...))
+	}
+	waitFor(t, 30*time.Second, "two members, each owning three sources", func() bool {
+		per := map[string]int{}
+		for _, p := range procs {
+			s := busStats(t, p.api)
+			if s.Cluster == nil || len(s.Cluster.Members) != 2 {
+				return false
+			}
+			for _, src := range s.Sources {
+				if src.Owner == s.Cluster.ID {
+					per[src.Owner]++
+				}
+			}
+		}
+		return len(per) == 2 && per[busStats(t, procs[0].api).Cluster.ID] == 3
+	})
+	proxy.SetDown(false)
+	waitFor(t, 60*time.Second, "every entry stored", func() bool {
+		return countRows(t, "postgres", dsn) >= int64(total)
+	})
+	for _, p := range procs {
+		s := busStats(t, p.api)
+		if s.Dropped != 0 {
+			t.Errorf("dropped %d: %v", s.Dropped, s.DropReasons)
+		}
+		for _, src := range s.Sources {
+			if (src.State == "standby") == (src.Owner == s.Cluster.ID) {
+				t.Errorf("source %s: state %s, owner %s, this processor %s", src.URL, src.State, src.Owner, s.Cluster.ID)
+			}
+		}
+	}
+	// The first to stop gives its leases up and the other takes its
+	// sources over, which would read each count again from its start.
+	proxy.SetDown(true)
+	for _, p := range procs {
+		if err := p.stop(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := countRows(t, "postgres", dsn); n != int64(total) {
+		t.Errorf("%d rows, want the sum of the counts, %d", n, total)
+	}
+	checkOnce(t, dsn)
+	for i, n := range counts {
+		svc := fmt.Sprintf("svc%d", i)
+		if got := pgInt(t, dsn, "SELECT CAST(count(*) AS TEXT) FROM logs WHERE service = '"+svc+"'"); got != int64(n) {
+			t.Errorf("%s: %d rows, want %d", svc, got, n)
+		}
+		// Read by one processor: every row has one source name, and the
+		// rows of one source were published by one processor, so their
+		// messages are that processor's (checked by count above: a second
+		// reader would have sent the count again).
+	}
+}
+
+// audit records the entries of every message published on the bus, by
+// message ID, as a plain NATS subscriber sees them.
+type audit struct {
+	mu  sync.Mutex
+	ids map[string]int
+}
+
+func startAudit(t *testing.T, url string) *audit {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	a := &audit{ids: map[string]int{}}
+	_, err = nc.Subscribe(bus.DefaultSubject, func(m *nats.Msg) {
+		n, err := bus.Count(m.Data)
+		if err != nil {
+			t.Errorf("audit: %v", err)
+			return
+		}
+		a.mu.Lock()
+		a.ids[m.Header.Get(nats.MsgIdHdr)] = n
+		a.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (a *audit) entries() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, c := range a.ids {
+		n += c
+	}
+	return n
+}
+
+// TestFleetKill9 (issue 13, test 2): kill -9 one of two processors while
+// its sources stream. Its sources move to the other within the lease time
+// plus backoff, and afterwards every entry published to the stream is in
+// PostgreSQL exactly once, the killed processor's unacknowledged messages
+// included.
+func TestFleetKill9(t *testing.T) {
+	srv := natstest.Start(t)
+	dsn := pgtest.DSN(t)
+	aud := startAudit(t, srv.URL())
+	gen := startGenerator(t)
+	var urls []string
+	for i := range 4 {
+		urls = append(urls, fmt.Sprintf("k%d=%s", i, gen.WSURL(fmt.Sprintf("rate=500&service=k%d", i))))
+	}
+	const ttl = 3 * time.Second
+	start := func(inst string) *e2e.Proc {
+		return e2e.Start(t, processorBin, busArgs(srv, dsn, inst, "--urls", strings.Join(urls, ","),
+			"--cluster", "fleet", "--lease-ttl", ttl.String(), "--http-addr", "127.0.0.1:0", "--log-format", "json")...)
+	}
+	pa, pb := start("proc-a"), start("proc-b")
+	apiA, apiB := "http://"+pa.Addr, "http://"+pb.Addr
+	owned := func(api string) (id string, n int) {
+		s := busStats(t, api)
+		if s.Cluster == nil {
+			return "", 0
+		}
+		for _, src := range s.Sources {
+			if src.Owner == s.Cluster.ID && src.State == "connected" {
+				n++
+			}
+		}
+		return s.Cluster.ID, n
+	}
+	waitFor(t, 30*time.Second, "two sources each, reading", func() bool {
+		_, na := owned(apiA)
+		_, nb := owned(apiB)
+		return na == 2 && nb == 2
+	})
+	waitFor(t, 30*time.Second, "both storing", func() bool { return busStats(t, apiA).Stored > 500 && busStats(t, apiB).Stored > 500 })
+	pa.Kill()
+	killed := time.Now()
+	// Within the lease time, a round, and a reconnect's backoff.
+	waitFor(t, ttl+ttl/5+5*time.Second, "the survivor reading all four", func() bool {
+		_, n := owned(apiB)
+		return n == 4
+	})
+	t.Logf("sources moved %v after kill -9 (lease %v)", time.Since(killed).Round(100*time.Millisecond), ttl)
+	// The killed processor's messages in hand come again to the survivor
+	// after --bus-ack-wait; then stop reading and drain.
+	waitFor(t, 30*time.Second, "the stream drained", func() bool {
+		s := busStats(t, apiB)
+		return s.Bus.ConsumerLag < 5 && s.Stored > 0
+	})
+	if err := pb.Stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Whatever is left in the stream is stored by a storing processor.
+	ps := startProcessor(t, busArgs(srv, dsn, "proc-c", "--role", "store")...)
+	waitFor(t, 30*time.Second, "the stream empty", func() bool {
+		s := busStats(t, ps.api)
+		return s.Bus.ConsumerLag == 0 && int64(aud.entries()) == countRows(t, "postgres", dsn)
+	})
+	if err := ps.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	want, got := aud.entries(), countRows(t, "postgres", dsn)
+	if int64(want) != got {
+		t.Errorf("%d rows, but %d entries were published to the stream", got, want)
+	}
+	checkOnce(t, dsn)
+	t.Logf("%d entries published in %d messages, each stored once", want, len(aud.ids))
+}
+
+// TestNATSRestart (issue 13, test 3): nats-server stops mid-stream and
+// comes back with its file store. Readiness degrades and recovers; the
+// processor reconnects by itself; everything it accepted is stored once.
+func TestNATSRestart(t *testing.T) {
+	srv := natstest.Start(t)
+	dsn := pgtest.DSN(t)
+	gen := startGenerator(t)
+	const n = 12000
+	p := startProcessor(t, busArgs(srv, dsn, "proc-a", "--urls", gen.WSURL(fmt.Sprintf("rate=2000&count=%d", n)))...)
+	waitFor(t, 30*time.Second, "storing", func() bool { return busStats(t, p.api).Stored >= 2000 })
+	srv.Stop()
+	waitFor(t, 15*time.Second, "readiness degraded", func() bool { return readyStatus(t, p.api) == "degraded" })
+	if s := busStats(t, p.api); s.Bus.Connected {
+		t.Errorf("bus shown connected while NATS is down: %+v", s.Bus)
+	}
+	waitFor(t, 15*time.Second, "entries waiting to be published", func() bool { return busStats(t, p.api).Bus.Pending > 0 })
+	srv.Start()
+	waitFor(t, 30*time.Second, "readiness recovered", func() bool { return readyStatus(t, p.api) == "ready" })
+	waitFor(t, 60*time.Second, "every entry stored", func() bool {
+		s := busStats(t, p.api)
+		return s.Received == n+1 && s.Bus.Pending == 0 && int64(s.Submitted) == countRows(t, "postgres", dsn)
+	})
+	s := busStats(t, p.api)
+	for reason := range s.DropReasons {
+		if s.DropReasons[reason] > 0 && reason != "bus_unavailable" {
+			t.Errorf("dropped for %s: %v", reason, s.DropReasons)
+		}
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := countRows(t, "postgres", dsn); got != int64(s.Submitted) || s.Bus.Lost != 0 {
+		t.Errorf("%d rows, %d accepted, %d lost: want every accepted entry stored", got, s.Submitted, s.Bus.Lost)
+	}
+	checkOnce(t, dsn)
+	t.Logf("accepted %d, dropped %d (%v), stored %d", s.Submitted, s.Dropped, s.DropReasons, s.Submitted)
+}
+
+// TestIngestAndStoreRoles (issue 13, test 4): a processor that only reads
+// sources and one that only stores deliver end to end through the stream.
+func TestIngestAndStoreRoles(t *testing.T) {
+	srv := natstest.Start(t)
+	dsn := pgtest.DSN(t)
+	gen := startGenerator(t)
+	in := startProcessor(t, "--role", "ingest", "--bus", "jetstream", "--nats-url", srv.URL(), "--urls", gen.WSURL("flood&count=3000"))
+	st := startProcessor(t, busArgs(srv, dsn, "writer", "--role", "store")...)
+	waitFor(t, 30*time.Second, "3000 stored", func() bool { return countRows(t, "postgres", dsn) == 3000 })
+	si, ss := busStats(t, in.api), busStats(t, st.api)
+	if si.Bus.Role != "ingest" || si.Bus.Published != 3000 || si.Stored != 0 {
+		t.Errorf("ingest processor: %+v", si)
+	}
+	if ss.Bus.Role != "store" || ss.Bus.Acknowledged != 3000 || ss.Stored != 3000 || len(ss.Sources) != 0 {
+		t.Errorf("store processor: %+v", ss)
+	}
+	for _, p := range []*processor{in, st} {
+		if rs := readyStatus(t, p.api); rs != "ready" {
+			t.Errorf("readiness %s", rs)
+		}
+	}
+	for _, p := range []*processor{in, st} {
+		if err := p.stop(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkOnce(t, dsn)
+}
+
+// TestBusFlags: the bus flags are refused where they mean nothing.
+func TestBusFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--urls", "ws://x/", "--role", "store"}, "--role store needs --bus jetstream"},
+		{[]string{"--urls", "ws://x/", "--cluster", "a"}, "--cluster is for --bus jetstream"},
+		{[]string{"--urls", "ws://x/", "--bus", "kafka"}, `--bus "kafka"`},
+		{[]string{"--urls", "ws://x/", "--bus", "jetstream", "--role", "both"}, `unknown role "both"`},
+		{[]string{"--urls", "ws://x/", "--bus", "jetstream", "--cluster", "a b"}, `--cluster "a b"`},
+		{[]string{"--urls", "ws://x/", "--bus", "jetstream", "--lease-ttl", "5s"}, "--lease-ttl is for --cluster"},
+		{[]string{"--urls", "ws://x/", "--bus", "jetstream", "--bus-batch", "0"}, "--bus-batch must be greater than zero"},
+		{[]string{"--bus", "jetstream", "--role", "store", "--cluster", "a"}, "a --role store processor reads none"},
+	} {
+		_, err := parse(c.args, &strings.Builder{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
+		}
+	}
+	if _, err := parse([]string{"--bus", "jetstream", "--role", "store"}, &strings.Builder{}); err != nil {
+		t.Errorf("a storing processor needs no sources: %v", err)
+	}
+}
