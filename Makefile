@@ -57,10 +57,13 @@ fuzz:
 ## load suite on loopback (PostgreSQL too when LOGPROC_TEST_POSTGRES_DSN is set)
 BENCH_DURATION ?= 8s
 BENCH_SOAK     ?= 60s
+# nats-server for the JetStream rows: on the PATH, or where `go install` puts it.
+NATS_SERVER    ?= $(shell command -v nats-server 2>/dev/null || ls "$$($(GO) env GOPATH)/bin/nats-server" 2>/dev/null)
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(BIN)/loadtest$(EXE) suite --generator $(BIN)/mock-log-generator$(EXE) --processor $(BIN)/log-processor$(EXE) \
 		--duration $(BENCH_DURATION) --warmup 2s --soak $(BENCH_SOAK) \
+		$(if $(NATS_SERVER),--nats-server "$(NATS_SERVER)") \
 		$(if $(LOGPROC_TEST_POSTGRES_DSN),--postgres-dsn "$(LOGPROC_TEST_POSTGRES_DSN)")
 
 clean:

@@ -103,6 +103,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.StringVar(&cfg.ProcessorBin, "processor", "bin/log-processor", "log-processor binary")
 		fs.DurationVar(&cfg.Soak, "soak", 60*time.Second, "length of the memory soak (0 = skip)")
 		fs.IntSliceVar(&cfg.Conns, "conns", []int{1, 4}, "connection counts to measure")
+		fs.StringVar(&cfg.NATSServer, "nats-server", "", "nats-server binary: also measure the JetStream bus (a fresh server per row, on loopback)")
 		fs.StringVar(&cfg.PostgresDSN, "postgres-dsn", "", "also measure PostgreSQL at this database (its logs table gets rows)")
 		fs.BoolVar(&cfg.StatsServices, "stats-services", true, "stream a million services through each backend and time /stats")
 		run = func() error {

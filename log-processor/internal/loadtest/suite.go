@@ -23,6 +23,7 @@ type SuiteConfig struct {
 	Conns        []int         // connection counts to run (e.g. 1 and 4)
 	WorkDir      string        // for the SQLite file
 	PostgresDSN  string        // if set, also measure PostgreSQL
+	NATSServer   string        // nats-server binary; if set, also measure the JetStream bus
 	// StatsServices streams a million services through each backend and
 	// times /stats.
 	StatsServices bool
@@ -106,6 +107,15 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 		rows = append(rows, r)
 	}
 	// Below capacity, with default flags, nothing may be dropped.
+	if cfg.NATSServer != "" {
+		br, err := cfg.busRows(ctx, urls, flooded[1])
+		if err != nil {
+			return err
+		}
+		rows = append(rows, br...)
+	} else {
+		progress("no nats-server (--nats-server): no JetStream rows")
+	}
 	n := cfg.Conns[len(cfg.Conns)-1]
 	perConn := max(1, int(flooded[n]*0.8)/n)
 	var paced []string

@@ -55,6 +55,22 @@ func Start(bin string, args ...string) (*Process, error) {
 	}
 }
 
+// StartQuiet runs bin with args without waiting for it to log an address,
+// for programs that do not (nats-server). Addr stays empty.
+func StartQuiet(bin string, args ...string) (*Process, error) {
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Process{Cmd: cmd, done: make(chan struct{})}
+	go p.readLog(stderr, make(chan string, 1))
+	return p, nil
+}
+
 // readLog keeps every line, so the process never blocks on a full pipe.
 func (p *Process) readLog(r io.Reader, addrc chan<- string) {
 	sc := bufio.NewScanner(r)
