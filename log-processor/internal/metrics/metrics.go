@@ -51,6 +51,10 @@ type collector struct {
 	frames, submitted, dropped, connected, reconnects, pushers         *prometheus.Desc
 	processed, stored, rejected, writeErrors, storageUp, writeDuration *prometheus.Desc
 	queue, queueCap, queueBytes, queueCapBytes, workers, tailClients   *prometheus.Desc
+
+	// With --bus jetstream and --cluster.
+	busConnected, busPublished, busPending, busPublishErrors, busAcked *prometheus.Desc
+	busRedelivered, busCorrupt, busLag, sourceOwned, clusterMembers    *prometheus.Desc
 }
 
 func newCollector(p Source) *collector {
@@ -74,6 +78,17 @@ func newCollector(p Source) *collector {
 		queueCapBytes: desc("queue_capacity_bytes", "The bound on those bytes (--queue-max-bytes)."),
 		workers:       desc("workers", "Workers taking entries from the queue."),
 		tailClients:   desc("tail_clients", "Clients following GET /logs/tail now."),
+
+		busConnected:     desc("bus_connected", "Whether the NATS connection is up (1) or not (0)."),
+		busPublished:     desc("bus_published_entries_total", "Entries the JetStream stream acknowledged."),
+		busPending:       desc("bus_publish_pending_entries", "Entries accepted and not yet acknowledged by the stream."),
+		busPublishErrors: desc("bus_publish_errors_total", "Publish attempts that failed and were retried."),
+		busAcked:         desc("bus_acknowledged_entries_total", "Entries this processor stored, then acknowledged to the stream."),
+		busRedelivered:   desc("bus_redelivered_messages_total", "Stream messages this processor received more than once."),
+		busCorrupt:       desc("bus_corrupt_messages_total", "Stream messages that did not decode, terminated."),
+		busLag:           desc("bus_consumer_lag_messages", "Messages of the shared consumer no writer has acknowledged yet."),
+		sourceOwned:      desc("source_owned", "Whether this processor reads the source (1) or another of its cluster does (0).", "source"),
+		clusterMembers:   desc("cluster_members", "Live processors of the cluster, as last seen."),
 	}
 }
 
@@ -123,6 +138,34 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(c.connected, up, name)
 		counter(c.reconnects, src.Reconnects, name)
+		if s.Cluster != nil {
+			owned := 0.0
+			if src.Owner == s.Cluster.ID {
+				owned = 1
+			}
+			gauge(c.sourceOwned, owned, name)
+		}
+	}
+	if s.Cluster != nil {
+		gauge(c.clusterMembers, float64(len(s.Cluster.Members)))
+	}
+	if b := s.Bus; b != nil {
+		up := 0.0
+		if b.Connected {
+			up = 1
+		}
+		gauge(c.busConnected, up)
+		if ps := b.PublishStats; ps != nil {
+			counter(c.busPublished, ps.Published)
+			gauge(c.busPending, float64(ps.Pending))
+			counter(c.busPublishErrors, ps.PublishErrors)
+		}
+		if cs := b.ConsumeStats; cs != nil {
+			counter(c.busAcked, cs.Acknowledged)
+			counter(c.busRedelivered, cs.Redelivered)
+			counter(c.busCorrupt, cs.Corrupt)
+			gauge(c.busLag, float64(cs.ConsumerLag))
+		}
 	}
 	counter(c.processed, s.Processed)
 	counter(c.stored, s.Stored)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
@@ -38,6 +39,12 @@ func fixed() snapshot {
 	s := pipeline.Stats{Processed: 140, Queue: 8, Workers: 50, QueueCapacity: 10000, QueueBytes: 2048, QueueMaxBytes: 32 << 20,
 		TailClients: 1, Stored: 139, Sources: []receiver.Stats{dial, push}}
 	s.Storage.Status = storage.Status{Backend: "sqlite", State: storage.StateOK, Stored: 139, Rejected: 1, WriteErrors: 2, Writes: &writes}
+	// On JetStream, in a cluster, reading the dialed source.
+	s.Sources[0].Owner = "proc-a-1f0c"
+	s.Cluster = &pipeline.ClusterStats{Name: "fleet", ID: "proc-a-1f0c", Members: []string{"proc-a-1f0c", "proc-b-77d2"}}
+	s.Bus = &pipeline.BusStats{Role: pipeline.RoleAll, Status: bus.Status{Kind: "jetstream", Connected: true},
+		PublishStats: &bus.PublishStats{Published: 140, Pending: 8, PublishErrors: 1},
+		ConsumeStats: &bus.ConsumeStats{Acknowledged: 139, Redelivered: 2, ConsumerLag: 3}}
 	return snapshot(s)
 }
 
