@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -354,6 +356,41 @@ func TestIngestAndStoreRoles(t *testing.T) {
 	checkOnce(t, dsn)
 }
 
+// TestNATSCredentialsHidden: credentials in the NATS URL reach the server
+// and appear nowhere the processor shows; wrong ones fail the start with
+// the server's reason.
+func TestNATSCredentialsHidden(t *testing.T) {
+	srv := natstest.Start(t, "--user", "alice", "--pass", "hunter2-nats")
+	gen := startGenerator(t)
+	withCreds := strings.Replace(srv.URL(), "nats://", "nats://alice:hunter2-nats@", 1)
+	p := startProcessor(t, "--bus", "jetstream", "--nats-url", withCreds, "--urls", gen.WSURL("flood&count=100"))
+	waitFor(t, 30*time.Second, "100 stored", func() bool { return busStats(t, p.api).Stored == 100 })
+	var seen strings.Builder
+	for _, path := range []string{"/stats", "/readyz", "/metrics"} {
+		resp, err := http.Get(p.api + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := new(strings.Builder)
+		_, _ = io.Copy(b, resp.Body)
+		resp.Body.Close()
+		seen.WriteString(b.String())
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	seen.WriteString(p.stderr.String())
+	if strings.Contains(seen.String(), "hunter2-nats") {
+		t.Error("the NATS password shows in the API or the log")
+	}
+	wrong := strings.Replace(srv.URL(), "nats://", "nats://alice:wrong@", 1)
+	err := run(context.Background(), []string{"--bus", "jetstream", "--nats-url", wrong, "--urls", gen.WSURL(""), "--http-addr", "127.0.0.1:0"},
+		io.Discard, io.Discard, nil)
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization") || strings.Contains(err.Error(), "wrong@") {
+		t.Errorf("start with a wrong password: %v", err)
+	}
+}
+
 // TestBusFlags: the bus flags are refused where they mean nothing.
 func TestBusFlags(t *testing.T) {
 	for _, c := range []struct {
@@ -376,5 +413,16 @@ func TestBusFlags(t *testing.T) {
 	}
 	if _, err := parse([]string{"--bus", "jetstream", "--role", "store"}, &strings.Builder{}); err != nil {
 		t.Errorf("a storing processor needs no sources: %v", err)
+	}
+	// The config file takes the bus flags as keys, like every other flag.
+	path := writeConfig(t, "bus: jetstream\nnats-url: [nats://a:4222, nats://b:4222]\ncluster: fleet\nlease-ttl: 4s\n"+
+		"instance: p1\nurls: [ws://127.0.0.1:1/ws/logs]\n")
+	cfg, err := parse([]string{"--config", path}, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.pipeline.Cluster; c == nil || c.Name != "fleet" || c.TTL != 4*time.Second || c.Instance != "p1" ||
+		len(cfg.bus.bus.URLs) != 2 || cfg.pipeline.Role != "all" {
+		t.Errorf("from the config file: cluster %+v, bus %+v, role %q", c, cfg.bus.bus, cfg.pipeline.Role)
 	}
 }

@@ -683,4 +683,15 @@ func printPlan(w io.Writer, cfg config) {
 		}
 		fmt.Fprintf(w, "ingest: %s tls=%t tokens=[%s]\n", cfg.ingestAddr, cfg.ingestTLS != nil, strings.Join(names, ","))
 	}
+	if b := cfg.bus; b.kind == "jetstream" {
+		urls := make([]string, len(b.bus.URLs))
+		for i, u := range b.bus.URLs {
+			urls[i] = redact.URL(u)
+		}
+		fmt.Fprintf(w, "bus: jetstream %s stream=%s consumer=%s role=%s token=%t creds=%t\n", strings.Join(urls, ","),
+			b.bus.Stream, b.bus.Consumer, pc.Role, b.bus.Token != "", b.bus.CredsFile != "")
+		if b.cluster.Name != "" {
+			fmt.Fprintf(w, "cluster: %s lease=%s instance=%s\n", b.cluster.Name, b.cluster.TTL, b.cluster.Instance)
+		}
+	}
 }

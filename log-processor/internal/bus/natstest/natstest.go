@@ -24,6 +24,7 @@ type Server struct {
 	bin  string
 	dir  string // the JetStream store, kept across restarts
 	port int    // fixed after the first start, so that clients reconnect
+	args []string
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -51,10 +52,11 @@ func Binary(t testing.TB) string {
 	return ""
 }
 
-// Start runs a new server with JetStream on a free port of 127.0.0.1.
-func Start(t testing.TB) *Server {
+// Start runs a new server with JetStream on a free port of 127.0.0.1, with
+// any further nats-server arguments (--user, --pass, say).
+func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), dir: t.TempDir()}
+	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), args: args}
 	s.Start()
 	t.Cleanup(s.Kill)
 	return s
@@ -75,7 +77,7 @@ func (s *Server) Start() {
 	if s.port != 0 {
 		port = strconv.Itoa(s.port)
 	}
-	cmd := exec.Command(s.bin, "-a", "127.0.0.1", "-p", port, "-js", "-sd", s.dir, "--ports_file_dir", portsDir)
+	cmd := exec.Command(s.bin, append([]string{"-a", "127.0.0.1", "-p", port, "-js", "-sd", s.dir, "--ports_file_dir", portsDir}, s.args...)...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
