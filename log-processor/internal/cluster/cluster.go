@@ -154,34 +154,48 @@ func (c *Cluster) round(ctx context.Context) {
 		}
 		return
 	}
+	// Renew what is held, whatever the membership says.
+	for i, key := range c.keys {
+		if c.held[i] == 0 {
+			continue
+		}
+		rev, err := c.kv.Update(octx, key, []byte(c.id), c.held[i])
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.log.Warn("lease lost; stopped reading the source", "lease", key, "err", err)
+			c.drop(i)
+			continue
+		}
+		c.mu.Lock()
+		c.held[i], c.renewed[i] = rev, time.Now()
+		c.mu.Unlock()
+	}
 	members, err := c.liveMembers(octx)
 	if err != nil {
-		c.log.Warn("cluster members unknown", "err", err)
-		return
-	}
-	want := c.assign(members)
-	owners := make([]string, len(c.keys))
-	for i, key := range c.keys {
-		if c.held[i] != 0 {
-			if want[i] != c.id {
+		c.log.Warn("cluster members unknown; not rebalancing this round", "err", err)
+	} else {
+		want := c.assign(members)
+		for i, key := range c.keys {
+			switch {
+			case c.held[i] != 0 && want[i] != c.id:
 				c.handOver(octx, i)
-			} else if rev, err := c.kv.Update(octx, key, []byte(c.id), c.held[i]); err == nil {
-				c.mu.Lock()
-				c.held[i], c.renewed[i] = rev, time.Now()
-				c.mu.Unlock()
-			} else {
-				c.log.Warn("lease lost; stopped reading the source", "lease", key, "err", err)
-				c.drop(i)
-			}
-		} else if want[i] == c.id {
-			if rev, err := c.kv.Create(octx, key, []byte(c.id)); err == nil {
-				c.mu.Lock()
-				c.held[i], c.renewed[i] = rev, time.Now()
-				c.mu.Unlock()
-				c.log.Info("lease taken; reading the source", "lease", key)
-				c.hooks.Start(i)
+			case c.held[i] == 0 && want[i] == c.id:
+				// Fails while anyone holds it: the holder hands it over, or
+				// its lease expires.
+				if rev, err := c.kv.Create(octx, key, []byte(c.id)); err == nil {
+					c.mu.Lock()
+					c.held[i], c.renewed[i] = rev, time.Now()
+					c.mu.Unlock()
+					c.log.Info("lease taken; reading the source", "lease", key)
+					c.hooks.Start(i)
+				}
 			}
 		}
+	}
+	owners := make([]string, len(c.keys))
+	for i, key := range c.keys {
 		if c.held[i] != 0 {
 			owners[i] = c.id
 		} else if e, err := c.kv.Get(octx, key); err == nil {
@@ -189,7 +203,10 @@ func (c *Cluster) round(ctx context.Context) {
 		}
 	}
 	c.mu.Lock()
-	c.owners, c.members = owners, members
+	c.owners = owners
+	if err == nil {
+		c.members = members
+	}
 	c.mu.Unlock()
 }
 
