@@ -61,9 +61,11 @@ type Hooks struct {
 type Cluster struct {
 	cfg     Config
 	kv      jetstream.KeyValue
-	id      string   // member ID: instance plus a random suffix
-	keys    []string // lease key per source
-	order   []int    // sources by key
+	id      string          // member ID: instance plus a random suffix
+	keys    []string        // lease key per source
+	digest  string          // of the sorted keys: members with another list are not dealt sources
+	warned  map[string]bool // members already warned about, by ID
+	order   []int           // sources by key
 	hooks   Hooks
 	log     *slog.Logger
 	safeFor time.Duration
@@ -111,6 +113,10 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, sources []stri
 		c.order = append(c.order, i)
 	}
 	slices.SortFunc(c.order, func(a, b int) int { return strings.Compare(c.keys[a], c.keys[b]) })
+	sorted := slices.Clone(c.keys)
+	slices.Sort(sorted)
+	d := sha256.Sum256([]byte(strings.Join(sorted, "\n")))
+	c.digest, c.warned = hex.EncodeToString(d[:8]), map[string]bool{}
 	return c, nil
 }
 
@@ -148,7 +154,7 @@ func (c *Cluster) round(ctx context.Context) {
 			c.drop(i)
 		}
 	}
-	if _, err := c.kv.Put(octx, "member."+c.id, []byte(c.cfg.Instance)); err != nil {
+	if _, err := c.kv.Put(octx, "member."+c.id, []byte(c.digest+" "+c.cfg.Instance)); err != nil {
 		if ctx.Err() == nil {
 			c.log.Warn("cluster heartbeat failed", "err", err)
 		}
@@ -210,18 +216,43 @@ func (c *Cluster) round(ctx context.Context) {
 	c.mu.Unlock()
 }
 
-// liveMembers lists the member IDs whose heartbeat has not expired.
+// liveMembers lists the member IDs whose heartbeat has not expired and
+// who were given the same source list. A member with another list is left
+// out of the dealing (and warned about once): the two would deal the
+// sources differently, and a source could fall to one that lacks it.
+// Leases stay exclusive either way.
 func (c *Cluster) liveMembers(ctx context.Context) ([]string, error) {
 	l, err := c.kv.ListKeysFiltered(ctx, "member.*")
 	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 		return nil, err
 	}
-	var out []string
+	var keys []string
 	if l != nil {
 		for k := range l.Keys() {
-			out = append(out, strings.TrimPrefix(k, "member."))
+			keys = append(keys, k)
 		}
 		_ = l.Stop()
+	}
+	var out []string
+	for _, k := range keys {
+		id := strings.TrimPrefix(k, "member.")
+		if id == c.id {
+			continue
+		}
+		e, err := c.kv.Get(ctx, k)
+		if err != nil {
+			continue // expired since the listing
+		}
+		digest, instance, _ := strings.Cut(string(e.Value()), " ")
+		if digest != c.digest {
+			if !c.warned[id] {
+				c.warned[id] = true
+				c.log.Warn("a member of the cluster was given another source list; it is not dealt this processor's sources",
+					"member", id, "instance", instance)
+			}
+			continue
+		}
+		out = append(out, id)
 	}
 	if !slices.Contains(out, c.id) {
 		out = append(out, c.id)

@@ -97,7 +97,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // TestShareJoinLeaveDie: six sources spread evenly over members as they
 // join (6, then 3+3, then 2+2+2); a member that leaves hands its sources
 // over at once; one cut off from NATS stops reading before the others take
-// its sources. No source is ever read by two members at once.
+// its sources; one given another source list is left out of the dealing.
+// No source is ever read by two members at once.
 func TestShareJoinLeaveDie(t *testing.T) {
 	srv := natstest.Start(t)
 	sources := []string{"a", "b", "c", "d", "e", "f"}
@@ -136,6 +137,18 @@ func TestShareJoinLeaveDie(t *testing.T) {
 	cut := time.Now()
 	waitFor(t, "three each after p4 was cut off", even(3, 3))
 	t.Logf("sources moved %v after a member was cut off (lease %v)", time.Since(cut).Round(10*time.Millisecond), ttl)
+
+	// A member given another list is not dealt these sources: it reads the
+	// one only it has, and the others stay where they are.
+	join(t, srv.URL(), "p5", ttl, append(sources, "g"), r)
+	waitFor(t, "p5 reading g alone", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.by[6] == "p5" && len(r.by) == 7
+	})
+	if c := r.counts(); c["p5"] != 1 {
+		t.Errorf("readers %v: p5 should read only the source only it has", c)
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
