@@ -96,14 +96,11 @@ func setupBus(cfg *config, fs *pflag.FlagSet) error {
 		return fmt.Errorf("--bus-batch: at most %d entries in one message", bus.MaxBatch)
 	}
 	if c.tokenFile != "" {
-		b, err := os.ReadFile(c.tokenFile)
+		tok, err := readFileValue(c.tokenFile)
 		if err != nil {
 			return fmt.Errorf("--nats-token-file: %w", err)
 		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		if c.bus.Token = strings.TrimSpace(line); c.bus.Token == "" {
-			return fmt.Errorf("--nats-token-file: %s holds no token", c.tokenFile)
-		}
+		c.bus.Token = tok
 	} else {
 		c.bus.Token = strings.TrimSpace(os.Getenv(natsTokenEnv))
 	}

@@ -175,12 +175,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 			iln = tls.NewListener(iln, cfg.ingestTLS)
 		}
 	}
-	store, err := openStore(cfg, logger)
-	if err != nil {
+	closeListeners := func() {
 		ln.Close()
 		if iln != nil {
 			iln.Close()
 		}
+	}
+	store, err := openStore(cfg, logger)
+	if err != nil {
+		closeListeners()
 		return fmt.Errorf("open storage: %w", err)
 	}
 	logger.Info("storage open", "backend", cfg.storage, "dsn", redact.DSN(cfg.dsn))
@@ -188,10 +191,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 		b, err := openBus(cfg, logger)
 		if err != nil {
 			_ = store.Close(context.Background())
-			ln.Close()
-			if iln != nil {
-				iln.Close()
-			}
+			closeListeners()
 			return err
 		}
 		defer b.Close() // after the pipeline has drained into it
@@ -200,10 +200,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	p, err := pipeline.New(cfg.pipeline, store, logger)
 	if err != nil {
 		_ = store.Close(context.Background())
-		ln.Close()
-		if iln != nil {
-			iln.Close()
-		}
+		closeListeners()
 		return err
 	}
 	cfg.api.Metrics = metrics.Handler(metrics.NewRegistry(p, buildinfo.Read(), true))
@@ -410,14 +407,11 @@ func readToken(cfg *config) error {
 		return errors.New("give --api-token or --api-token-file, not both")
 	}
 	if cfg.apiTokenFile != "" {
-		b, err := os.ReadFile(cfg.apiTokenFile)
+		tok, err := readFileValue(cfg.apiTokenFile)
 		if err != nil {
 			return fmt.Errorf("--api-token-file: %w", err)
 		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		if cfg.api.Token = strings.TrimSpace(line); cfg.api.Token == "" {
-			return fmt.Errorf("--api-token-file: %s holds no token", cfg.apiTokenFile)
-		}
+		cfg.api.Token = tok
 	}
 	if cfg.api.Token == "" {
 		cfg.api.Token = strings.TrimSpace(os.Getenv(apiTokenEnv))

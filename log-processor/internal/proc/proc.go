@@ -33,17 +33,10 @@ type Process struct {
 // Start runs bin with args and waits up to 20 s for it to report its
 // listen address.
 func Start(bin string, args ...string) (*Process, error) {
-	cmd := exec.Command(bin, args...)
-	stderr, err := cmd.StderrPipe()
+	p, addrc, err := start(bin, args)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &Process{Cmd: cmd, done: make(chan struct{})}
-	addrc := make(chan string, 1)
-	go p.readLog(stderr, addrc)
 	select {
 	case p.Addr = <-addrc:
 		return p, nil
@@ -55,20 +48,27 @@ func Start(bin string, args ...string) (*Process, error) {
 	}
 }
 
-// StartQuiet runs bin with args without waiting for it to log an address,
-// for programs that do not (nats-server). Addr stays empty.
-func StartQuiet(bin string, args ...string) (*Process, error) {
+// start runs bin and keeps its log; addrc gets the first address it logs.
+func start(bin string, args []string) (*Process, <-chan string, error) {
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p := &Process{Cmd: cmd, done: make(chan struct{})}
-	go p.readLog(stderr, make(chan string, 1))
-	return p, nil
+	addrc := make(chan string, 1)
+	go p.readLog(stderr, addrc)
+	return p, addrc, nil
+}
+
+// StartQuiet runs bin with args without waiting for it to log an address,
+// for programs that do not (nats-server). Addr stays empty.
+func StartQuiet(bin string, args ...string) (*Process, error) {
+	p, _, err := start(bin, args)
+	return p, err
 }
 
 // readLog keeps every line, so the process never blocks on a full pipe.
