@@ -5,12 +5,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/bus/natstest"
 )
 
 // chromium returns the path of a Chromium or Chrome, or "".
@@ -30,46 +33,12 @@ func chromium() string {
 // LOGPROC_REQUIRE_BROWSER is set (CI sets it). LOGPROC_SCREENSHOT names
 // where the screenshot goes (the README's is taken so).
 func TestDashboardInBrowser(t *testing.T) {
-	chrome := chromium()
-	if chrome == "" {
-		if os.Getenv("LOGPROC_REQUIRE_BROWSER") != "" {
-			t.Fatal("no Chromium found, and LOGPROC_REQUIRE_BROWSER is set")
-		}
-		t.Skip("no Chromium found: install Debian's chromium package to run the dashboard test")
-	}
+	chrome := needChromium(t)
 	gen := startGenerator(t)
 	p := startProcessor(t, "--urls", "shop="+gen.WSURL("rate=300&seed=1")+
 		",billing="+gen.WSURL("rate=120&seed=2&malformed_pct=3"), "--ingest-addr", "127.0.0.1:0")
 	ingestLines(t, p.ingest, []string{logLine("ERROR", "web-shop", "checkout failed in the browser")})
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.WindowSize(1280, 1000))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-
-	// Every message of the page's console, gathered as it comes.
-	var mu sync.Mutex
-	var jsErrors []string
-	console := chromedp.Console(ctx)
-	go func() {
-		for m, err := range console {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				mu.Lock()
-				jsErrors = append(jsErrors, m.String()+" "+m.URL)
-				mu.Unlock()
-			}
-		}
-	}()
-	if err := chromedp.Do(ctx, chromedp.Navigate(p.api+"/"), chromedp.WaitVisible("#chart")); err != nil {
-		t.Fatalf("open the dashboard: %v", err)
-	}
+	ctx, jsErrors := openDashboard(t, chrome, p.api)
 	points := 5 // seconds of chart; the README's screenshot waits for more (LOGPROC_SCREENSHOT_POINTS)
 	if n, err := strconv.Atoi(os.Getenv("LOGPROC_SCREENSHOT_POINTS")); err == nil && n > points {
 		points = n
@@ -110,9 +79,87 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", out, len(png))
-	mu.Lock()
-	defer mu.Unlock()
-	if len(jsErrors) > 0 {
-		t.Fatalf("JavaScript errors on the dashboard: %q", jsErrors)
+	if errs := jsErrors(); len(errs) > 0 {
+		t.Fatalf("JavaScript errors on the dashboard: %q", errs)
+	}
+}
+
+// needChromium returns Chromium's path, or skips the test without one
+// (fails it when LOGPROC_REQUIRE_BROWSER is set).
+func needChromium(t *testing.T) string {
+	t.Helper()
+	chrome := chromium()
+	if chrome == "" {
+		if os.Getenv("LOGPROC_REQUIRE_BROWSER") != "" {
+			t.Fatal("no Chromium found, and LOGPROC_REQUIRE_BROWSER is set")
+		}
+		t.Skip("no Chromium found: install Debian's chromium package to run the dashboard test")
+	}
+	return chrome
+}
+
+// openDashboard opens api's dashboard in headless Chromium; jsErrors
+// returns the console errors and exceptions seen so far. The browser
+// closes when the test ends.
+func openDashboard(t *testing.T, chrome, api string) (ctx context.Context, jsErrors func() []string) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.WindowSize(1280, 1000))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel = chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, cancel = context.WithTimeout(ctx, 5*time.Minute)
+	t.Cleanup(cancel)
+	// Every message of the page's console, gathered as it comes.
+	var mu sync.Mutex
+	var errs []string
+	console := chromedp.Console(ctx)
+	go func() {
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				mu.Lock()
+				errs = append(errs, m.String()+" "+m.URL)
+				mu.Unlock()
+			}
+		}
+	}()
+	if err := chromedp.Do(ctx, chromedp.Navigate(api+"/"), chromedp.WaitVisible("#chart")); err != nil {
+		t.Fatalf("open the dashboard: %v", err)
+	}
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(errs)
+	}
+}
+
+// TestDashboardOnTheBus: with JetStream and a cluster, the dashboard shows
+// the bus, the cluster, and which processor reads each source.
+func TestDashboardOnTheBus(t *testing.T) {
+	chrome := needChromium(t)
+	srv := natstest.Start(t)
+	gen := startGenerator(t)
+	urls := "a=" + gen.WSURL("rate=100&seed=1") + ",b=" + gen.WSURL("rate=100&seed=2")
+	var procs []*processor
+	for _, inst := range []string{"p1", "p2"} {
+		procs = append(procs, startProcessor(t, "--urls", urls, "--bus", "jetstream", "--nats-url", srv.URL(),
+			"--cluster", "fleet", "--lease-ttl", "3s", "--instance", inst))
+	}
+	ctx, jsErrors := openDashboard(t, chrome, procs[1].api)
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById("busline").hidden &&
+		document.getElementById("busdetail").textContent.includes("cluster fleet: 2 members") &&
+		document.querySelectorAll("#sources tbody .pill.connected").length === 1 &&
+		[...document.querySelectorAll("#sources tbody .pill")].some((e) => e.textContent.startsWith("read by p1-"))`,
+		chromedp.WithPollingTimeout(60*time.Second)))
+	if err != nil {
+		line, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("header").textContent`))
+		t.Fatalf("the dashboard did not show the bus and the cluster: %v\nheader: %s", err, line)
+	}
+	if errs := jsErrors(); len(errs) > 0 {
+		t.Fatalf("JavaScript errors on the dashboard: %q", errs)
 	}
 }

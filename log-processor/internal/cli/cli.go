@@ -471,8 +471,9 @@ func validate(cfg *config) error {
 		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 			return fmt.Errorf("--urls: %q is not a ws:// or wss:// URL", redact.URL(raw))
 		}
-		if seen[raw] {
-			return fmt.Errorf("--urls: %q is listed twice", redact.URL(raw))
+		// As in the config file, the same URL may serve two named sources.
+		if pc.Names[i] == "" && seen[raw] {
+			return fmt.Errorf("--urls: %q is listed twice (name them to read it twice: NAME=URL)", redact.URL(raw))
 		}
 		seen[raw] = true
 		pc.URLs[i] = raw

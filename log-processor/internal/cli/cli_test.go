@@ -21,6 +21,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--urls", "localhost:8080"}, "is not a ws:// or wss:// URL"},
 		{[]string{"--urls", "ws://"}, `"ws://" is not a ws:// or wss:// URL`},
 		{[]string{"-u", "ws://a/ws,ws://a/ws"}, "listed twice"},
+		{[]string{"-u", "x=ws://a/ws,ws://a/ws"}, "listed twice"},
 		{[]string{"-u", "ws://a/ws", "--workers", "0"}, "--workers must be greater than zero"},
 		{[]string{"-u", "ws://a/ws", "--workers", "many"}, `invalid argument "many" for "--workers"`},
 		{[]string{"-u", "ws://a/ws", "--queue-size", "-1"}, "--queue-size must be greater than zero"},
@@ -132,5 +133,17 @@ func TestVersion(t *testing.T) {
 	if err := Run(t.Context(), []string{"--version"}, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "log-processor ") ||
 		!strings.Contains(out.String(), "revision") {
 		t.Fatalf("--version: %q, %v", out.String(), err)
+	}
+}
+
+// TestNamedSourcesMayShareAURL: two named sources may read one URL (two
+// subscriptions), on the command line as in the config file.
+func TestNamedSourcesMayShareAURL(t *testing.T) {
+	cfg, err := parse([]string{"-u", "x=ws://a/ws,y=ws://a/ws"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.pipeline.URLs) != 2 || cfg.pipeline.Names[0] != "x" || cfg.pipeline.Names[1] != "y" {
+		t.Errorf("urls %v, names %v", cfg.pipeline.URLs, cfg.pipeline.Names)
 	}
 }
