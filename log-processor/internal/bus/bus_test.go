@@ -243,3 +243,40 @@ func TestBoundRefuses(t *testing.T) {
 		t.Fatalf("Close = %v, lost %d: want an error and 10 lost", err, p.PublishStats().Lost)
 	}
 }
+
+// TestStreamFullHoldsThenDrains: a stream at its byte bound refuses new
+// messages; the publisher holds them (stalled), its bound fills and it
+// refuses entries rather than grow; once a writer drains the stream,
+// everything held is published and stored once.
+func TestStreamFullHoldsThenDrains(t *testing.T) {
+	srv := natstest.Start(t)
+	b := open(t, srv, bus.Config{Batch: 50, MaxBytes: 16 << 10})
+	e := entry(0)
+	p := b.NewPublisher(int64(400 * e.Size()))
+	accepted := 0
+	for i := range 2000 {
+		if p.SubmitWithTimeout(entry(i), 20*time.Millisecond) {
+			accepted++
+		}
+		if accepted > 0 && p.Stalled() && accepted < i+1 {
+			break // full: the stream refuses and the bound refuses
+		}
+	}
+	if !p.Stalled() || p.PublishStats().PublishErrors == 0 {
+		t.Fatalf("stream never full: %+v", p.PublishStats())
+	}
+	if got := p.Stats().QueueBytes; got > int64(400*e.Size()) {
+		t.Fatalf("holding %d bytes, over the bound of %d", got, 400*e.Size())
+	}
+	st := newStore()
+	c := consume(t, b, st)
+	eventually(t, "all accepted stored", func() bool { return c.ConsumeStats().Acknowledged == uint64(accepted) })
+	closePublisher(t, p)
+	if d, n := st.counts(); d != accepted || n != accepted {
+		t.Fatalf("stored %d distinct of %d, want the %d accepted once each", d, n, accepted)
+	}
+	if p.Stalled() {
+		t.Error("still stalled after the stream drained")
+	}
+	t.Logf("accepted %d entries before the bound refused; %d publish attempts refused by the full stream", accepted, p.PublishStats().PublishErrors)
+}
