@@ -164,6 +164,9 @@ func (b *Batcher) Save(ctx context.Context, batch []models.LogEntry) error {
 		if len(b.pending) < b.cfg.Size && b.pendingBytes < b.cfg.MaxBytes {
 			b.pending = append(b.pending, batch...)
 			b.pendingBytes += size
+			// Counted under the lock, so that the count never lags the
+			// order of pending: Sync relies on it.
+			b.accepted.Add(uint64(len(batch)))
 			if len(b.pending) >= b.cfg.Size || b.pendingBytes >= b.cfg.MaxBytes {
 				select {
 				case b.kick <- struct{}{}:
@@ -171,7 +174,6 @@ func (b *Batcher) Save(ctx context.Context, batch []models.LogEntry) error {
 				}
 			}
 			b.mu.Unlock()
-			b.accepted.Add(uint64(len(batch)))
 			return nil
 		}
 		room := b.room
@@ -207,7 +209,9 @@ func (b *Batcher) resolved() uint64 {
 }
 
 // Sync waits until every entry saved before the call is committed, set
-// aside as refused, or skipped as a duplicate; a writer acknowledging a
+// aside as refused, or skipped as a duplicate (entries resolve in the order
+// they were saved, so once as many are resolved as had been accepted, these
+// are); a writer acknowledging a
 // message bus calls it before it acknowledges. It asks for the pending
 // batch to be written now rather than at the next FlushInterval. It fails
 // when ctx ends first, or with ErrClosed when the batcher gave up on them.
