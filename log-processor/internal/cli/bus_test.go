@@ -148,6 +148,16 @@ func TestFleetSharesSources(t *testing.T) {
 			}
 		}
 	}
+	// Each source was read by exactly one processor: one has its frames
+	// (the count and a control frame), the other none.
+	ta, tb := sourceTotals(t, procs[0].api), sourceTotals(t, procs[1].api)
+	for i, n := range counts {
+		name := fmt.Sprintf("s%d", i)
+		a, b := ta[name], tb[name]
+		if min(a, b) != 0 || max(a, b) != uint64(n+1) {
+			t.Errorf("source %s: proc-a received %d frames, proc-b %d; want %d from one of them", name, a, b, n+1)
+		}
+	}
 	// The first to stop gives its leases up and the other takes its
 	// sources over, which would read each count again from its start.
 	proxy.SetDown(true)
@@ -165,11 +175,25 @@ func TestFleetSharesSources(t *testing.T) {
 		if got := pgInt(t, dsn, "SELECT CAST(count(*) AS TEXT) FROM logs WHERE service = '"+svc+"'"); got != int64(n) {
 			t.Errorf("%s: %d rows, want %d", svc, got, n)
 		}
-		// Read by one processor: every row has one source name, and the
-		// rows of one source were published by one processor, so their
-		// messages are that processor's (checked by count above: a second
-		// reader would have sent the count again).
 	}
+}
+
+// sourceTotals returns the frames each processor received from each
+// source, by source name.
+func sourceTotals(t *testing.T, api string) map[string]uint64 {
+	t.Helper()
+	var v struct {
+		Sources []struct {
+			URL   string `json:"url"`
+			Total uint64 `json:"total"`
+		} `json:"sources"`
+	}
+	getJSON(t, api+"/stats", &v)
+	out := map[string]uint64{}
+	for _, s := range v.Sources {
+		out[s.URL] = s.Total
+	}
+	return out
 }
 
 // audit records the entries of every message published on the bus, by
