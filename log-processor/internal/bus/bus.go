@@ -66,6 +66,7 @@ type Config struct {
 	Fetch      int           // messages one writer fetches at a time
 	Fetchers   int           // concurrent fetch-store-acknowledge loops per processor
 	AckWait    time.Duration // a delivered message unacknowledged this long goes to another writer
+	Compress   bool          // compress each message's entries with S2
 }
 
 func (c Config) withDefaults() Config {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/klauspost/compress/s2"
+
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
@@ -12,7 +14,8 @@ import (
 // writers acknowledge one message per batch rather than per entry. Its
 // layout, all integers as Go varints:
 //
-//	'L' 1                         magic and version
+//	'L' 1 (or 2)                  magic and version: 2 when what follows the
+//	                              count is one S2 block (klauspost/compress)
 //	uvarint count                 entries that follow, at most models.MaxPerBusMessage
 //	per entry:
 //	  uvarint length              bytes of the rest of this entry
@@ -23,9 +26,11 @@ import (
 // The per-entry length lets a decoder copy each entry's bytes once, into
 // the one string its fields then share.
 const (
-	magic   = 'L'
-	version = 1
-	nFields = 9
+	magic      = 'L'
+	version    = 1
+	versionS2  = 2
+	nFields    = 9
+	maxDecoded = 64 << 20 // a compressed block may not claim more than this
 )
 
 // ErrCorrupt is wrapped by every Decode error: the message is not one this
@@ -66,28 +71,37 @@ func (e *encoder) add(en *models.LogEntry) {
 // size is the message's length so far, less its small header.
 func (e *encoder) size() int { return len(e.entries) }
 
-// message returns the finished message in a new slice the caller owns.
-func (e *encoder) message() []byte {
-	out := make([]byte, 0, 2+binary.MaxVarintLen32+len(e.entries))
-	out = append(out, magic, version)
-	out = binary.AppendUvarint(out, uint64(e.count))
-	return append(out, e.entries...)
+// message returns the finished message in a new slice the caller owns,
+// its entries compressed with S2 if compress is set.
+func (e *encoder) message(compress bool) []byte {
+	const head = 2 + binary.MaxVarintLen32
+	if !compress {
+		out := make([]byte, 0, head+len(e.entries))
+		out = append(out, magic, version)
+		out = binary.AppendUvarint(out, uint64(e.count))
+		return append(out, e.entries...)
+	}
+	out := make([]byte, head+s2.MaxEncodedLen(len(e.entries)))
+	out[0], out[1] = magic, versionS2
+	n := 2 + binary.PutUvarint(out[2:], uint64(e.count))
+	block := s2.Encode(out[n:], e.entries)
+	return out[:n+len(block)]
 }
 
-// Encode returns one message carrying entries, for tests and tools; the
-// publisher builds messages as entries arrive.
-func Encode(entries []models.LogEntry) []byte {
+// Encode returns one message carrying entries, compressed or not, for
+// tests and tools; the publisher builds messages as entries arrive.
+func Encode(entries []models.LogEntry, compress bool) []byte {
 	var e encoder
 	for i := range entries {
 		e.add(&entries[i])
 	}
-	return e.message()
+	return e.message(compress)
 }
 
 // Count returns how many entries msg carries, or an error when its header
 // is not one Decode reads.
 func Count(msg []byte) (int, error) {
-	if len(msg) < 3 || msg[0] != magic || msg[1] != version {
+	if len(msg) < 3 || msg[0] != magic || (msg[1] != version && msg[1] != versionS2) {
 		return 0, fmt.Errorf("%w: bad header", ErrCorrupt)
 	}
 	n, k := binary.Uvarint(msg[2:])
@@ -102,12 +116,34 @@ func Count(msg []byte) (int, error) {
 // one new string: the entry holds only its own bytes, and none of msg's.
 // On error dst is returned as it was given.
 func Decode(dst []models.LogEntry, msg []byte, epoch int64, seq uint64) ([]models.LogEntry, error) {
+	var d Decoder
+	return d.Decode(dst, msg, epoch, seq)
+}
+
+// Decoder decodes messages, reusing its buffer for compressed ones. The
+// zero value is ready; it is not safe for concurrent use.
+type Decoder struct{ buf []byte }
+
+// Decode is the package's Decode, with d's buffer.
+func (d *Decoder) Decode(dst []models.LogEntry, msg []byte, epoch int64, seq uint64) ([]models.LogEntry, error) {
 	n, err := Count(msg)
 	if err != nil {
 		return dst, err
 	}
 	_, k := binary.Uvarint(msg[2:])
 	rest := msg[2+k:]
+	if msg[1] == versionS2 {
+		size, err := s2.DecodedLen(rest)
+		if err != nil || size > maxDecoded {
+			return dst, fmt.Errorf("%w: bad compressed block", ErrCorrupt)
+		}
+		if cap(d.buf) < size {
+			d.buf = make([]byte, size)
+		}
+		if rest, err = s2.Decode(d.buf[:size], rest); err != nil {
+			return dst, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+	}
 	base := len(dst)
 	for i := range n {
 		size, k := binary.Uvarint(rest)

@@ -79,6 +79,7 @@ func (c *Consumer) fetchLoop(ctx, stopCtx context.Context) {
 	bo := backoff.Backoff{Max: 2 * time.Second}
 	var entries []models.LogEntry
 	var msgs []jetstream.Msg
+	var dec Decoder
 	for ctx.Err() == nil {
 		if !c.bus.Connected() {
 			if !sleep(ctx, bo.Next()) {
@@ -105,7 +106,7 @@ func (c *Consumer) fetchLoop(ctx, stopCtx context.Context) {
 			continue
 		}
 		bo.Reset()
-		msgs, entries = c.decode(msgs, entries)
+		msgs, entries = c.decode(&dec, msgs, entries)
 		// From here the messages are in hand: they are stored and
 		// acknowledged even if ctx ends meanwhile, within stopCtx.
 		c.store1(stopCtx, msgs, entries)
@@ -115,7 +116,7 @@ func (c *Consumer) fetchLoop(ctx, stopCtx context.Context) {
 
 // decode appends the entries of msgs to entries, terminating (and leaving
 // out of the returned messages) those that do not decode.
-func (c *Consumer) decode(msgs []jetstream.Msg, entries []models.LogEntry) ([]jetstream.Msg, []models.LogEntry) {
+func (c *Consumer) decode(dec *Decoder, msgs []jetstream.Msg, entries []models.LogEntry) ([]jetstream.Msg, []models.LogEntry) {
 	kept := msgs[:0]
 	for _, m := range msgs {
 		md, err := m.Metadata()
@@ -127,7 +128,7 @@ func (c *Consumer) decode(msgs []jetstream.Msg, entries []models.LogEntry) ([]je
 			c.redelivered.Add(1)
 		}
 		var derr error
-		entries, derr = Decode(entries, m.Data(), c.bus.epoch, md.Sequence.Stream)
+		entries, derr = dec.Decode(entries, m.Data(), c.bus.epoch, md.Sequence.Stream)
 		if derr != nil {
 			c.terminate(m, derr)
 			continue

@@ -139,7 +139,7 @@ func (p *Publisher) seal() {
 		return
 	}
 	p.nextID++
-	p.queue = append(p.queue, outMsg{data: p.enc.message(), id: p.id + "-" + strconv.FormatUint(p.nextID, 10),
+	p.queue = append(p.queue, outMsg{data: p.enc.message(p.cfg.Compress), id: p.id + "-" + strconv.FormatUint(p.nextID, 10),
 		count: p.enc.count, bytes: p.size})
 	p.enc.reset()
 	p.size = 0

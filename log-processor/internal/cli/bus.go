@@ -43,6 +43,7 @@ func busFlags(fs *pflag.FlagSet, c *busConfig) {
 	sizeVar(fs, &c.bus.BatchBytes, "bus-batch-bytes", bus.DefaultBatchBytes, "most bytes in one stream message (keep under the server's max_payload, 1 MiB by default)")
 	fs.DurationVar(&c.bus.Linger, "bus-linger", bus.DefaultLinger, "longest an entry waits for its stream message to fill")
 	fs.IntVar(&c.bus.MaxPending, "bus-max-pending", bus.DefaultMaxPending, "stream messages published and not yet acknowledged, at most")
+	fs.BoolVar(&c.bus.Compress, "bus-compress", true, "compress each stream message's entries with S2 (readers take both)")
 	fs.IntVar(&c.bus.Fetch, "bus-fetch", bus.DefaultFetch, "stream messages a storing processor fetches at a time")
 	fs.StringVar(&c.cluster.Name, "cluster", "", "share the sources with the processors given the same NAME and source list: each source is read by one of them (needs --bus jetstream)")
 	fs.DurationVar(&c.cluster.TTL, "lease-ttl", cluster.DefaultTTL, "a processor's sources pass to the others this long after it stops renewing them (--cluster)")
@@ -51,7 +52,7 @@ func busFlags(fs *pflag.FlagSet, c *busConfig) {
 
 // busNeeds are the flags that mean something only with --bus jetstream.
 var busNeeds = []string{"cluster", "lease-ttl", "nats-url", "nats-token-file", "nats-creds", "bus-stream", "bus-subject", "bus-consumer",
-	"bus-max-age", "bus-max-bytes", "bus-replicas", "bus-batch", "bus-batch-bytes", "bus-linger", "bus-max-pending", "bus-fetch", "bus-ack-wait"}
+	"bus-max-age", "bus-max-bytes", "bus-replicas", "bus-batch", "bus-batch-bytes", "bus-linger", "bus-max-pending", "bus-compress", "bus-fetch", "bus-ack-wait"}
 
 // setupBus validates the bus flags and sets the pipeline's role.
 func setupBus(cfg *config, fs *pflag.FlagSet) error {

@@ -70,8 +70,9 @@ func (cfg SuiteConfig) busRows(ctx context.Context, urls func(int) []string, dia
 	scenarios := []scenario{
 		// At its best here: many messages in flight, and fetched many at a
 		// time (64 and 256 beat 8 and 8, 256 and 8, and 16 and 512).
-		{"JetStream, 1 entry per message, memory, 1 processor", 1, []string{"--bus-batch", "1", "--bus-max-pending", "64", "--bus-fetch", "256"}},
-		{"JetStream, batched (500 per message), memory, 1 processor", 1, nil},
+		{"JetStream, 1 entry per message, memory, 1 processor", 1, []string{"--bus-batch", "1", "--bus-max-pending", "64", "--bus-fetch", "256", "--bus-compress=false"}},
+		{"JetStream, batched (500 per message), uncompressed, memory, 1 processor", 1, []string{"--bus-compress=false"}},
+		{"JetStream, batched (500 per message, S2), memory, 1 processor", 1, nil},
 		{"JetStream, batched, memory, 2 processors", 2, nil},
 	}
 	if cfg.PostgresDSN != "" {
