@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/redact"
+	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
 // Defaults for the zero fields of Config.
@@ -109,7 +110,7 @@ func (c Config) withDefaults() Config {
 }
 
 // MaxBatch is the most entries one message may carry.
-const MaxBatch = 1 << 16
+const MaxBatch = models.MaxPerBusMessage
 
 // Bus is a connection to NATS with the stream in place. Open returns it;
 // Close ends it. Publishers and consumers are made from it.
@@ -145,7 +146,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.reconnects.Add(1)
-			logger.Info("bus reconnected", "server", redactURL(nc.ConnectedUrl()))
+			logger.Info("bus reconnected", "server", redact.URL(nc.ConnectedUrl()))
 		}),
 	}
 	if cfg.Token != "" {
@@ -195,9 +196,6 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 	return b, nil
 }
 
-// Conn is the NATS connection, for the cluster's key-value bucket.
-func (b *Bus) Conn() *nats.Conn { return b.nc }
-
 // JetStream is the JetStream context, for the cluster's key-value bucket.
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 
@@ -235,8 +233,6 @@ func (b *Bus) Status() Status {
 
 // errDisconnected is why a publish was not tried.
 var errDisconnected = errors.New("not connected to NATS")
-
-func redactURL(u string) string { return redact.URL(u) }
 
 func redactURLs(us []string) string {
 	out := make([]string, len(us))

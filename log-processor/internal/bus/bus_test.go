@@ -258,14 +258,14 @@ func TestStreamFullHoldsThenDrains(t *testing.T) {
 	b := open(t, srv, bus.Config{Batch: 50, MaxBytes: 16 << 10})
 	e := entry(0)
 	p := b.NewPublisher(int64(400 * e.Size()))
+	// Until the bound refuses: the stream is full, and the publisher holds
+	// what it refused.
 	accepted := 0
-	for i := range 2000 {
-		if p.SubmitWithTimeout(entry(i), 20*time.Millisecond) {
-			accepted++
-		}
-		if accepted > 0 && p.Stalled() && accepted < i+1 {
-			break // full: the stream refuses and the bound refuses
-		}
+	for accepted < 2000 && p.SubmitWithTimeout(entry(accepted), 200*time.Millisecond) {
+		accepted++
+	}
+	if accepted == 2000 {
+		t.Fatal("2,000 entries taken: the bound never refused")
 	}
 	if !p.Stalled() || p.PublishStats().PublishErrors == 0 {
 		t.Fatalf("stream never full: %+v", p.PublishStats())

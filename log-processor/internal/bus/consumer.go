@@ -38,7 +38,6 @@ type Consumer struct {
 	corrupt     atomic.Uint64 // messages terminated because they did not decode
 	lag         atomic.Int64  // the consumer's unprocessed messages, last read
 	ackPending  atomic.Int64  // delivered, not yet acknowledged, last read
-	infoErr     atomic.Pointer[string]
 }
 
 // NewConsumer creates (or updates) the shared durable consumer.
@@ -202,13 +201,9 @@ func (c *Consumer) watchLag(ctx context.Context) {
 		ictx, cancel := context.WithTimeout(ctx, lagEvery)
 		info, err := c.cons.Info(ictx)
 		cancel()
-		if err == nil {
+		if err == nil { // else the last reading stands; the connection's error shows in Status
 			c.lag.Store(int64(info.NumPending) + int64(info.NumAckPending))
 			c.ackPending.Store(int64(info.NumAckPending))
-			c.infoErr.Store(nil)
-		} else if ctx.Err() == nil {
-			s := err.Error()
-			c.infoErr.Store(&s)
 		}
 		select {
 		case <-ctx.Done():

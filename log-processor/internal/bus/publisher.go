@@ -49,14 +49,12 @@ type Publisher struct {
 	ctx     context.Context
 	cancel  context.CancelFunc // hard stop: Close's deadline passed
 
-	waiting    atomic.Int64 // entries accepted and not yet acknowledged by the stream
-	published  atomic.Uint64
-	messages   atomic.Uint64
-	pubErrors  atomic.Uint64
-	lost       atomic.Uint64
-	stalled    atomic.Bool
-	connected  func() bool
-	queueLimit int
+	waiting   atomic.Int64 // entries accepted and not yet acknowledged by the stream
+	published atomic.Uint64
+	messages  atomic.Uint64
+	pubErrors atomic.Uint64
+	lost      atomic.Uint64
+	stalled   atomic.Bool
 }
 
 // outMsg is a sealed message.
@@ -75,8 +73,7 @@ func (b *Bus) NewPublisher(queueBytes int64) *Publisher {
 		bus: b, cfg: b.cfg, bytes: budget.New(queueBytes),
 		id:    b.cfg.Name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		ready: make(chan struct{}, 1), stop: make(chan struct{}),
-		ctx: ctx, cancel: cancel, connected: b.Connected,
-		queueLimit: (b.cfg.MaxPending + 2) * b.cfg.Batch,
+		ctx: ctx, cancel: cancel,
 	}
 	for range b.cfg.MaxPending {
 		p.senders.Go(p.send)
@@ -224,7 +221,7 @@ func (p *Publisher) publish(m *outMsg) {
 	msg := &nats.Msg{Subject: p.cfg.Subject, Data: m.data}
 	for attempt := 1; ; attempt++ {
 		err := errDisconnected
-		if p.connected() {
+		if p.bus.Connected() {
 			ctx, cancel := context.WithTimeout(p.ctx, publishTimeout)
 			_, err = p.bus.js.PublishMsg(ctx, msg, jetstream.WithMsgID(m.id), jetstream.WithExpectStream(p.cfg.Stream))
 			cancel()
@@ -268,7 +265,9 @@ func (p *Publisher) Stats() workerpool.Stats {
 
 // Capacity returns the bounds: entries (what the senders and one message
 // filling can hold) and bytes.
-func (p *Publisher) Capacity() (int, int64) { return p.queueLimit, p.bytes.Max() }
+func (p *Publisher) Capacity() (int, int64) {
+	return (p.cfg.MaxPending + 2) * p.cfg.Batch, p.bytes.Max()
+}
 
 // PublishStats is the publishing side of the bus stats.
 type PublishStats struct {

@@ -98,7 +98,7 @@ type Pipeline struct {
 	log       *slog.Logger
 	store     storage.Store
 	run       *storage.Tally // entries processed in this run, by level and service
-	pool      queue          // *workerpool.Pool, or the bus's *bus.Publisher
+	pool      queue          // *workerpool.Pool, or the bus's *bus.Publisher; nil for --role store
 	publisher *bus.Publisher // the pool, when the bus is JetStream and this processor ingests
 	consumer  *bus.Consumer  // when the bus is JetStream and this processor stores
 	receivers []*receiver.Receiver
@@ -144,29 +144,34 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) (*Pipeline, error
 	if cfg.Bus == nil && cfg.Role != RoleAll {
 		return nil, fmt.Errorf("role %s needs a message bus between the processors", cfg.Role)
 	}
+	if cfg.Role == RoleStore {
+		cfg.URLs, cfg.Sources, cfg.Ingest, cfg.Cluster = nil, nil, nil, nil
+	}
 	p := &Pipeline{cfg: cfg, log: logger, store: store, run: storage.NewTally(0), tail: tail.NewHub(cfg.TailClients)}
 	switch {
 	case cfg.Bus == nil:
 		p.pool = workerpool.New(cfg.Pool, tallied{p}, logger.With("component", "pool"))
-	default:
+	case cfg.Role != RoleStore: // a storing-only processor publishes nothing
 		qb := cfg.Pool.QueueBytes
 		if qb <= 0 {
 			qb = workerpool.DefaultQueueBytes
 		}
 		p.publisher = cfg.Bus.NewPublisher(qb)
 		p.pool = p.publisher
-		if cfg.Role != RoleIngest {
-			c, err := cfg.Bus.NewConsumer(context.Background(), tallied{p})
-			if err != nil {
-				_ = p.publisher.Close(context.Background())
-				return nil, err
-			}
-			p.consumer = c
+	}
+	// closeQueue stops what New started, when it fails.
+	closeQueue := func() {
+		if p.pool != nil {
+			_ = p.pool.Close(context.Background())
 		}
-		if cfg.Role == RoleStore {
-			cfg.URLs, cfg.Sources, cfg.Ingest = nil, nil, nil
-			p.cfg = cfg
+	}
+	if cfg.Bus != nil && cfg.Role != RoleIngest {
+		c, err := cfg.Bus.NewConsumer(context.Background(), tallied{p})
+		if err != nil {
+			closeQueue()
+			return nil, err
 		}
+		p.consumer = c
 	}
 	failing := func() string {
 		switch {
@@ -185,7 +190,8 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) (*Pipeline, error
 		}
 		sources = append(sources, src)
 	}
-	for _, src := range append(sources, cfg.Sources...) {
+	sources = append(sources, cfg.Sources...)
+	for _, src := range sources {
 		rc := cfg.Receiver
 		rc.URL, rc.Name, rc.Header, rc.OpenMessage, rc.TLS = src.URL, src.Name, src.Header, src.OpenMessage, src.TLS
 		rc.Blocked = failing
@@ -193,10 +199,11 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) (*Pipeline, error
 	}
 	if cfg.Cluster != nil && len(p.receivers) > 0 {
 		if cfg.Bus == nil {
+			closeQueue()
 			return nil, errors.New("a cluster needs a message bus (NATS) for its leases")
 		}
-		ids := make([]string, len(sources)+len(cfg.Sources))
-		for i, src := range append(sources, cfg.Sources...) {
+		ids := make([]string, len(sources))
+		for i, src := range sources {
 			ids[i] = src.Name
 			if ids[i] == "" {
 				ids[i] = src.URL
@@ -207,6 +214,7 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) (*Pipeline, error
 			cluster.Hooks{Start: p.startReader, Stop: p.stopReader}, logger.With("component", "cluster"))
 		cancel()
 		if err != nil {
+			closeQueue()
 			return nil, err
 		}
 		p.cluster, p.readers = c, make(map[int]reader)
@@ -325,7 +333,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.ingest.Close()
 	}
 	// No source submits after this: the pool may close its queue.
-	drainErr := p.pool.Close(dctx)
+	var drainErr error
+	if p.pool != nil {
+		drainErr = p.pool.Close(dctx)
+	}
 	writers.Wait()
 	closeErr := p.store.Close(dctx)
 
@@ -336,9 +347,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.ingest.LogSummary()
 	}
 	s := p.Stats()
-	lost := s.Submitted - s.Stored - s.Storage.Rejected
-	if p.publisher != nil {
-		// What reached the stream is stored by whichever writer takes it.
+	var lost uint64
+	switch {
+	case p.cfg.Bus == nil:
+		lost = s.Submitted - s.Stored - s.Storage.Rejected
+	case p.publisher != nil:
+		// What reached the stream is stored by whichever writer takes
+		// it; only what was never published is lost.
 		lost = p.publisher.PublishStats().Lost
 	}
 	report := p.log.Info
@@ -419,10 +434,15 @@ func (p *Pipeline) Stats() Stats {
 	// newer. Still, a receiver counts a submission just after the pool took
 	// the entry, so a worker may process it (and storage commit it) a moment
 	// before it is counted; the clamps below keep the snapshot consistent.
-	ps := p.pool.Stats()
+	var ps workerpool.Stats
+	if p.pool != nil { // nil for a storing-only processor
+		ps = p.pool.Stats()
+	}
 	s := Stats{Queue: ps.Queue, Workers: ps.Workers, Sources: make([]receiver.Stats, len(p.receivers)),
 		QueueBytes: ps.QueueBytes, TailClients: p.tail.Clients()}
-	s.QueueCapacity, s.QueueMaxBytes = p.pool.Capacity()
+	if p.pool != nil {
+		s.QueueCapacity, s.QueueMaxBytes = p.pool.Capacity()
+	}
 	var total receiver.Counters
 	for i, r := range p.receivers {
 		s.Sources[i] = r.Stats()
@@ -451,7 +471,7 @@ func (p *Pipeline) Stats() Stats {
 		// any processor: nothing to clamp against.
 		s.Stored = s.Storage.Stored
 		s.Bus = &BusStats{Role: p.cfg.Role, Status: p.cfg.Bus.Status()}
-		if p.publisher != nil && p.cfg.Role != RoleStore {
+		if p.publisher != nil {
 			ps := p.publisher.PublishStats()
 			s.Bus.PublishStats = &ps
 		}
