@@ -306,6 +306,8 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	sizeVar(fs, &pc.Receiver.Parser.MaxAttrsBytes, "attrs-max-bytes", parser.DefaultMaxAttrsBytes, "most bytes of other fields kept with an entry as attributes; the rest are left out")
 	pc.Receiver.Parser.MinLevel = parser.LevelInfo
 	fs.Var(levelFlag{&pc.Receiver.Parser.MinLevel}, "min-level", "lowest level stored: debug, info, warn or error; entries below it are counted as below_min_level")
+	pc.Receiver.Parser.DefaultLevel = parser.LevelInfo
+	fs.Var(levelFlag{&pc.Receiver.Parser.DefaultLevel}, "default-level", "level given to log lines that name none (a message without a level): debug, info, warn or error; counted as default_level")
 	fs.DurationVar(&pc.Receiver.SummaryInterval, "summary-interval", receiver.DefaultSummaryInterval, "how often each source logs its summary line while frames flow")
 	fs.StringVar(&cfg.storage, "storage", "memory", "where entries go: memory, sqlite or postgres")
 	fs.StringVar(&cfg.dsn, "dsn", "", "database: a file path for sqlite (logs.db), a connection string for postgres")

@@ -18,6 +18,8 @@ type counters struct {
 	BelowMin    uint64            `json:"below_min_level"`
 	Submitted   uint64            `json:"submitted"`
 	Dropped     uint64            `json:"dropped"`
+	// DefaultLevel: entries stored at --default-level, having none.
+	DefaultLevel uint64 `json:"default_level"`
 }
 
 type sourceStats struct {

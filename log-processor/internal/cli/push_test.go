@@ -2,6 +2,8 @@ package cli
 
 import (
 	"crypto/tls"
+	"encoding/json"
+	"fmt"
 	"crypto/x509"
 	"net/http"
 	"os"
@@ -97,6 +99,57 @@ func TestIngestOverTLS(t *testing.T) {
 	waitFor(t, 10*time.Second, "the entry stored", func() bool { getJSON(t, p.api+"/stats", &s); return s.Stored == 1 })
 	if src := sourceNamed(s, "/ingest"); src == nil || src.Token != "default" {
 		t.Fatalf("sources %+v, want a push source for token default", s.Sources)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShipperDefaultsStored: what Fluent Bit's tail input and Vector's
+// file source send by default (a message, no level) and a Docker JSON log
+// inside Fluent Bit's log key are stored, not ignored; the answer says how
+// many got the default level; only a frame with neither level nor message
+// is ignored.
+func TestShipperDefaultsStored(t *testing.T) {
+	p := startProcessor(t, "--ingest-addr", "127.0.0.1:0")
+	now := time.Now().UTC()
+	body := fmt.Sprintf(`{"date":%d.%03d,"log":"plain text from fluent bit"}
+{"timestamp":%q,"message":"plain text from vector","host":"h","source_type":"file"}
+{"log":"{\"level\":\"warn\",\"msg\":\"disk low\",\"service\":\"api\"}\n","stream":"stderr","time":%q}
+{"status":"hello"}
+`, now.Unix(), now.Nanosecond()/1e6, now.Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
+	resp, err := http.Post("http://"+p.ingest+"/ingest", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Accepted     int `json:"accepted"`
+		Ignored      int `json:"ignored"`
+		DefaultLevel int `json:"default_level"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	if res.Accepted != 3 || res.Ignored != 1 || res.DefaultLevel != 2 {
+		t.Fatalf("answer %+v, want 3 accepted (2 at the default level) and 1 ignored", res)
+	}
+	var recs []struct{ Level, Message, Service string }
+	waitFor(t, 10*time.Second, "3 entries stored", func() bool { getJSON(t, p.api+"/logs", &recs); return len(recs) == 3 })
+	got := map[string]string{}
+	for _, r := range recs {
+		got[r.Message] = r.Level + " " + r.Service
+	}
+	want := map[string]string{"plain text from fluent bit": "INFO anonymous", "plain text from vector": "INFO anonymous", "disk low": "WARN api"}
+	for m, w := range want {
+		if got[m] != w {
+			t.Errorf("%q stored as %q, want %q", m, got[m], w)
+		}
+	}
+	var s stats
+	getJSON(t, p.api+"/stats", &s)
+	if src := sourceNamed(s, "/ingest"); src == nil || src.DefaultLevel != 2 {
+		t.Errorf("push source %+v, want default_level 2", src)
 	}
 	if err := p.stop(t); err != nil {
 		t.Fatal(err)

@@ -341,11 +341,17 @@ func (s *Server) readPusher(conn *websocket.Conn, in *receiver.Intake) error {
 	}
 }
 
-// Result is the answer to POST /ingest.
+// Result is the answer to POST /ingest: every line is in one of its
+// counts.
 type Result struct {
 	Accepted int               `json:"accepted"`           // entries queued for storage
 	Rejected map[string]uint64 `json:"rejected,omitempty"` // lines refused, by reason
-	Ignored  int               `json:"ignored,omitempty"`  // control lines and lines below --min-level
+	Ignored  int               `json:"ignored,omitempty"`  // control lines: neither a level nor a message
+	// BelowMinLevel counts valid lines below --min-level, not stored.
+	BelowMinLevel int `json:"below_min_level,omitempty"`
+	// DefaultLevel counts the accepted entries that named no level and
+	// were given --default-level.
+	DefaultLevel int `json:"default_level,omitempty"`
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -419,7 +425,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	src.requests++
 	s.mu.Unlock()
-	res := Result{Accepted: len(t.Entries), Ignored: int(t.Outcomes[parser.Control] + t.Outcomes[parser.BelowMinLevel])}
+	res := Result{Accepted: len(t.Entries), Ignored: int(t.Outcomes[parser.Control]),
+		BelowMinLevel: int(t.Outcomes[parser.BelowMinLevel]), DefaultLevel: int(t.Outcomes[parser.DefaultLevel])}
 	for reason, n := range t.Outcomes {
 		if r := parser.Reason(reason); n > 0 && r.IsError() {
 			if res.Rejected == nil {

@@ -154,7 +154,9 @@ func TestPostAnswers(t *testing.T) {
 		{"ndjson", strings.NewReader(line(1, "INFO") + "\n\n" + line(2, "LOUD") + "\r\n" + line(3, "WARN")), nil, 200,
 			Result{Accepted: 2, Rejected: map[string]uint64{"invalid_level": 1}}},
 		{"gzip", gz(t, lines(5)), map[string]string{"Content-Encoding": "gzip"}, 200, Result{Accepted: 5}},
-		{"json array", strings.NewReader("[" + line(1, "INFO") + "," + line(2, "DEBUG") + "]"), nil, 200, Result{Accepted: 1, Ignored: 1}},
+		{"json array", strings.NewReader("[" + line(1, "INFO") + "," + line(2, "DEBUG") + "]"), nil, 200, Result{Accepted: 1, BelowMinLevel: 1}},
+		{"control and no-level lines", strings.NewReader(`{"status":"hi"}` + "\n" + `{"timestamp":` + strconv.FormatInt(time.Now().UnixMilli(), 10) + `,"message":"no level","service":"s"}`),
+			nil, 200, Result{Accepted: 1, Ignored: 1, DefaultLevel: 1}},
 		{"not json", strings.NewReader("hello\n"), nil, 200, Result{Rejected: map[string]uint64{"invalid_json": 1}}},
 		{"bad array", strings.NewReader("[1,"), nil, 400, Result{}},
 		{"bad gzip", strings.NewReader("not gzip"), map[string]string{"Content-Encoding": "gzip"}, 400, Result{}},
@@ -171,7 +173,8 @@ func TestPostAnswers(t *testing.T) {
 			if code != tc.code {
 				t.Fatalf("status %d, want %d", code, tc.code)
 			}
-			if code == 200 && (res.Accepted != tc.want.Accepted || res.Ignored != tc.want.Ignored || len(res.Rejected) != len(tc.want.Rejected)) {
+			if code == 200 && (res.Accepted != tc.want.Accepted || res.Ignored != tc.want.Ignored || res.BelowMinLevel != tc.want.BelowMinLevel ||
+				res.DefaultLevel != tc.want.DefaultLevel || len(res.Rejected) != len(tc.want.Rejected)) {
 				t.Fatalf("answer %+v, want %+v", res, tc.want)
 			}
 			for k, v := range tc.want.Rejected {
@@ -186,8 +189,8 @@ func TestPostAnswers(t *testing.T) {
 		t.Fatalf("stats %+v, want one push source for shipper on %s", st, PathHTTP)
 	}
 	c := st[0].Counters
-	if c.Submitted != 8 || c.ParseErr != 2 || c.BelowMinLevel != 1 || c.Total != c.OK+c.ParseErr+c.Ignored+c.BelowMinLevel {
-		t.Fatalf("counters %+v, want 8 submitted, 2 parse errors, 1 below the floor, adding up", c)
+	if c.Submitted != 9 || c.ParseErr != 2 || c.BelowMinLevel != 1 || c.DefaultLevel != 1 || c.Ignored != 1 || c.Total != c.OK+c.ParseErr+c.Ignored+c.BelowMinLevel {
+		t.Fatalf("counters %+v, want 9 submitted (1 at the default level), 2 parse errors, 1 below the floor, 1 ignored, adding up", c)
 	}
 }
 

@@ -7,17 +7,35 @@ import (
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
-// strRef is a string value in the frame: the bytes between its quotes.
+// strRef is a string value in a frame: the bytes between its quotes, in
+// the frame itself or, when inner is set, in the JSON log its message held.
 type strRef struct {
 	start, end int
 	escaped    bool
 	ok         bool
+	inner      bool
 }
 
 // build validates the fields found by scan and assembles the entry.
 func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
+	// A message that is itself a JSON log (Docker's {"log":"{\"level\"...}"})
+	// is the entry, with the frame's own fields as defaults.
 	lv, r := s.level()
-	if r != OK {
+	in := s.innerLog()
+	if in != nil {
+		if ilv, ir := in.level(); ir != Control {
+			lv, r = ilv, ir
+		}
+	}
+	switch {
+	case r == Control && (s.hasMessage() || in != nil):
+		// A log without a level: stored at the default level, and
+		// counted as such.
+		lv, r = p.DefaultLevel, DefaultLevel
+		if lv == 0 {
+			lv = LevelInfo
+		}
+	case r != OK:
 		return models.LogEntry{}, r
 	}
 	floor := p.MinLevel
@@ -27,9 +45,13 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	if lv < floor {
 		return models.LogEntry{}, BelowMinLevel
 	}
-	ms, r := s.timestamp()
-	if r != OK {
-		return models.LogEntry{}, r
+	ts := s
+	if in != nil && in.roles[rTime].key != nil {
+		ts = in
+	}
+	ms, tr := ts.timestamp()
+	if tr != OK {
+		return models.LogEntry{}, tr
 	}
 	skew := p.MaxSkew
 	if skew <= 0 {
@@ -39,20 +61,26 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		return models.LogEntry{}, TimestampOutOfRange
 	}
 
-	// The string fields: from their members, or from the containers.
+	// The string fields: from their members, or from the containers; the
+	// inner log's first.
 	var refs [numRoles]strRef
-	for f := rMessage; f < numRoles; f++ {
-		v := &s.roles[f]
-		switch {
-		case v.key == nil, v.kind == 'n':
-		case v.kind == '"':
-			refs[f] = strRef{start: v.start, end: v.end, escaped: v.escaped, ok: true}
-		default:
-			return models.LogEntry{}, InvalidField
+	if in != nil {
+		if fr := in.stringRefs(&refs, true); fr != OK {
+			return models.LogEntry{}, fr
 		}
 	}
-	if s.anyCont {
-		s.fromContainers(&refs)
+	if fr := s.stringRefs(&refs, false); fr != OK {
+		return models.LogEntry{}, fr
+	}
+	var inData []byte
+	if in != nil {
+		inData = in.data
+	}
+	data := func(ref *strRef) []byte {
+		if ref.inner {
+			return inData
+		}
+		return s.data
 	}
 
 	// Every string field must be within its bound and must not hold NUL,
@@ -62,7 +90,7 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	own := 0 // bytes of the unescaped string fields, copied below
 	// Below the smallest bound no field needs its own looked up.
 	minLimit := min(p.limit(rMessage), p.limit(rService), p.limit(rTrace))
-	lo, hi := len(s.data), 0 // the span of the unescaped fields
+	lo, hi := len(s.data), 0 // the span of the unescaped fields (in the frame itself)
 	for f := rMessage; f < numRoles; f++ {
 		ref := &refs[f]
 		if !ref.ok {
@@ -70,14 +98,16 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		}
 		n := ref.end - ref.start
 		if ref.escaped {
-			decoded[f] = unescape(s.data[ref.start:ref.end])
+			decoded[f] = unescape(data(ref)[ref.start:ref.end])
 			if strings.IndexByte(decoded[f], 0) >= 0 {
 				return models.LogEntry{}, NulCharacter
 			}
 			n = len(decoded[f])
 		} else {
 			own += n
-			lo, hi = min(lo, ref.start), max(hi, ref.end)
+			if !ref.inner {
+				lo, hi = min(lo, ref.start), max(hi, ref.end)
+			}
 		}
 		if n > minLimit && n > p.limit(f) {
 			return models.LogEntry{}, FieldTooLong
@@ -95,16 +125,23 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		return models.LogEntry{}, MissingMessage
 	}
 
-	attrsLen := 0
-	if s.nAttrs > 0 || s.truncated {
-		attrsLen = s.attrsLen + 2
-		if s.truncated {
+	// The attributes: the frame's kept members, then the inner log's.
+	nAttrs, attrsLen, truncated := s.nAttrs, s.attrsLen, s.truncated
+	if in != nil {
+		if in.nAttrs > 0 && nAttrs > 0 {
+			attrsLen++ // the comma between the two
+		}
+		nAttrs, attrsLen, truncated = nAttrs+in.nAttrs, attrsLen+in.attrsLen, truncated || in.truncated
+	}
+	if nAttrs > 0 || truncated {
+		attrsLen += 2
+		if truncated {
 			attrsLen += len(truncatedMark) + 1
 		}
 	}
 
 	e := models.LogEntry{Timestamp: ms, Level: lv.String()}
-	if attrsLen == 0 && hi > lo && hi-lo-own <= maxSpanSlack {
+	if in == nil && attrsLen == 0 && hi > lo && hi-lo-own <= maxSpanSlack {
 		// The fields lie close together (the usual case): one copy of the
 		// span from the first to the last, which holds little besides
 		// them, so the entry still keeps only about its own bytes.
@@ -124,7 +161,7 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		if e.Service == "" {
 			e.Service = service
 		}
-		return e, OK
+		return e, r
 	}
 
 	// Otherwise one copy holding the unescaped string fields and the
@@ -133,23 +170,18 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	var b strings.Builder
 	b.Grow(own + attrsLen)
 	for f := rMessage; f < numRoles; f++ {
-		if ref := refs[f]; ref.ok && !ref.escaped {
-			b.Write(s.data[ref.start:ref.end])
+		if ref := &refs[f]; ref.ok && !ref.escaped {
+			b.Write(data(ref)[ref.start:ref.end])
 		}
 	}
 	if attrsLen > 0 {
 		b.WriteByte('{')
-		for i := range s.nAttrs {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			sp := s.attr(i)
-			b.Write(s.data[sp.ks:sp.ke])
-			b.WriteByte(':')
-			b.Write(s.data[sp.vs:sp.ve])
+		s.writeAttrs(&b, false)
+		if in != nil {
+			in.writeAttrs(&b, s.nAttrs > 0)
 		}
-		if s.truncated {
-			if s.nAttrs > 0 {
+		if truncated {
+			if nAttrs > 0 {
 				b.WriteByte(',')
 			}
 			b.WriteString(truncatedMark)
@@ -181,18 +213,108 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	if e.Service == "" {
 		e.Service = service
 	}
-	return e, OK
+	return e, r
 }
+
+// stringRefs fills in the string fields of refs that are not set yet from
+// this scan's members and containers, marked inner for an inner log's.
+func (s *scan) stringRefs(refs *[numRoles]strRef, inner bool) Reason {
+	for f := rMessage; f < numRoles; f++ {
+		v := &s.roles[f]
+		if v.key == nil || refs[f].ok {
+			continue
+		}
+		switch v.kind {
+		case '"':
+			refs[f] = strRef{start: v.start, end: v.end, escaped: v.escaped, ok: true, inner: inner}
+		case 'n':
+		default:
+			// An inner log's message that is no string leaves the
+			// frame's own (the JSON text) standing.
+			if !inner || f != rMessage {
+				return InvalidField
+			}
+		}
+	}
+	if s.anyCont {
+		s.fromContainers(refs, inner)
+	}
+	return OK
+}
+
+// writeAttrs writes the kept members, comma-separated, after a comma when
+// comma is set.
+func (s *scan) writeAttrs(b *strings.Builder, comma bool) {
+	for i := range s.nAttrs {
+		if i > 0 || comma {
+			b.WriteByte(',')
+		}
+		sp := s.attr(i)
+		b.Write(s.data[sp.ks:sp.ke])
+		b.WriteByte(':')
+		b.Write(s.data[sp.vs:sp.ve])
+	}
+}
+
+// hasMessage reports whether the frame has a message under any of its
+// names: with one, a frame without a level is a log, not a control frame.
+func (s *scan) hasMessage() bool {
+	return s.roles[rMessage].key != nil || s.conts[cBody].kind != 0
+}
+
+// innerLog returns the scan of the frame's message when that message is
+// itself a JSON object with a level or a message of its own (a JSON log
+// written to stdout, as Docker, Kubernetes, Fluent Bit and Vector ship
+// it), or nil. The inner log's fields win; the frame's own fields fill in
+// what it lacks, and those it overrides are kept as attributes. The inner
+// log is read once and not looked into further: a message inside it that
+// is JSON again stays text.
+func (s *scan) innerLog() *scan {
+	v := &s.roles[rMessage]
+	if v.key == nil || v.kind != '"' || !v.escaped || v.end-v.start < 7 || s.data[v.start] != '{' {
+		return nil // cheap: a JSON object in a string always holds escaped quotes
+	}
+	// Room is kept in the attributes for the frame's fields the inner log
+	// may override, so that both together stay within the bound.
+	reserve := 0
+	for _, f := range overridable {
+		if r := &s.roles[f]; r.key != nil {
+			vs, ve := r.rawSpan()
+			reserve += keyEnd(s.data[r.ks:]) + 2 + ve - vs
+		}
+	}
+	in := &scan{maxAttrs: s.maxAttrs - s.attrsLen - 1 - reserve}
+	in.data = []byte(unescape(s.data[v.start:v.end]))
+	if in.object() != OK || in.multi {
+		return nil
+	}
+	if in.roles[rLevel].key == nil && in.roles[rSeverity].key == nil && !in.hasMessage() {
+		return nil // JSON, but not a log: the text is the message
+	}
+	for _, f := range overridable {
+		if in.roles[f].key != nil && s.roles[f].key != nil {
+			s.keepSlot(&s.roles[f])
+			s.roles[f] = slot{}
+		}
+	}
+	return in
+}
+
+// overridable are the roles whose frame values an inner log's replace and
+// which are then kept as attributes (its level is the inner log's when it
+// has one; its message is the inner log itself).
+var overridable = [...]int{rTime, rService, rComponent, rTrace, rSpan, rParent}
 
 // maxSpanSlack is how many bytes besides the fields' own a span copy may
 // hold (keys, quotes and the like between them).
 const maxSpanSlack = 160
 
-// fromContainers fills the string fields the members did not give from
-// ECS's nested objects and OpenTelemetry's body and resource.
-func (s *scan) fromContainers(refs *[numRoles]strRef) {
+// fromContainers fills the string fields not given yet from ECS's nested
+// objects and OpenTelemetry's body and resource, marked inner for an inner
+// log's.
+func (s *scan) fromContainers(refs *[numRoles]strRef, inner bool) {
 	if b := s.conts[cBody]; !refs[rMessage].ok && b.kind == '"' { // found by the scan (see body)
-		refs[rMessage] = strRef{start: b.start, end: b.end, escaped: b.escaped, ok: true}
+		refs[rMessage] = strRef{start: b.start, end: b.end, escaped: b.escaped, ok: true, inner: inner}
 	}
 	for _, fb := range [...]struct {
 		role, cont int
@@ -200,11 +322,13 @@ func (s *scan) fromContainers(refs *[numRoles]strRef) {
 	}{{rService, cService, "name"}, {rTrace, cTrace, "id"}, {rSpan, cSpan, "id"}} {
 		if !refs[fb.role].ok && s.conts[fb.cont].kind != 0 {
 			refs[fb.role] = s.findString(s.conts[fb.cont], fb.key)
+			refs[fb.role].inner = inner
 		}
 	}
 	if !refs[rService].ok && s.conts[cResource].kind != 0 {
 		if attrs := s.findValue(s.conts[cResource], "attributes"); attrs.kind == '[' {
 			refs[rService] = s.otelAttr(attrs, "service.name")
+			refs[rService].inner = inner
 		}
 	}
 }
@@ -212,10 +336,24 @@ func (s *scan) fromContainers(refs *[numRoles]strRef) {
 // truncatedMark ends attributes that did not all fit.
 const truncatedMark = `"_truncated":true`
 
-// level finds and normalises the level. No level at all means a control
-// frame (such as the generator's handshake), except in a GELF message,
-// whose level defaults to 1 (alert).
+// level finds and normalises the level. A frame without one is a control
+// frame (such as the generator's handshake), unless it has a message (the
+// caller decides), or is a GELF message, whose level defaults to 1
+// (alert). An OpenTelemetry severity number of 1-24 decides the level;
+// the level text decides when the number is absent or 0, and is kept as
+// an attribute when the number decided and it names another level.
 func (s *scan) level() (Level, Reason) {
+	if sev := &s.roles[rSeverity]; sev.key != nil {
+		if l, ok := severityNumber(sev, s.data); ok {
+			if txt := &s.roles[rLevel]; txt.key != nil && !s.names(txt, l) {
+				s.keepSlot(txt)
+			}
+			return l, OK
+		}
+		if !s.zeroSeverity(sev) {
+			s.keepSlot(sev) // not a severity number: kept, and the text decides
+		}
+	}
 	gelf := s.gelf == gelfBoth
 	v := &s.roles[rLevel]
 	if v.key == nil && s.conts[cLog].kind != 0 {
@@ -224,8 +362,14 @@ func (s *scan) level() (Level, Reason) {
 		}
 	}
 	if v.key == nil {
-		if gelf {
+		switch {
+		case gelf:
 			return LevelError, OK
+		case s.roles[rSeverity].key != nil:
+			if s.zeroSeverity(&s.roles[rSeverity]) {
+				return 0, Control // unspecified: a log without a level
+			}
+			return 0, InvalidLevel
 		}
 		return 0, Control
 	}
@@ -244,6 +388,53 @@ func (s *scan) level() (Level, Reason) {
 		}
 	}
 	return 0, InvalidLevel
+}
+
+// severityNumber reads an OpenTelemetry severity number (1-24), written
+// as a number or, as protobuf's JSON mapping may, as its enum name
+// (SEVERITY_NUMBER_WARN2).
+func severityNumber(v *slot, data []byte) (Level, bool) {
+	b := data[v.start:v.end]
+	switch v.kind {
+	case '0':
+		return levelNumber(b, true, false)
+	case '"':
+		const prefix = "SEVERITY_NUMBER_"
+		if v.escaped || len(b) <= len(prefix) || string(b[:len(prefix)]) != prefix {
+			return 0, false
+		}
+		if string(b[len(prefix):]) == "UNSPECIFIED" {
+			return 0, false
+		}
+		return levelWord(b[len(prefix):])
+	}
+	return 0, false
+}
+
+// zeroSeverity reports whether a severity number is 0 or unspecified:
+// no level at all.
+func (s *scan) zeroSeverity(v *slot) bool {
+	b := s.data[v.start:v.end]
+	return (v.kind == '0' && string(b) == "0") || (v.kind == '"' && string(b) == "SEVERITY_NUMBER_UNSPECIFIED") || v.kind == 'n'
+}
+
+// names reports whether the level text in v is l's own name, in any case.
+func (s *scan) names(v *slot, l Level) bool {
+	if v.kind != '"' {
+		return false
+	}
+	b := s.data[v.start:v.end]
+	if v.escaped {
+		b = []byte(unescape(b))
+	}
+	return equalFold(b, l.String())
+}
+
+// keepSlot keeps a role's member, which the entry does not take, as an
+// attribute.
+func (s *scan) keepSlot(v *slot) {
+	vs, ve := v.rawSpan()
+	s.keepRaw(v.ks, v.ks+keyEnd(s.data[v.ks:]), vs, ve)
 }
 
 // timestamp finds the time and converts it to Unix milliseconds.
@@ -328,12 +519,6 @@ func (s *cursor) value() (value, bool) {
 		return value{}, false
 	}
 	return value{start: start, end: s.i, kind: s.data[start]}, true
-}
-
-// raw returns a value's JSON text, quotes included for strings.
-func (s *scan) raw(v value) []byte {
-	start, end := v.rawSpan()
-	return s.data[start:end]
 }
 
 // rawSpan returns where a value's JSON text lies, quotes included for

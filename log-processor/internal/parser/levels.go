@@ -91,6 +91,21 @@ func levelWord(b []byte) (Level, bool) {
 	if l, ok := levelWords[string(w)]; ok { // no allocation: a map index by string(bytes)
 		return l, true
 	}
+	// OpenTelemetry's short names: TRACE2, INFO4, FATAL3...
+	if n := len(w); n > 1 && '1' <= w[n-1] && w[n-1] <= '4' {
+		switch string(w[:n-1]) {
+		case "trace":
+			return LevelTrace, true
+		case "debug":
+			return LevelDebug, true
+		case "info":
+			return LevelInfo, true
+		case "warn":
+			return LevelWarn, true
+		case "error", "fatal":
+			return LevelError, true
+		}
+	}
 	// slog offsets: NAME+N or NAME-N.
 	i := 0
 	for i < len(w) && 'a' <= w[i] && w[i] <= 'z' {

@@ -72,6 +72,10 @@ type Parser struct {
 	// DefaultService names the service of an entry that has none: the
 	// source's name. Empty means such an entry is missing_service.
 	DefaultService string
+	// DefaultLevel is the level of an entry that names none (a log line
+	// with a message and no level); such entries are counted as
+	// default_level. Zero means INFO.
+	DefaultLevel Level
 }
 
 // limit returns the length bound of string role f.

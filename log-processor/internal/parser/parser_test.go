@@ -76,7 +76,10 @@ var parseCases = []parseCase{
 
 	{name: "handshake", in: `{"status":"connected","interval_ms":250}`, want: Control},
 	{name: "empty object", in: `{}`, want: Control},
-	{name: "no level but bad timestamp", in: `{"timestamp":"x","message":"m"}`, want: Control},
+	{name: "no level but a message and a bad timestamp", in: `{"timestamp":"x","message":"m","service":"s"}`, want: InvalidTimestamp},
+	{name: "no level but a message", in: `{"timestamp":` + ts + `,"message":"m","service":"s"}`, want: DefaultLevel, check: wantLevel("INFO")},
+	{name: "no level, an empty message", in: `{"timestamp":` + ts + `,"message":"","service":"s"}`, want: MissingMessage},
+	{name: "no level, a null message", in: `{"timestamp":` + ts + `,"msg":null,"service":"s"}`, want: MissingMessage},
 
 	{name: "empty", in: ``, want: InvalidJSON},
 	{name: "spaces only", in: "  \n", want: InvalidJSON},
@@ -254,7 +257,7 @@ func TestParse(t *testing.T) {
 			if r != tc.want {
 				t.Fatalf("Parse(%q) reason = %v, want %v", tc.in, r, tc.want)
 			}
-			if r != OK && e != (models.LogEntry{}) {
+			if !r.IsEntry() && e != (models.LogEntry{}) {
 				t.Errorf("rejected frame returned a non-zero entry %+v", e)
 			}
 			if tc.check != nil {
@@ -319,7 +322,7 @@ func TestParseKeepsOnlyTheEntrysBytes(t *testing.T) {
 // encoding/json accepts too, with the same field values.
 func TestParseAgreesWithEncodingJSON(t *testing.T) {
 	for _, tc := range parseCases {
-		if tc.want != OK {
+		if !tc.want.IsEntry() {
 			continue
 		}
 		var m map[string]any
@@ -376,6 +379,9 @@ func FuzzParse(f *testing.F) {
 			f.Add([]byte(tc.in))
 		}
 	}
+	for _, tc := range shipperCases {
+		f.Add([]byte(tc.in))
+	}
 	for _, c := range badFiles(f) {
 		f.Add(c.frame)
 	}
@@ -390,7 +396,7 @@ func FuzzParse(f *testing.F) {
 		if r >= NumReasons || r == BinaryFrame || r == TooLarge {
 			t.Fatalf("Parse returned reason %d", r)
 		}
-		if r != OK {
+		if !r.IsEntry() {
 			if e != (models.LogEntry{}) {
 				t.Fatalf("rejected (%v) with a non-zero entry", r)
 			}
@@ -417,7 +423,17 @@ func FuzzParse(f *testing.F) {
 		if d := e.Timestamp - now.UnixMilli(); d > DefaultMaxSkew.Milliseconds() || -d > DefaultMaxSkew.Milliseconds() {
 			t.Fatalf("accepted timestamp %d outside the window", e.Timestamp)
 		}
-		// The highest-precedence names, when they hold strings, win.
+		// The highest-precedence names, when they hold strings, win
+		// (unless a message that is itself a JSON log overrides them).
+		inner := false
+		for _, k := range []string{"message", "msg", "short_message", "text", "log"} {
+			if s, ok := m[k].(string); ok && strings.HasPrefix(s, "{") {
+				inner = true
+			}
+		}
+		if inner {
+			return
+		}
 		if s, ok := m["service"].(string); ok && s != "" && s != e.Service {
 			t.Fatalf("service %q, encoding/json says %v", e.Service, m["service"])
 		}
@@ -504,5 +520,96 @@ func TestSpecial8(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// shipperCases are what shippers send by default for plain and JSON log
+// lines (Fluent Bit's tail input, Vector's file source, Docker's and
+// Kubernetes' JSON files), and OpenTelemetry records whose severity
+// number decides their level.
+var shipperCases = []parseCase{
+	{name: "fluent bit tail, plain line", in: `{"date":1764300000.123,"log":"plain text"}`, want: DefaultLevel,
+		check: wantEntry(1764300000123, "INFO", "plain text", "src", "")},
+	{name: "vector file source, plain line", in: `{"file":"/var/log/app.log","host":"h","message":"plain text ...","source_type":"file","timestamp":"2025-11-28T03:20:00Z"}`,
+		want: DefaultLevel, check: wantEntry(1764300000000, "INFO", "plain text ...", "src", `{"file":"/var/log/app.log","host":"h","source_type":"file"}`)},
+	{name: "handshake stays a control frame", in: `{"status":"connected","interval_ms":250,"service":"gen"}`, want: Control},
+	{name: "docker JSON log in log", in: `{"log":"{\"level\":\"warn\",\"msg\":\"disk low\",\"ts\":1764300000.5,\"caller\":\"x.go:1\"}\n","stream":"stderr","time":"2025-11-28T03:20:00.1Z"}`,
+		want: OK, check: wantEntry(1764300000500, "WARN", "disk low", "src", `{"stream":"stderr","time":"2025-11-28T03:20:00.1Z","caller":"x.go:1"}`)},
+	{name: "kubernetes record with a JSON log and the frame's service", in: `{"log":"{\"severity\":\"ERROR\",\"message\":\"boom\",\"user\":\"u1\"}","time":"2025-11-28T03:20:00Z","kubernetes":{"pod_name":"p"},"app":"checkout"}`,
+		want: OK, check: wantEntry(1764300000000, "ERROR", "boom", "checkout", `{"kubernetes":{"pod_name":"p"},"user":"u1"}`)},
+	{name: "JSON log without a level", in: `{"log":"{\"msg\":\"hello\",\"user\":\"u1\"}","time":"2025-11-28T03:20:00Z"}`,
+		want: DefaultLevel, check: wantEntry(1764300000000, "INFO", "hello", "src", `{"user":"u1"}`)},
+	{name: "JSON that is no log stays text", in: `{"log":"{\"a\":1}","level":"info","time":"2025-11-28T03:20:00Z"}`,
+		want: OK, check: wantEntry(1764300000000, "INFO", `{"a":1}`, "src", "")},
+	{name: "broken JSON stays text", in: `{"log":"{\"level\":\"warn\", oops","level":"info","time":"2025-11-28T03:20:00Z"}`,
+		want: OK, check: wantEntry(1764300000000, "INFO", `{"level":"warn", oops`, "src", "")},
+	{name: "JSON inside the JSON log stays text", in: `{"log":"{\"level\":\"warn\",\"msg\":\"{\\\"level\\\":\\\"error\\\"}\"}","time":"2025-11-28T03:20:00Z"}`,
+		want: OK, check: wantEntry(1764300000000, "WARN", `{"level":"error"}`, "src", "")},
+	{name: "inner log's bad level", in: `{"log":"{\"level\":\"LOUD\",\"msg\":\"m\"}","time":"2025-11-28T03:20:00Z"}`, want: InvalidLevel},
+	{name: "inner log's NUL", in: `{"log":"{\"level\":\"info\",\"msg\":\"a\\u0000b\"}","time":"2025-11-28T03:20:00Z"}`, want: NulCharacter},
+
+	{name: "otel Information with 9", in: otelSev(`"severityText":"Information","severityNumber":9`), want: OK,
+		check: wantEntry(1764300000000, "INFO", "m", "s", `{"severityText":"Information"}`)},
+	{name: "otel INFO2 with 10", in: otelSev(`"severityText":"INFO2","severityNumber":10`), want: OK,
+		check: wantEntry(1764300000000, "INFO", "m", "s", `{"severityText":"INFO2"}`)},
+	{name: "otel WARN4 with 16", in: otelSev(`"severityText":"WARN4","severityNumber":16`), want: OK, check: wantLevel("WARN")},
+	{name: "otel ERROR2 with 18", in: otelSev(`"severityNumber":18,"severityText":"ERROR2"`), want: OK, check: wantLevel("ERROR")},
+	{name: "otel FATAL4 with 24", in: otelSev(`"severityText":"FATAL4","severityNumber":24`), want: OK, check: wantLevel("ERROR")},
+	{name: "otel an unknown text with a valid number", in: otelSev(`"severityText":"Very Loud","severityNumber":13`), want: OK,
+		check: wantEntry(1764300000000, "WARN", "m", "s", `{"severityText":"Very Loud"}`)},
+	{name: "otel number only", in: otelSev(`"severityNumber":17`), want: OK, check: wantEntry(1764300000000, "ERROR", "m", "s", "")},
+	{name: "otel the level's own text is not kept", in: otelSev(`"severityText":"Info","severityNumber":9`), want: OK,
+		check: wantEntry(1764300000000, "INFO", "m", "s", "")},
+	{name: "otel DEBUG4 is below the floor", in: otelSev(`"severityText":"DEBUG4","severityNumber":8`), want: BelowMinLevel},
+	{name: "otel number 0: the text decides", in: otelSev(`"severityText":"WARN","severityNumber":0`), want: OK,
+		check: wantEntry(1764300000000, "WARN", "m", "s", "")},
+	{name: "otel number 0 and no text", in: otelSev(`"severityNumber":0`), want: DefaultLevel, check: wantLevel("INFO")},
+	{name: "otel text alone", in: otelSev(`"severityText":"WARN2"`), want: OK, check: wantLevel("WARN")},
+	{name: "otel number out of range: the text decides", in: otelSev(`"severityText":"error","severityNumber":30`), want: OK,
+		check: wantEntry(1764300000000, "ERROR", "m", "s", `{"severityNumber":30}`)},
+	{name: "otel number out of range and no text", in: otelSev(`"severityNumber":30`), want: InvalidLevel},
+	{name: "otel enum name", in: otelSev(`"severityNumber":"SEVERITY_NUMBER_WARN2"`), want: OK, check: wantLevel("WARN")},
+	{name: "otel snake case", in: otelSev(`"severity_text":"Warning","severity_number":14`), want: OK,
+		check: wantEntry(1764300000000, "WARN", "m", "s", `{"severity_text":"Warning"}`)},
+}
+
+// otelSev is an OpenTelemetry record with a time, a body, a service and
+// the given severity members.
+func otelSev(members string) string {
+	return `{"timeUnixNano":"1764300000000000000","body":{"stringValue":"m"},"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"s"}}]},` + members + `}`
+}
+
+func wantEntry(ts int64, level, msg, service, attrs string) func(*testing.T, models.LogEntry) {
+	return func(t *testing.T, e models.LogEntry) {
+		t.Helper()
+		if e.Timestamp != ts || e.Level != level || e.Message != msg || e.Service != service {
+			t.Errorf("entry %d %s %q %q, want %d %s %q %q", e.Timestamp, e.Level, e.Message, e.Service, ts, level, msg, service)
+		}
+		got := string(e.Attrs)
+		if i := strings.Index(got, `"resource":`); i >= 0 { // otelSev's resource: not the point here
+			got = strings.Replace(strings.Replace(got, got[i:i+len(`"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"s"}}]}`)], "", 1), "{,", "{", 1)
+			if got == "{}" {
+				got = ""
+			}
+		}
+		if got != attrs {
+			t.Errorf("attrs %s, want %s", got, attrs)
+		}
+	}
+}
+
+func TestParseShippers(t *testing.T) {
+	p := Parser{DefaultService: "src"}
+	now := time.UnixMilli(1764300000000)
+	for _, tc := range shipperCases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, r := p.Parse([]byte(tc.in), now)
+			if r != tc.want {
+				t.Fatalf("Parse(%s) = %v, want %v", tc.in, r, tc.want)
+			}
+			if tc.check != nil {
+				tc.check(t, e)
+			}
+		})
 	}
 }

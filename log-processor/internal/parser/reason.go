@@ -8,12 +8,17 @@ type Reason uint8
 const (
 	// OK: the frame is a valid log entry.
 	OK Reason = iota
-	// Control: a JSON object without a "level" key, such as the generator's
-	// handshake. Counted as ignored, not as an error.
+	// Control: a JSON object with neither a level nor a message (under
+	// any of their names), such as the generator's handshake. Counted as
+	// ignored, not as an error.
 	Control
 	// BelowMinLevel: a valid entry below the level floor (DEBUG and TRACE by
 	// default). Counted apart, not as an error.
 	BelowMinLevel
+	// DefaultLevel: a valid entry that named no level, given
+	// Parser.DefaultLevel. It is stored like OK, and counted apart so that
+	// a source without levels shows as such.
+	DefaultLevel
 	// Multi: an OpenTelemetry export holding many records; ParseAll reads
 	// them. Never counted itself.
 	Multi
@@ -48,6 +53,7 @@ var reasonNames = [NumReasons]string{
 	OK:                  "ok",
 	Control:             "control",
 	BelowMinLevel:       "below_min_level",
+	DefaultLevel:        "default_level",
 	Multi:               "multi",
 	InvalidJSON:         "invalid_json",
 	InvalidUTF8:         "invalid_utf8",
@@ -75,5 +81,9 @@ func (r Reason) String() string {
 }
 
 // IsError reports whether r is a rejection (anything but OK, Control,
-// BelowMinLevel and Multi).
+// BelowMinLevel, DefaultLevel and Multi).
 func (r Reason) IsError() bool { return r > Multi && r < NumReasons }
+
+// IsEntry reports whether r comes with a valid entry to store: OK or
+// DefaultLevel.
+func (r Reason) IsEntry() bool { return r == OK || r == DefaultLevel }

@@ -130,9 +130,12 @@ func (in *Intake) records(data []byte, now time.Time, multi []parser.Result, fn 
 
 // outcome counts one parsed record and submits it if it is a valid entry.
 func (in *Intake) outcome(e *models.LogEntry, reason parser.Reason, now time.Time) {
-	if reason != parser.OK {
+	if !reason.IsEntry() {
 		in.outcomes[reason].Add(1)
 		return
+	}
+	if reason == parser.DefaultLevel {
+		in.outcomes[reason].Add(1) // also submitted: counted as ok below
 	}
 	e.Source, e.ReceivedAt = in.name, now.UnixMilli()
 	ok := in.pool.SubmitWithTimeout(*e, in.submitTimeout)
@@ -171,7 +174,7 @@ type Tally struct {
 func (in *Intake) Prepare(t *Tally, data []byte, elements [][]byte, now time.Time) {
 	add := func(e *models.LogEntry, r parser.Reason) {
 		t.Outcomes[r]++
-		if r == parser.OK {
+		if r.IsEntry() {
 			e.Source, e.ReceivedAt = in.name, now.UnixMilli()
 			t.Entries = append(t.Entries, *e)
 		}
@@ -203,6 +206,7 @@ func (in *Intake) Counters() Counters {
 		Ignored:       in.outcomes[parser.Control].Load(),
 		BelowMinLevel: in.outcomes[parser.BelowMinLevel].Load(),
 		Submitted:     in.submitted.Load(),
+		DefaultLevel:  in.outcomes[parser.DefaultLevel].Load(),
 		DropReasons:   make(map[string]uint64, numDropReasons),
 	}
 	for i := range in.dropped {
@@ -245,6 +249,6 @@ func (in *Intake) LogSummary() {
 	// source's own.
 	in.log.Log(context.Background(), level, "summary",
 		"total", c.Total, "ok", c.OK, "parse_err", c.ParseErr, "ignored", c.Ignored, "below_min_level", c.BelowMinLevel,
-		"submitted", c.Submitted, "dropped", c.Dropped,
+		"submitted", c.Submitted, "dropped", c.Dropped, "default_level", c.DefaultLevel,
 		slog.Group("pool", "queue", p.Queue, "processed", p.Processed, "workers", p.Workers))
 }

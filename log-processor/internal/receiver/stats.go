@@ -17,10 +17,13 @@ type Counters struct {
 	Ignored     uint64            `json:"ignored"`      // control frames (the handshake)
 	// BelowMinLevel counts valid entries below the level floor (DEBUG and
 	// TRACE by default): not errors, and not stored.
-	BelowMinLevel uint64            `json:"below_min_level"`
-	Submitted     uint64            `json:"submitted"`    // valid entries the pool accepted
-	Dropped       uint64            `json:"dropped"`      // valid entries refused after SubmitTimeout
-	DropReasons   map[string]uint64 `json:"drop_reasons"` // dropped, by why the pool was full
+	BelowMinLevel uint64 `json:"below_min_level"`
+	// DefaultLevel counts the valid entries (part of OK) that named no
+	// level and were given --default-level.
+	DefaultLevel uint64            `json:"default_level"`
+	Submitted    uint64            `json:"submitted"`    // valid entries the pool accepted
+	Dropped      uint64            `json:"dropped"`      // valid entries refused after SubmitTimeout
+	DropReasons  map[string]uint64 `json:"drop_reasons"` // dropped, by why the pool was full
 }
 
 // Source kinds reported in Stats.Kind.
@@ -64,6 +67,7 @@ func (c *Counters) Add(o Counters) {
 	c.ParseErr += o.ParseErr
 	c.Ignored += o.Ignored
 	c.BelowMinLevel += o.BelowMinLevel
+	c.DefaultLevel += o.DefaultLevel
 	c.Submitted += o.Submitted
 	c.Dropped += o.Dropped
 	if c.ParseErrors == nil {
