@@ -9,7 +9,7 @@ API_ADDR  ?= :9090
 INTERVAL  ?= 250
 FUZZTIME  ?= 60s
 
-.PHONY: all build run test lint fmt-check vet race cross fuzz bench clean
+.PHONY: all build run test lint fmt-check vet staticcheck race cross fuzz bench clean
 
 all: build
 
@@ -30,8 +30,12 @@ run: build
 ## test: formatting, vet, race-enabled tests, and cross-builds for Windows and macOS
 test: fmt-check vet race cross
 
-## lint: formatting and vet
-lint: fmt-check vet
+## lint: formatting, vet and staticcheck (the pinned version, fetched by go run)
+STATICCHECK_VERSION ?= v0.8.2
+lint: fmt-check vet staticcheck
+
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -13,6 +13,9 @@ func TestFrom(t *testing.T) {
 	}{
 		{"header", "Bearer abc", "", false, "abc"},
 		{"header with spaces", "Bearer  abc ", "", false, "abc"},
+		{"scheme in lower case", "bearer abc", "", false, "abc"},
+		{"scheme in upper case", "BEARER abc", "", false, "abc"},
+		{"no credentials", "Bearer", "", false, ""},
 		{"other scheme", "Basic abc", "", false, ""},
 		{"query refused", "", "token=q", false, ""},
 		{"query", "", "token=q", true, "q"},

@@ -72,21 +72,14 @@ type fake struct {
 	got     storage.Filter
 	block   chan struct{}
 	entered chan struct{} // if set, a query sends on it as it starts
-	tails   *tail.Hub
+}
+
+// handler serves the API over f (as pipeline and store) and a tail hub.
+func handler(f *fake, opts Options) http.Handler {
+	return NewHandler(f, f, tail.NewHub(tail.Config{MaxClients: 2}), opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 func (f *fake) Rejected() []storage.Rejected { return nil }
-
-func (f *fake) Follow(flt storage.Filter, maxRate int) (*tail.Sub, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.tails == nil {
-		f.tails = tail.NewHub(2)
-	}
-	return f.tails.Subscribe(flt, maxRate)
-}
-
-func (f *fake) Unfollow(s *tail.Sub) { f.tails.Unsubscribe(s) }
 
 func (f *fake) StatsWithTotals(context.Context) pipeline.Stats { return pipeline.Stats{Workers: 3} }
 func (f *fake) Ready() pipeline.Readiness                      { return f.ready }
@@ -105,7 +98,7 @@ func (f *fake) Query(_ context.Context, flt storage.Filter) ([]storage.Record, e
 
 func TestHandler(t *testing.T) {
 	p := &fake{ready: pipeline.Readiness{Status: "degraded"}}
-	srv := httptest.NewServer(NewHandler(p, Options{}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := httptest.NewServer(handler(p, Options{}))
 	defer srv.Close()
 	tests := []struct {
 		method, path string
@@ -148,7 +141,7 @@ func TestHandler(t *testing.T) {
 }
 
 func TestToken(t *testing.T) {
-	srv := httptest.NewServer(NewHandler(&fake{}, Options{Token: "s3cret", Pprof: true}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := httptest.NewServer(handler(&fake{}, Options{Token: "s3cret", Pprof: true}))
 	defer srv.Close()
 	tests := []struct {
 		path, auth string
@@ -186,7 +179,7 @@ func TestToken(t *testing.T) {
 // Retry-After, at once, rather than queueing behind the others.
 func TestQueryLimit(t *testing.T) {
 	p := &fake{block: make(chan struct{}), entered: make(chan struct{}, 2)}
-	srv := httptest.NewServer(NewHandler(p, Options{MaxQueries: 2}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := httptest.NewServer(handler(p, Options{MaxQueries: 2}))
 	defer srv.Close()
 	codes := make(chan int, 2)
 	for range 2 {

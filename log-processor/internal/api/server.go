@@ -17,14 +17,17 @@ import (
 	"github.com/logpipeline/log-processing-service/pkg/bearer"
 )
 
-// Pipeline is what the API reads.
+// Pipeline is what the API reads of the pipeline: its counters and its
+// readiness.
 type Pipeline interface {
 	StatsWithTotals(ctx context.Context) pipeline.Stats
 	Ready() pipeline.Readiness
+}
+
+// Store is what the API reads of storage (storage.Store has it).
+type Store interface {
 	Query(ctx context.Context, f storage.Filter) ([]storage.Record, error)
 	Rejected() []storage.Rejected
-	Follow(f storage.Filter, maxRate int) (*tail.Sub, error)
-	Unfollow(s *tail.Sub)
 }
 
 // DefaultMaxQueries bounds the /logs queries served at once when
@@ -62,7 +65,9 @@ type Options struct {
 //	/debug/pprof/ the Go profiler, with Options.Pprof (token)
 //
 // Routes marked (token) require Options.Token when it is set.
-func NewHandler(p Pipeline, opts Options, logger *slog.Logger) http.Handler {
+//
+// The tail follows hub, which the pipeline publishes stored entries to.
+func NewHandler(p Pipeline, store Store, hub *tail.Hub, opts Options, logger *slog.Logger) http.Handler {
 	if opts.MaxQueries <= 0 {
 		opts.MaxQueries = DefaultMaxQueries
 	}
@@ -88,7 +93,7 @@ func NewHandler(p Pipeline, opts Options, logger *slog.Logger) http.Handler {
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", opts.Metrics)
 	}
-	mux.HandleFunc("GET /logs/tail", requireToken(opts.Token, serveTail(p, opts.Done, logger), true))
+	mux.HandleFunc("GET /logs/tail", requireToken(opts.Token, serveTail(hub, opts.Done, logger), true))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -119,7 +124,7 @@ func NewHandler(p Pipeline, opts Options, logger *slog.Logger) http.Handler {
 			http.Error(w, "too many /logs queries at once; retry shortly", http.StatusServiceUnavailable)
 			return
 		}
-		recs, err := p.Query(r.Context(), f)
+		recs, err := store.Query(r.Context(), f)
 		if err != nil {
 			logger.Warn("query logs", "err", err)
 			http.Error(w, "query failed: "+err.Error(), http.StatusServiceUnavailable)
@@ -128,7 +133,7 @@ func NewHandler(p Pipeline, opts Options, logger *slog.Logger) http.Handler {
 		writeJSON(w, http.StatusOK, recs, logger)
 	}))
 	mux.HandleFunc("GET /logs/rejected", guard(func(w http.ResponseWriter, _ *http.Request) {
-		rej := p.Rejected()
+		rej := store.Rejected()
 		if rej == nil {
 			rej = []storage.Rejected{}
 		}

@@ -28,7 +28,7 @@ const (
 // entries and is told how many: an SSE event "dropped", or a line
 // {"dropped": N, "dropped_total": M}. ?max_rate=N sends at most N entries a
 // second, skipping (and reporting) the rest: the dashboard asks for 50.
-func serveTail(p Pipeline, done <-chan struct{}, logger *slog.Logger) http.HandlerFunc {
+func serveTail(hub *tail.Hub, done <-chan struct{}, logger *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		format := q.Get("format")
@@ -58,7 +58,7 @@ func serveTail(p Pipeline, done <-chan struct{}, logger *slog.Logger) http.Handl
 			http.Error(w, `invalid format: want sse (the default) or ndjson`, http.StatusBadRequest)
 			return
 		}
-		sub, err := p.Follow(f, maxRate)
+		sub, err := hub.Subscribe(f, maxRate)
 		if errors.Is(err, tail.ErrTooMany) {
 			w.Header().Set("Retry-After", "5")
 			http.Error(w, "too many clients follow the tail (--tail-max-clients); retry later", http.StatusServiceUnavailable)
@@ -68,7 +68,7 @@ func serveTail(p Pipeline, done <-chan struct{}, logger *slog.Logger) http.Handl
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
-		defer p.Unfollow(sub)
+		defer hub.Unsubscribe(sub)
 
 		rc := http.NewResponseController(w)
 		if ndjson {
@@ -105,11 +105,13 @@ func serveTail(p Pipeline, done <-chan struct{}, logger *slog.Logger) http.Handl
 			case <-done:
 				return
 			case e := <-sub.Entries():
+				sub.Received(&e)
 				buf = appendEntry(buf[:0], &e, ndjson)
 			more:
 				for len(buf) < tailFlushBytes {
 					select {
 					case e := <-sub.Entries():
+						sub.Received(&e)
 						buf = appendEntry(buf, &e, ndjson)
 					default:
 						break more

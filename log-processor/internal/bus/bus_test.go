@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+
 	"github.com/nats-io/nats.go"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
@@ -86,18 +88,6 @@ func entry(i int) models.LogEntry {
 	return models.LogEntry{Timestamp: int64(i), Level: "INFO", Message: fmt.Sprintf("m%d", i), Service: "svc", Source: "src"}
 }
 
-// eventually polls cond every 10 ms for up to 20 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func closePublisher(t *testing.T, p *bus.Publisher) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -131,11 +121,11 @@ func TestPublishConsume(t *testing.T) {
 	if ps := p.PublishStats(); ps.Published != 5250 || ps.Pending != 0 || ps.Messages < 53 {
 		t.Fatalf("publish stats %+v: want 5250 published in at least 53 messages, none pending", ps)
 	}
-	eventually(t, "5250 acknowledged", func() bool { return c.ConsumeStats().Acknowledged == 5250 })
+	poll.Until(t, 20*time.Second, "5250 acknowledged", func() bool { return c.ConsumeStats().Acknowledged == 5250 })
 	if d, n := st.counts(); d != 5250 || n != 5250 {
 		t.Fatalf("stored %d distinct of %d, want 5250 once each", d, n)
 	}
-	eventually(t, "no lag", func() bool { return c.ConsumeStats().ConsumerLag == 0 })
+	poll.Until(t, 20*time.Second, "no lag", func() bool { return c.ConsumeStats().ConsumerLag == 0 })
 }
 
 // TestCorruptMessageTerminated: a message this release did not write is
@@ -161,9 +151,9 @@ func TestCorruptMessageTerminated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "the good entries", func() bool { return c.ConsumeStats().Acknowledged == 2 })
+	poll.Until(t, 20*time.Second, "the good entries", func() bool { return c.ConsumeStats().Acknowledged == 2 })
 	// Nothing left pending or in hand: the bad message will not come again.
-	eventually(t, "no lag", func() bool { return c.ConsumeStats().ConsumerLag == 0 })
+	poll.Until(t, 20*time.Second, "no lag", func() bool { return c.ConsumeStats().ConsumerLag == 0 })
 	if cs := c.ConsumeStats(); cs.Corrupt != 1 || cs.Redelivered != 0 {
 		t.Fatalf("consume stats %+v: want 1 corrupt, nothing delivered again", cs)
 	}
@@ -183,7 +173,7 @@ func TestUncommittedDeliveredAgain(t *testing.T) {
 		p.SubmitWithTimeout(entry(i), time.Second)
 	}
 	closePublisher(t, p)
-	eventually(t, "10 acknowledged", func() bool { return c.ConsumeStats().Acknowledged == 10 })
+	poll.Until(t, 20*time.Second, "10 acknowledged", func() bool { return c.ConsumeStats().Acknowledged == 10 })
 	d, n := st.counts()
 	if cs := c.ConsumeStats(); d != 10 || n != 20 || cs.Redelivered != 1 {
 		t.Fatalf("%d distinct, %d saves, %+v: want 10 entries saved twice, 1 message delivered again", d, n, cs)
@@ -200,9 +190,9 @@ func TestPublisherWaitsForNATS(t *testing.T) {
 	for i := range 100 {
 		p.SubmitWithTimeout(entry(i), time.Second)
 	}
-	eventually(t, "100 published", func() bool { return p.PublishStats().Published == 100 })
+	poll.Until(t, 20*time.Second, "100 published", func() bool { return p.PublishStats().Published == 100 })
 	srv.Stop()
-	eventually(t, "disconnected", func() bool { return !b.Connected() })
+	poll.Until(t, 20*time.Second, "disconnected", func() bool { return !b.Connected() })
 	for i := 100; i < 200; i++ {
 		if !p.SubmitWithTimeout(entry(i), time.Second) {
 			t.Fatalf("entry %d refused while the bound has room", i)
@@ -212,11 +202,11 @@ func TestPublisherWaitsForNATS(t *testing.T) {
 		t.Fatalf("pending while down = %d, want 100", ps.Pending)
 	}
 	srv.Start()
-	eventually(t, "200 published", func() bool { return p.PublishStats().Published == 200 })
+	poll.Until(t, 20*time.Second, "200 published", func() bool { return p.PublishStats().Published == 200 })
 	closePublisher(t, p)
 	st := newStore()
 	c := consume(t, b, st)
-	eventually(t, "200 acknowledged", func() bool { return c.ConsumeStats().Acknowledged == 200 })
+	poll.Until(t, 20*time.Second, "200 acknowledged", func() bool { return c.ConsumeStats().Acknowledged == 200 })
 	if d, n := st.counts(); d != 200 || n != 200 {
 		t.Fatalf("stored %d distinct of %d, want 200 once each", d, n)
 	}
@@ -233,7 +223,7 @@ func TestBoundRefuses(t *testing.T) {
 	e := entry(0)
 	p := b.NewPublisher(int64(10 * e.Size()))
 	srv.Stop()
-	eventually(t, "disconnected", func() bool { return !b.Connected() })
+	poll.Until(t, 20*time.Second, "disconnected", func() bool { return !b.Connected() })
 	for i := range 10 {
 		if !p.SubmitWithTimeout(entry(i), 0) {
 			t.Fatalf("entry %d refused within the bound", i)
@@ -270,12 +260,12 @@ func TestStreamFullHoldsThenDrains(t *testing.T) {
 	if !p.Stalled() || p.PublishStats().PublishErrors == 0 {
 		t.Fatalf("stream never full: %+v", p.PublishStats())
 	}
-	if got := p.Stats().QueueBytes; got > int64(400*e.Size()) {
+	if got := p.Stats().Bytes; got > int64(400*e.Size()) {
 		t.Fatalf("holding %d bytes, over the bound of %d", got, 400*e.Size())
 	}
 	st := newStore()
 	c := consume(t, b, st)
-	eventually(t, "all accepted stored", func() bool { return c.ConsumeStats().Acknowledged == uint64(accepted) })
+	poll.Until(t, 20*time.Second, "all accepted stored", func() bool { return c.ConsumeStats().Acknowledged == uint64(accepted) })
 	closePublisher(t, p)
 	if d, n := st.counts(); d != accepted || n != accepted {
 		t.Fatalf("stored %d distinct of %d, want the %d accepted once each", d, n, accepted)

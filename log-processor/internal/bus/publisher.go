@@ -13,14 +13,14 @@ import (
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/backoff"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/budget"
-	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/queue"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
 // Publisher packs entries into stream messages and publishes them. It is
-// the queue between parsing and storing when the bus is JetStream: it has
-// the worker pool's methods, bounds and refusals, so that receivers and
-// the ingest endpoints use either the same way.
+// the queue.Queue between parsing and storing when the bus is JetStream,
+// with the worker pool's bounds and refusals, so that sources use either
+// the same way.
 //
 // An entry is accepted once its bytes fit the bound (QueueBytes: entries
 // waiting for their message to fill, or published and not yet
@@ -54,7 +54,10 @@ type Publisher struct {
 	messages  atomic.Uint64
 	pubErrors atomic.Uint64
 	lost      atomic.Uint64
-	stalled   atomic.Bool
+	// retrying counts the messages whose publish has failed and not yet
+	// succeeded: while any is, the bound is full of what the stream would
+	// not take.
+	retrying atomic.Int32
 }
 
 // outMsg is a sealed message.
@@ -94,7 +97,7 @@ func (p *Publisher) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) 
 	return true
 }
 
-// SubmitAll accepts every entry or none, like workerpool.Pool.SubmitAll.
+// SubmitAll accepts every entry or none (see queue.Queue).
 func (p *Publisher) SubmitAll(entries []models.LogEntry, timeout time.Duration) error {
 	if len(entries) == 0 {
 		return nil
@@ -104,10 +107,10 @@ func (p *Publisher) SubmitAll(entries []models.LogEntry, timeout time.Duration) 
 		size += int64(entries[i].Size())
 	}
 	if size > p.bytes.Max() {
-		return workerpool.ErrTooLarge
+		return queue.ErrTooLarge
 	}
 	if !p.bytes.TakeWithin(size, timeout) {
-		return workerpool.ErrFull
+		return queue.ErrFull
 	}
 	p.mu.Lock()
 	for i := range entries {
@@ -229,10 +232,14 @@ func (p *Publisher) publish(m *outMsg) {
 		if err == nil {
 			p.published.Add(uint64(m.count))
 			p.messages.Add(1)
-			p.stalled.Store(false)
+			if attempt > 1 {
+				p.retrying.Add(-1)
+			}
 			break
 		}
-		p.stalled.Store(true)
+		if attempt == 1 {
+			p.retrying.Add(1)
+		}
 		p.pubErrors.Add(1)
 		p.bus.setErr(fmt.Errorf("publish: %w", err))
 		if attempt == 1 || attempt%20 == 0 {
@@ -245,6 +252,7 @@ func (p *Publisher) publish(m *outMsg) {
 		case <-p.ctx.Done():
 			t.Stop()
 			p.lost.Add(uint64(m.count))
+			p.retrying.Add(-1)
 		}
 		break
 	}
@@ -252,15 +260,17 @@ func (p *Publisher) publish(m *outMsg) {
 	p.bytes.Give(m.bytes)
 }
 
-// Stalled reports whether the last publish attempt failed (the stream is
-// full or unreachable): entries wait for it rather than for room.
-func (p *Publisher) Stalled() bool { return p.stalled.Load() }
+// Stalled reports whether some message's publish has failed and is being
+// retried (the stream is full or unreachable, or was until a moment ago
+// and the backlog is still going out): entries wait for the stream rather
+// than for room.
+func (p *Publisher) Stalled() bool { return p.retrying.Load() > 0 }
 
-// Stats reports the publisher as the worker pool reports itself: Queue is
-// the entries not yet acknowledged by the stream, Processed those it has.
-func (p *Publisher) Stats() workerpool.Stats {
-	return workerpool.Stats{Processed: p.published.Load(), Queue: int(p.waiting.Load()), Workers: p.cfg.MaxPending,
-		QueueBytes: p.bytes.Used()}
+// Stats reports the publisher as a queue: Queued is the entries not yet
+// acknowledged by the stream, Processed those it has. It has no workers:
+// its senders publish, they store nothing.
+func (p *Publisher) Stats() queue.Stats {
+	return queue.Stats{Processed: p.published.Load(), Queued: int(p.waiting.Load()), Bytes: p.bytes.Used()}
 }
 
 // Capacity returns the bounds: entries (what the senders and one message

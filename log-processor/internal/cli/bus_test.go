@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+
 	"github.com/nats-io/nats.go"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
@@ -118,7 +120,7 @@ func TestFleetSharesSources(t *testing.T) {
 		procs = append(procs, startProcessor(t, busArgs(srv, dsn, inst, "--urls", strings.Join(urls, ","),
 			"--cluster", "fleet", "--lease-ttl", "3s")...))
 	}
-	waitFor(t, 30*time.Second, "two members, each owning three sources", func() bool {
+	poll.Until(t, 30*time.Second, "two members, each owning three sources", func() bool {
 		per := map[string]int{}
 		for _, p := range procs {
 			s := busStats(t, p.api)
@@ -134,7 +136,7 @@ func TestFleetSharesSources(t *testing.T) {
 		return len(per) == 2 && per[busStats(t, procs[0].api).Cluster.ID] == 3
 	})
 	proxy.SetDown(false)
-	waitFor(t, 60*time.Second, "every entry stored", func() bool {
+	poll.Until(t, 60*time.Second, "every entry stored", func() bool {
 		return countRows(t, "postgres", dsn) >= int64(total)
 	})
 	for _, p := range procs {
@@ -273,23 +275,23 @@ func TestFleetKill9(t *testing.T) {
 		}
 		return s.Cluster.ID, n
 	}
-	waitFor(t, 30*time.Second, "two sources each, reading", func() bool {
+	poll.Until(t, 30*time.Second, "two sources each, reading", func() bool {
 		_, na := owned(apiA)
 		_, nb := owned(apiB)
 		return na == 2 && nb == 2
 	})
-	waitFor(t, 30*time.Second, "both storing", func() bool { return busStats(t, apiA).Stored > 500 && busStats(t, apiB).Stored > 500 })
+	poll.Until(t, 30*time.Second, "both storing", func() bool { return busStats(t, apiA).Stored > 500 && busStats(t, apiB).Stored > 500 })
 	pa.Kill()
 	killed := time.Now()
 	// Within the lease time, a round, and a reconnect's backoff.
-	waitFor(t, ttl+ttl/5+5*time.Second, "the survivor reading all four", func() bool {
+	poll.Until(t, ttl+ttl/5+5*time.Second, "the survivor reading all four", func() bool {
 		_, n := owned(apiB)
 		return n == 4
 	})
 	t.Logf("sources moved %v after kill -9 (lease %v)", time.Since(killed).Round(100*time.Millisecond), ttl)
 	// The killed processor's messages in hand come again to the survivor
 	// after --bus-ack-wait; then stop reading and drain.
-	waitFor(t, 30*time.Second, "the stream drained", func() bool {
+	poll.Until(t, 30*time.Second, "the stream drained", func() bool {
 		s := busStats(t, apiB)
 		return s.Bus.ConsumerLag < 5 && s.Stored > 0
 	})
@@ -298,7 +300,7 @@ func TestFleetKill9(t *testing.T) {
 	}
 	// Whatever is left in the stream is stored by a storing processor.
 	ps := startProcessor(t, busArgs(srv, dsn, "proc-c", "--role", "store")...)
-	waitFor(t, 30*time.Second, "the stream empty", func() bool {
+	poll.Until(t, 30*time.Second, "the stream empty", func() bool {
 		s := busStats(t, ps.api)
 		return s.Bus.ConsumerLag == 0 && int64(aud.entries()) == countRows(t, "postgres", dsn)
 	})
@@ -325,19 +327,19 @@ func TestNATSRestart(t *testing.T) {
 	// A small bound, so that the outage fills it and drops show.
 	p := startProcessor(t, busArgs(srv, dsn, "proc-a", "--urls", gen.WSURL(fmt.Sprintf("rate=2000&count=%d", n)),
 		"--queue-max-bytes", "256KiB")...)
-	waitFor(t, 30*time.Second, "storing", func() bool { return busStats(t, p.api).Stored >= 2000 })
+	poll.Until(t, 30*time.Second, "storing", func() bool { return busStats(t, p.api).Stored >= 2000 })
 	srv.Stop()
-	waitFor(t, 15*time.Second, "readiness degraded", func() bool { return readyStatus(t, p.api) == "degraded" })
+	poll.Until(t, 15*time.Second, "readiness degraded", func() bool { return readyStatus(t, p.api) == "degraded" })
 	if s := busStats(t, p.api); s.Bus.Connected {
 		t.Errorf("bus shown connected while NATS is down: %+v", s.Bus)
 	}
-	waitFor(t, 15*time.Second, "entries held, then dropped as bus_unavailable", func() bool {
+	poll.Until(t, 15*time.Second, "entries held, then dropped as bus_unavailable", func() bool {
 		s := busStats(t, p.api)
 		return s.Bus.Pending > 0 && s.DropReasons["bus_unavailable"] > 0
 	})
 	srv.Start()
-	waitFor(t, 30*time.Second, "readiness recovered", func() bool { return readyStatus(t, p.api) == "ready" })
-	waitFor(t, 60*time.Second, "every entry stored", func() bool {
+	poll.Until(t, 30*time.Second, "readiness recovered", func() bool { return readyStatus(t, p.api) == "ready" })
+	poll.Until(t, 60*time.Second, "every entry stored", func() bool {
 		s := busStats(t, p.api)
 		return s.Received == n+1 && s.Bus.Pending == 0 && int64(s.Submitted) == countRows(t, "postgres", dsn)
 	})
@@ -363,7 +365,7 @@ func TestIngestAndStoreRoles(t *testing.T) {
 	gen := startGenerator(t)
 	in := startProcessor(t, "--role", "ingest", "--bus", "jetstream", "--nats-url", srv.URL(), "--urls", gen.WSURL("flood&count=3000"))
 	st := startProcessor(t, busArgs(srv, dsn, "writer", "--role", "store")...)
-	waitFor(t, 30*time.Second, "3000 stored", func() bool { return countRows(t, "postgres", dsn) == 3000 })
+	poll.Until(t, 30*time.Second, "3000 stored", func() bool { return countRows(t, "postgres", dsn) == 3000 })
 	si, ss := busStats(t, in.api), busStats(t, st.api)
 	if si.Bus.Role != "ingest" || si.Bus.Published != 3000 || si.Stored != 0 {
 		t.Errorf("ingest processor: %+v", si)
@@ -392,7 +394,7 @@ func TestNATSCredentialsHidden(t *testing.T) {
 	gen := startGenerator(t)
 	withCreds := strings.Replace(srv.URL(), "nats://", "nats://alice:hunter2-nats@", 1)
 	p := startProcessor(t, "--bus", "jetstream", "--nats-url", withCreds, "--urls", gen.WSURL("flood&count=100"))
-	waitFor(t, 30*time.Second, "100 stored", func() bool { return busStats(t, p.api).Stored == 100 })
+	poll.Until(t, 30*time.Second, "100 stored", func() bool { return busStats(t, p.api).Stored == 100 })
 	var seen strings.Builder
 	for _, path := range []string{"/stats", "/readyz", "/metrics"} {
 		resp, err := http.Get(p.api + path)
@@ -412,7 +414,7 @@ func TestNATSCredentialsHidden(t *testing.T) {
 		t.Error("the NATS password shows in the API or the log")
 	}
 	wrong := strings.Replace(srv.URL(), "nats://", "nats://alice:wrong@", 1)
-	err := run(context.Background(), []string{"--bus", "jetstream", "--nats-url", wrong, "--urls", gen.WSURL(""), "--http-addr", "127.0.0.1:0"},
+	err := run(context.Background(), nil, []string{"--bus", "jetstream", "--nats-url", wrong, "--urls", gen.WSURL(""), "--http-addr", "127.0.0.1:0"},
 		io.Discard, io.Discard, nil)
 	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization") || strings.Contains(err.Error(), "wrong@") {
 		t.Errorf("start with a wrong password: %v", err)

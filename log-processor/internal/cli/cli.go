@@ -23,9 +23,11 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/api"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/metrics"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/redact"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
@@ -66,6 +68,12 @@ func ExitCode(err error) int {
 // config is everything the command line sets.
 type config struct {
 	pipeline  pipeline.Config
+	sink      intake.SinkConfig
+	receiver  receiver.Config   // settings every dialed source shares
+	dialed    []receiver.Config // one per dialed source: --urls, then the config file's
+	urls      []string          // --urls as given
+	tail      tail.Config
+	gate      push.GateConfig
 	httpAddr  string
 	api       api.Options
 	logLevel  string
@@ -79,6 +87,7 @@ type config struct {
 	file       fileConfig
 	ingestAddr string
 	ingest     ingest.Config
+	tokens     []push.Token
 	ingestCert string
 	ingestKey  string
 	ingestTLS  *tls.Config // from ingestCert and ingestKey
@@ -94,12 +103,12 @@ type config struct {
 	bus busConfig
 }
 
-// openTimeout bounds opening the database at start.
+// openTimeout bounds opening the database and the bus at start.
 const openTimeout = 30 * time.Second
 
-// openStore opens the storage backend the flags chose.
-func openStore(cfg config, logger *slog.Logger) (storage.Store, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+// openStore opens the storage backend the flags chose, within ctx.
+func openStore(ctx context.Context, cfg config, logger *slog.Logger) (storage.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	logger = logger.With("component", "storage", "backend", cfg.storage)
 	ret := storage.Retention{Keep: cfg.retention}
@@ -112,9 +121,9 @@ func openStore(cfg config, logger *slog.Logger) (storage.Store, error) {
 	return memory.New(cfg.memory), nil
 }
 
-// openBus connects to NATS and makes sure of the stream.
-func openBus(cfg config, logger *slog.Logger) (*bus.Bus, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+// openBus connects to NATS and makes sure of the stream, within ctx.
+func openBus(ctx context.Context, cfg config, logger *slog.Logger) (*bus.Bus, error) {
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	b, err := bus.Open(ctx, cfg.bus.bus, logger.With("component", "bus"))
 	if err != nil {
@@ -125,19 +134,41 @@ func openBus(cfg config, logger *slog.Logger) (*bus.Bus, error) {
 	return b, nil
 }
 
-// WithHardStop returns ctx carrying hard: when hard ends while Run drains
-// (the second Ctrl+C), the drain is abandoned and its report still says
-// what was lost.
-func WithHardStop(ctx, hard context.Context) context.Context { return pipeline.WithHardStop(ctx, hard) }
-
 // Run runs the processor with the arguments args (without the program name)
-// until ctx ends. --help prints the usage to stdout and returns nil.
+// until ctx ends, then drains. --help prints the usage to stdout and
+// returns nil.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return run(ctx, args, stdout, stderr, nil)
+	return RunUntil(ctx, nil, args, stdout, stderr)
 }
 
-// run is Run with a hook called with the API's address once it listens.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening func(net.Addr)) error {
+// RunUntil is Run with a second stop: when abandon is closed while the
+// processor drains (a second Ctrl+C), the drain is abandoned, and its
+// report still says what was lost. abandon may be nil.
+func RunUntil(ctx context.Context, abandon <-chan struct{}, args []string, stdout, stderr io.Writer) error {
+	return run(ctx, abandon, args, stdout, stderr, nil)
+}
+
+// closers are what run has started, closed in reverse order when it
+// returns, whichever way it returns.
+type closers []func()
+
+func (c *closers) add(f func()) { *c = append(*c, f) }
+
+func (c closers) close() {
+	for i := len(c) - 1; i >= 0; i-- {
+		c[i]()
+	}
+}
+
+// served is a server's end: which one, and why.
+type served struct {
+	name string
+	err  error
+}
+
+// run is RunUntil with a hook called with each listener's address once it
+// listens (the API's first).
+func run(ctx context.Context, abandon <-chan struct{}, args []string, stdout, stderr io.Writer, listening func(net.Addr)) error {
 	cfg, err := parse(args, stdout)
 	if errors.Is(err, pflag.ErrHelp) {
 		return nil
@@ -158,73 +189,84 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 		return nil
 	}
 	for _, name := range cfg.file.insecure {
-		logger.Warn("source "+name+" skips TLS certificate verification (insecure_skip_verify): anyone on the path can read and forge its logs", "component", "receiver")
+		logger.Warn("source skips TLS certificate verification (insecure_skip_verify): anyone on the path can read and forge its logs", "component", "receiver", "source", name)
 	}
+	var started closers
+	defer started.close()
 
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
 		return fmt.Errorf("listen for API: %w", err)
 	}
+	started.add(func() { ln.Close() })
 	var iln net.Listener
 	if cfg.ingestAddr != "" {
 		if iln, err = net.Listen("tcp", cfg.ingestAddr); err != nil {
-			ln.Close()
 			return fmt.Errorf("listen for ingest: %w", err)
 		}
 		if cfg.ingestTLS != nil {
 			iln = tls.NewListener(iln, cfg.ingestTLS)
 		}
+		started.add(func() { iln.Close() })
 	}
-	closeListeners := func() {
-		ln.Close()
-		if iln != nil {
-			iln.Close()
-		}
-	}
-	store, err := openStore(cfg, logger)
+	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
-		closeListeners()
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return fmt.Errorf("open storage: %w", err)
 	}
+	storeOwned := false // by the pipeline's Run, once it runs
+	started.add(func() {
+		if !storeOwned {
+			_ = store.Close(context.Background())
+		}
+	})
 	logger.Info("storage open", "backend", cfg.storage, "dsn", redact.DSN(cfg.dsn))
 	if cfg.bus.kind == "jetstream" {
-		b, err := openBus(cfg, logger)
+		b, err := openBus(ctx, cfg, logger)
 		if err != nil {
-			_ = store.Close(context.Background())
-			closeListeners()
+			if ctx.Err() != nil {
+				return nil // stopped while starting
+			}
 			return err
 		}
-		defer b.Close() // after the pipeline has drained into it
+		started.add(b.Close) // after the pipeline has drained into it
 		cfg.pipeline.Bus = b
 	}
+	hub := tail.NewHub(cfg.tail)
+	sink := intake.NewSink(cfg.sink)
+	cfg.pipeline.Sink, cfg.pipeline.Tail = sink, hub
+	var ingestMux *http.ServeMux
+	cfg.pipeline.Sources, ingestMux = buildSources(&cfg, sink, logger)
 	p, err := pipeline.New(cfg.pipeline, store, logger)
 	if err != nil {
-		_ = store.Close(context.Background())
-		closeListeners()
 		return err
 	}
+
 	cfg.api.Metrics = metrics.Handler(metrics.NewRegistry(p, buildinfo.Read(), true))
 	tailDone := make(chan struct{})
 	cfg.api.Done = tailDone
-	srv := api.NewServer(api.NewHandler(p, cfg.api, logger), logger.With("component", "api"))
+	srv := api.NewServer(api.NewHandler(p, store, hub, cfg.api, logger), logger.With("component", "api"))
 	srv.RegisterOnShutdown(func() { close(tailDone) }) // tail streams end with the server
-	serveErr := make(chan error, 2)                    // sent once by each serving goroutine
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("HTTP API listening", "addr", ln.Addr().String(), "sources", len(cfg.pipeline.URLs)+len(cfg.pipeline.Sources), "token_required", cfg.api.Token != "")
+	servers := []*http.Server{srv}
+	ends := make(chan served, 2) // sent once by each serving goroutine
+	go func() { ends <- served{"API", srv.Serve(ln)} }()
+	logger.Info("HTTP API listening", "addr", ln.Addr().String(), "sources", len(cfg.dialed), "token_required", cfg.api.Token != "")
 	if cfg.api.Token == "" && !loopback(ln.Addr()) {
-		logger.Warn("the API serves stored logs on "+ln.Addr().String()+" to anyone who can reach it; "+
-			"set "+apiTokenEnv+" (or --api-token-file) to require a token, or listen on 127.0.0.1", "component", "api")
+		logger.Warn("the API serves stored logs to anyone who can reach this address; "+
+			"set "+apiTokenEnv+" (or --api-token-file) to require a token, or listen on 127.0.0.1", "component", "api", "addr", ln.Addr().String())
 	}
 	if listening != nil {
 		listening(ln.Addr())
 	}
-	var isrv *http.Server
-	if cfg.ingestAddr != "" {
-		isrv = api.NewServer(p.IngestHandler(), logger.With("component", "ingest"))
-		go func() { serveErr <- isrv.Serve(iln) }()
-		logger.Info("ingest listening", "addr", iln.Addr().String(), "tls", cfg.ingestTLS != nil, "tokens", len(cfg.ingest.Tokens),
+	if ingestMux != nil {
+		isrv := api.NewServer(ingestMux, logger.With("component", "ingest"))
+		servers = append(servers, isrv)
+		go func() { ends <- served{"ingest", isrv.Serve(iln)} }()
+		logger.Info("ingest listening", "addr", iln.Addr().String(), "tls", cfg.ingestTLS != nil, "tokens", len(cfg.tokens),
 			"paths", ingest.PathWS+" "+ingest.PathHTTP, "component", "ingest")
-		if len(cfg.ingest.Tokens) == 0 && !loopback(iln.Addr()) {
+		if len(cfg.tokens) == 0 && !loopback(iln.Addr()) {
 			logger.Warn("the ingest address accepts logs from anyone who can reach it; give tokens (ingest-tokens in --config, "+
 				"--ingest-token-file or $"+ingestTokenEnv+")", "component", "ingest")
 		}
@@ -233,24 +275,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 		}
 	}
 
-	// The pipeline stops when ctx ends, or early if the API server fails.
+	// The pipeline stops when ctx ends, or early if a server fails.
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	runErr := make(chan error, 1) // sent once by the pipeline goroutine
-	go func() { runErr <- p.Run(pctx) }()
+	storeOwned = true
+	go func() { runErr <- p.Run(pctx, abandon) }()
+	open := len(servers)
 	select {
-	case serr := <-serveErr:
+	case end := <-ends:
+		// A server stopped serving before the pipeline was told to stop.
+		open--
 		cancel()
-		return errors.Join(fmt.Errorf("serve API: %w", serr), <-runErr)
+		err = errors.Join(fmt.Errorf("serve %s: %w", end.name, end.err), <-runErr)
 	case err = <-runErr:
 	}
 
 	sctx, scancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
 	defer scancel()
-	servers := []*http.Server{srv}
-	if isrv != nil {
-		servers = append(servers, isrv)
-	}
 	for _, s := range servers {
 		if serr := s.Shutdown(sctx); serr != nil {
 			// A client holding a connection it never sent a request on
@@ -259,9 +301,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 			s.Close()
 		}
 	}
-	for range servers {
-		if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
-			err = errors.Join(err, fmt.Errorf("serve HTTP: %w", serr))
+	for range open {
+		if end := <-ends; !errors.Is(end.err, http.ErrServerClosed) {
+			err = errors.Join(err, fmt.Errorf("serve %s: %w", end.name, end.err))
 		}
 	}
 	if err == nil {
@@ -273,7 +315,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 // parse reads and validates the command line.
 func parse(args []string, stdout io.Writer) (config, error) {
 	var cfg config
-	pc := &cfg.pipeline
+	pc, rc, pp := &cfg.pipeline, &cfg.receiver, &cfg.sink.Parser
 	fs := pflag.NewFlagSet("log-processor", pflag.ContinueOnError)
 	fs.SetOutput(stdout)
 	fs.SortFlags = false
@@ -286,29 +328,29 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
 	fs.StringVar(&cfg.configPath, "config", "", "YAML file of settings: every flag by its name, plus sources: and ingest-tokens: (see README); flags given here win")
 	fs.BoolVar(&cfg.checkOnly, "check-config", false, "validate the flags and --config, print what would run, and exit (0 ok, 2 with the reason)")
-	fs.StringSliceVarP(&pc.URLs, "urls", "u", nil, "comma-separated WebSocket URLs to read from (ws:// or wss://); NAME=URL names a source")
+	fs.StringSliceVarP(&cfg.urls, "urls", "u", nil, "comma-separated WebSocket URLs to read from (ws:// or wss://); NAME=URL names a source")
 	fs.StringVarP(&cfg.httpAddr, "http-addr", "a", DefaultHTTPAddr, "HTTP listen address for the API: /healthz, /readyz, /stats, /logs (and /debug/pprof with --pprof)")
 	fs.IntVar(&pc.Pool.Workers, "workers", workerpool.DefaultWorkers, "number of workers")
 	fs.IntVar(&pc.Pool.QueueSize, "queue-size", workerpool.DefaultQueueSize, "capacity of the queue in front of the workers, in entries")
 	sizeVar(fs, &pc.Pool.QueueBytes, "queue-max-bytes", workerpool.DefaultQueueBytes, "bound on the memory of the entries in the queue and the workers")
-	fs.DurationVar(&pc.Receiver.SubmitTimeout, "submit-timeout", receiver.DefaultSubmitTimeout, "how long a receiver waits for room in a full queue before dropping an entry")
+	fs.DurationVar(&rc.SubmitTimeout, "submit-timeout", receiver.DefaultSubmitTimeout, "how long a receiver waits for room in a full queue before dropping an entry")
 	fs.DurationVar(&pc.ShutdownTimeout, "shutdown-timeout", pipeline.DefaultShutdownTimeout, "bound on draining the queue at shutdown")
-	fs.DurationVar(&pc.Receiver.ConnectTimeout, "connect-timeout", receiver.DefaultConnectTimeout, "bound on dialing a source and its WebSocket handshake")
-	fs.DurationVar(&pc.Receiver.PingInterval, "ping-interval", receiver.DefaultPingInterval, "how often to ping each source")
-	fs.DurationVar(&pc.Receiver.PongWait, "pong-wait", receiver.DefaultPongWait, "a source silent this long (no frame, no pong) is reconnected; must exceed --ping-interval")
-	fs.DurationVar(&pc.Receiver.IdleTimeout, "idle-timeout", 0, "reconnect a source that sent no data frame for this long (0 = off)")
-	fs.DurationVar(&pc.Receiver.MaxBackoff, "max-backoff", receiver.DefaultMaxBackoff, "longest delay between reconnect attempts")
-	fs.IntVar(&pc.Receiver.MaxMessageSize, "max-message-size", receiver.DefaultMaxMessageSize, "longest frame in bytes; longer frames are skipped and counted as too_large")
-	sizeVar(fs, &pc.Receiver.MaxHandshakeBytes, "max-handshake-bytes", receiver.DefaultMaxHandshakeBytes, "longest upgrade response (status line and headers) a source may send")
-	sizeVar(fs, &pc.Receiver.Parser.MaxMessageBytes, "message-max-bytes", parser.DefaultMaxMessageBytes, "longest message field; longer entries are counted as field_too_long")
-	sizeVar(fs, &pc.Receiver.Parser.MaxNameBytes, "name-max-bytes", parser.DefaultMaxNameBytes, "longest service or component field")
-	sizeVar(fs, &pc.Receiver.Parser.MaxIDBytes, "id-max-bytes", parser.DefaultMaxIDBytes, "longest trace_id, span_id or parent_id field")
-	sizeVar(fs, &pc.Receiver.Parser.MaxAttrsBytes, "attrs-max-bytes", parser.DefaultMaxAttrsBytes, "most bytes of other fields kept with an entry as attributes; the rest are left out")
-	pc.Receiver.Parser.MinLevel = parser.LevelInfo
-	fs.Var(levelFlag{&pc.Receiver.Parser.MinLevel}, "min-level", "lowest level stored: debug, info, warn or error; entries below it are counted as below_min_level")
-	pc.Receiver.Parser.DefaultLevel = parser.LevelInfo
-	fs.Var(levelFlag{&pc.Receiver.Parser.DefaultLevel}, "default-level", "level given to log lines that name none (a message without a level): debug, info, warn or error; counted as default_level")
-	fs.DurationVar(&pc.Receiver.SummaryInterval, "summary-interval", receiver.DefaultSummaryInterval, "how often each source logs its summary line while frames flow")
+	fs.DurationVar(&rc.ConnectTimeout, "connect-timeout", receiver.DefaultConnectTimeout, "bound on dialing a source and its WebSocket handshake")
+	fs.DurationVar(&rc.PingInterval, "ping-interval", receiver.DefaultPingInterval, "how often to ping each source")
+	fs.DurationVar(&rc.PongWait, "pong-wait", receiver.DefaultPongWait, "a source silent this long (no frame, no pong) is reconnected; must exceed --ping-interval")
+	fs.DurationVar(&rc.IdleTimeout, "idle-timeout", 0, "reconnect a source that sent no data frame for this long (0 = off)")
+	fs.DurationVar(&rc.MaxBackoff, "max-backoff", receiver.DefaultMaxBackoff, "longest delay between reconnect attempts")
+	fs.IntVar(&rc.MaxMessageSize, "max-message-size", receiver.DefaultMaxMessageSize, "longest frame in bytes; longer frames are skipped and counted as too_large")
+	sizeVar(fs, &rc.MaxHandshakeBytes, "max-handshake-bytes", receiver.DefaultMaxHandshakeBytes, "longest upgrade response (status line and headers) a source may send")
+	sizeVar(fs, &pp.MaxMessageBytes, "message-max-bytes", parser.DefaultMaxMessageBytes, "longest message field; longer entries are counted as field_too_long")
+	sizeVar(fs, &pp.MaxNameBytes, "name-max-bytes", parser.DefaultMaxNameBytes, "longest service or component field")
+	sizeVar(fs, &pp.MaxIDBytes, "id-max-bytes", parser.DefaultMaxIDBytes, "longest trace_id, span_id or parent_id field")
+	sizeVar(fs, &pp.MaxAttrsBytes, "attrs-max-bytes", parser.DefaultMaxAttrsBytes, "most bytes of other fields kept with an entry as attributes; the rest are left out")
+	pp.MinLevel = parser.LevelInfo
+	fs.Var(levelFlag{&pp.MinLevel}, "min-level", "lowest level stored: debug, info, warn or error; entries below it are counted as below_min_level")
+	pp.DefaultLevel = parser.LevelInfo
+	fs.Var(levelFlag{&pp.DefaultLevel}, "default-level", "level given to log lines that name none (a message without a level): debug, info, warn or error; counted as default_level")
+	fs.DurationVar(&cfg.sink.SummaryInterval, "summary-interval", intake.DefaultSummaryInterval, "how often, at most, each source logs its summary line while frames flow")
 	fs.StringVar(&cfg.storage, "storage", "memory", "where entries go: memory, sqlite or postgres")
 	fs.StringVar(&cfg.dsn, "dsn", "", "database: a file path for sqlite (logs.db), a connection string for postgres")
 	fs.StringVar(&cfg.instance, "instance", hostname(), "name of this processor, recorded with every row (postgres) and shown to NATS and the fleet (--bus jetstream)")
@@ -321,15 +363,20 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	sizeVar(fs, &cfg.memory.MaxBytes, "memory-max-bytes", memory.DefaultMaxBytes, "bound on the memory of the entries the memory store keeps")
 	fs.IntVar(&pc.TopServices, "stats-top-services", storage.DefaultTopServices, "services named in /stats counts; the rest are summed as (other)")
 	fs.IntVar(&cfg.api.MaxQueries, "max-queries", api.DefaultMaxQueries, "/logs queries served at once; more get 503 with Retry-After")
-	fs.IntVar(&pc.TailClients, "tail-max-clients", tail.DefaultMaxClients, "clients following /logs/tail at once (the dashboard is one); more get 503")
+	fs.IntVar(&cfg.tail.MaxClients, "tail-max-clients", tail.DefaultMaxClients, "clients following /logs/tail at once (the dashboard is one); more get 503")
+	sizeVar(fs, &cfg.tail.ClientBytes, "tail-client-bytes", tail.DefaultClientBytes, "bytes of entries waiting for one /logs/tail client; past it the client misses entries (and is told)")
+	sizeVar(fs, &cfg.tail.TotalBytes, "tail-max-bytes", tail.DefaultTotalBytes, "bytes of entries waiting for all /logs/tail clients together")
 	fs.StringVar(&cfg.api.Token, "api-token", "", "bearer token that /logs and /debug/pprof require (default $LOGPROC_API_TOKEN); prefer the variable or --api-token-file")
 	fs.StringVar(&cfg.apiTokenFile, "api-token-file", "", "file holding the API token (its first line)")
 	fs.BoolVar(&cfg.api.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ on the API address (keep that address private)")
-	fs.StringVar(&cfg.ingestAddr, "ingest-addr", "", "listen address for pushed logs: GET /ws/ingest (WebSocket) and POST /ingest (NDJSON); off when empty")
+	fs.StringVar(&cfg.ingestAddr, "ingest-addr", "", "listen address for pushed logs: POST /ingest (NDJSON) and GET /ws/ingest (WebSocket); off when empty")
 	fs.StringSliceVar(&cfg.tokenFiles, "ingest-token-file", nil, "NAME=PATH: a token pushers may present, read from PATH's first line (repeatable; also $"+ingestTokenEnv+" as \"default\")")
 	fs.StringVar(&cfg.ingestCert, "ingest-tls-cert", "", "certificate (PEM) to serve the ingest address over TLS; with --ingest-tls-key")
 	fs.StringVar(&cfg.ingestKey, "ingest-tls-key", "", "private key (PEM) of --ingest-tls-cert")
-	sizeVar(fs, &cfg.ingest.MaxBodyBytes, "ingest-max-body-bytes", ingest.DefaultMaxBodyBytes, "largest pushed HTTP body (after gzip) or WebSocket frame; larger bodies get 413")
+	sizeVar(fs, &cfg.ingest.MaxBodyBytes, "ingest-max-body-bytes", ingest.DefaultMaxBodyBytes, "largest pushed HTTP body (once decompressed) or WebSocket frame; larger bodies get 413")
+	fs.IntVar(&cfg.ingest.MaxRecords, "ingest-max-records", ingest.DefaultMaxRecords, "most records (lines) in one pushed request; more get 413")
+	sizeVar(fs, &cfg.gate.MaxInflightBytes, "ingest-max-inflight-bytes", push.DefaultMaxInflightBytes, "bytes every push path together holds at once (bodies, frames and their parsed entries); past it pushes wait briefly, then get 503 with Retry-After")
+	fs.IntVar(&cfg.gate.MaxRequests, "ingest-max-requests", push.DefaultMaxRequests, "push requests handled at once; more get 503 with Retry-After")
 	fs.IntVar(&cfg.ingest.MaxClients, "ingest-max-clients", ingest.DefaultMaxClients, "WebSocket pushers connected at once; more get 503")
 	fs.DurationVar(&cfg.ingest.SubmitTimeout, "ingest-submit-timeout", ingest.DefaultSubmitTimeout, "how long a pushed HTTP request waits for room in a full queue before 503")
 	busFlags(fs, &cfg.bus)
@@ -448,16 +495,17 @@ func validName(n string) bool {
 }
 
 func validate(cfg *config) error {
-	pc := &cfg.pipeline
+	pc, rc, pp := &cfg.pipeline, &cfg.receiver, &cfg.sink.Parser
 	// Empty entries (a trailing or doubled comma) are left out.
-	pc.URLs = slices.DeleteFunc(pc.URLs, func(u string) bool { return strings.TrimSpace(u) == "" })
-	if len(pc.URLs) == 0 && len(cfg.file.sources) == 0 && cfg.ingestAddr == "" && pc.Role != pipeline.RoleStore {
+	cfg.urls = slices.DeleteFunc(cfg.urls, func(u string) bool { return strings.TrimSpace(u) == "" })
+	if len(cfg.urls) == 0 && len(cfg.file.sources) == 0 && cfg.ingestAddr == "" && pc.Role != pipeline.RoleStore {
 		return errors.New("no sources: give --urls (ws:// or wss:// URLs), sources in --config, or --ingest-addr to receive pushes")
 	}
-	seen := make(map[string]bool, len(pc.URLs))
-	pc.Names = make([]string, len(pc.URLs))
-	for i, raw := range pc.URLs {
+	seen := make(map[string]bool, len(cfg.urls))
+	cfg.dialed = cfg.dialed[:0]
+	for _, raw := range cfg.urls {
 		raw = strings.TrimSpace(raw)
+		var d receiver.Config
 		// NAME=ws://... names the source.
 		if name, rest, ok := strings.Cut(raw, "="); ok && !strings.Contains(name, "://") {
 			if !validName(name) {
@@ -467,18 +515,19 @@ func validate(cfg *config) error {
 				return fmt.Errorf("--urls: source name %q is used twice", name)
 			}
 			seen["name:"+name] = true
-			pc.Names[i], raw = name, strings.TrimSpace(rest)
+			d.Name, raw = name, strings.TrimSpace(rest)
 		}
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 			return fmt.Errorf("--urls: %q is not a ws:// or wss:// URL", redact.URL(raw))
 		}
 		// As in the config file, the same URL may serve two named sources.
-		if pc.Names[i] == "" && seen[raw] {
+		if d.Name == "" && seen[raw] {
 			return fmt.Errorf("--urls: %q is listed twice (name them to read it twice: NAME=URL)", redact.URL(raw))
 		}
 		seen[raw] = true
-		pc.URLs[i] = raw
+		d.URL = raw
+		cfg.dialed = append(cfg.dialed, d)
 	}
 	for _, src := range cfg.file.sources {
 		if src.Name != "" {
@@ -500,22 +549,29 @@ func validate(cfg *config) error {
 			return fmt.Errorf("sources: %q is listed twice (name them to read it twice)", redact.URL(src.URL))
 		}
 		seen[src.URL] = true
+		cfg.dialed = append(cfg.dialed, src)
 	}
-	pc.Sources = cfg.file.sources
+	// Every dialed source shares the flags' settings.
+	for i := range cfg.dialed {
+		d := &cfg.dialed[i]
+		shared := *rc
+		shared.Name, shared.URL, shared.Header, shared.OpenMessage, shared.TLS = d.Name, d.URL, d.Header, d.OpenMessage, d.TLS
+		*d = shared
+	}
 	positive := []struct {
 		name string
 		v    int64
 	}{
 		{"--workers", int64(pc.Pool.Workers)},
 		{"--queue-size", int64(pc.Pool.QueueSize)},
-		{"--max-message-size", int64(pc.Receiver.MaxMessageSize)},
-		{"--submit-timeout", int64(pc.Receiver.SubmitTimeout)},
+		{"--max-message-size", int64(rc.MaxMessageSize)},
+		{"--submit-timeout", int64(rc.SubmitTimeout)},
 		{"--shutdown-timeout", int64(pc.ShutdownTimeout)},
-		{"--connect-timeout", int64(pc.Receiver.ConnectTimeout)},
-		{"--ping-interval", int64(pc.Receiver.PingInterval)},
-		{"--pong-wait", int64(pc.Receiver.PongWait)},
-		{"--max-backoff", int64(pc.Receiver.MaxBackoff)},
-		{"--summary-interval", int64(pc.Receiver.SummaryInterval)},
+		{"--connect-timeout", int64(rc.ConnectTimeout)},
+		{"--ping-interval", int64(rc.PingInterval)},
+		{"--pong-wait", int64(rc.PongWait)},
+		{"--max-backoff", int64(rc.MaxBackoff)},
+		{"--summary-interval", int64(cfg.sink.SummaryInterval)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -547,14 +603,19 @@ func validate(cfg *config) error {
 		{"--batch-max-bytes", int64(cfg.batch.MaxBytes)},
 		{"--rejected-keep", int64(cfg.batch.RejectedKeep)},
 		{"--queue-max-bytes", pc.Pool.QueueBytes},
-		{"--max-handshake-bytes", int64(pc.Receiver.MaxHandshakeBytes)},
-		{"--message-max-bytes", int64(pc.Receiver.Parser.MaxMessageBytes)},
-		{"--name-max-bytes", int64(pc.Receiver.Parser.MaxNameBytes)},
-		{"--id-max-bytes", int64(pc.Receiver.Parser.MaxIDBytes)},
-		{"--attrs-max-bytes", int64(pc.Receiver.Parser.MaxAttrsBytes)},
+		{"--max-handshake-bytes", int64(rc.MaxHandshakeBytes)},
+		{"--message-max-bytes", int64(pp.MaxMessageBytes)},
+		{"--name-max-bytes", int64(pp.MaxNameBytes)},
+		{"--id-max-bytes", int64(pp.MaxIDBytes)},
+		{"--attrs-max-bytes", int64(pp.MaxAttrsBytes)},
 		{"--stats-top-services", int64(pc.TopServices)},
 		{"--max-queries", int64(cfg.api.MaxQueries)},
-		{"--tail-max-clients", int64(pc.TailClients)},
+		{"--tail-max-clients", int64(cfg.tail.MaxClients)},
+		{"--tail-client-bytes", cfg.tail.ClientBytes},
+		{"--tail-max-bytes", cfg.tail.TotalBytes},
+		{"--ingest-max-records", int64(cfg.ingest.MaxRecords)},
+		{"--ingest-max-inflight-bytes", cfg.gate.MaxInflightBytes},
+		{"--ingest-max-requests", int64(cfg.gate.MaxRequests)},
 		{"--ingest-max-body-bytes", cfg.ingest.MaxBodyBytes},
 		{"--ingest-max-clients", int64(cfg.ingest.MaxClients)},
 		{"--ingest-submit-timeout", int64(cfg.ingest.SubmitTimeout)},
@@ -566,11 +627,11 @@ func validate(cfg *config) error {
 	if cfg.retention < 0 {
 		return errors.New("--retention must not be negative")
 	}
-	if pc.Receiver.IdleTimeout < 0 {
+	if rc.IdleTimeout < 0 {
 		return errors.New("--idle-timeout must not be negative")
 	}
-	if pc.Receiver.PongWait <= pc.Receiver.PingInterval {
-		return fmt.Errorf("--pong-wait (%s) must be longer than --ping-interval (%s)", pc.Receiver.PongWait, pc.Receiver.PingInterval)
+	if rc.PongWait <= rc.PingInterval {
+		return fmt.Errorf("--pong-wait (%s) must be longer than --ping-interval (%s)", rc.PongWait, rc.PingInterval)
 	}
 	return nil
 }
@@ -590,7 +651,7 @@ const ingestTokenEnv = "LOGPROC_INGEST_TOKEN"
 // setupIngest gathers the ingest tokens and TLS certificate, and turns
 // the ingest endpoints on when --ingest-addr is set.
 func setupIngest(cfg *config) error {
-	tokens := append([]ingest.Token(nil), cfg.file.tokens...)
+	tokens := append([]push.Token(nil), cfg.file.tokens...)
 	for _, nf := range cfg.tokenFiles {
 		name, path, ok := strings.Cut(nf, "=")
 		if !ok || !validName(name) || path == "" {
@@ -600,10 +661,10 @@ func setupIngest(cfg *config) error {
 		if err != nil {
 			return fmt.Errorf("--ingest-token-file %s: %w", name, err)
 		}
-		tokens = append(tokens, ingest.Token{Name: name, Value: v})
+		tokens = append(tokens, push.Token{Name: name, Value: v})
 	}
 	if v := strings.TrimSpace(os.Getenv(ingestTokenEnv)); v != "" {
-		tokens = append(tokens, ingest.Token{Name: "default", Value: v})
+		tokens = append(tokens, push.Token{Name: "default", Value: v})
 	}
 	names, values := map[string]bool{}, map[string]bool{}
 	for _, t := range tokens {
@@ -618,7 +679,7 @@ func setupIngest(cfg *config) error {
 		}
 		names[t.Name], values[t.Value] = true, true
 	}
-	cfg.ingest.Tokens = tokens
+	cfg.tokens = tokens
 	if (cfg.ingestCert == "") != (cfg.ingestKey == "") {
 		return errors.New("give --ingest-tls-cert and --ingest-tls-key together")
 	}
@@ -635,7 +696,6 @@ func setupIngest(cfg *config) error {
 		}
 		return nil
 	}
-	cfg.pipeline.Ingest = &cfg.ingest
 	return nil
 }
 
@@ -644,14 +704,7 @@ func printPlan(w io.Writer, cfg config) {
 	pc := cfg.pipeline
 	fmt.Fprintf(w, "config ok\n")
 	fmt.Fprintf(w, "storage: %s\n", cfg.storage)
-	for i, u := range pc.URLs {
-		name := pc.Names[i]
-		if name == "" {
-			name = "-"
-		}
-		fmt.Fprintf(w, "source: %s %s\n", name, redact.URL(u))
-	}
-	for _, src := range pc.Sources {
+	for _, src := range cfg.dialed {
 		name := src.Name
 		if name == "" {
 			name = "-"
@@ -674,8 +727,8 @@ func printPlan(w io.Writer, cfg config) {
 		fmt.Fprintf(w, "source: %s %s %s\n", name, redact.URL(src.URL), strings.Join(extra, "; "))
 	}
 	if cfg.ingestAddr != "" {
-		names := make([]string, len(cfg.ingest.Tokens))
-		for i, t := range cfg.ingest.Tokens {
+		names := make([]string, len(cfg.tokens))
+		for i, t := range cfg.tokens {
 			names[i] = t.Name
 		}
 		fmt.Fprintf(w, "ingest: %s tls=%t tokens=[%s]\n", cfg.ingestAddr, cfg.ingestTLS != nil, strings.Join(names, ","))

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
 )
 
 func TestBadFlags(t *testing.T) {
@@ -119,7 +121,7 @@ func TestStopsWithSourceDown(t *testing.T) {
 			LastError string `json:"last_error"`
 		} `json:"sources"`
 	}
-	waitFor(t, 10*time.Second, "the failed dial to show in /readyz", func() bool {
+	poll.Until(t, 10*time.Second, "the failed dial to show in /readyz", func() bool {
 		code := getJSON(t, p.api+"/readyz", &ready)
 		return code == 503 && ready.Status == "down" && ready.Sources[0].LastError != ""
 	})
@@ -143,7 +145,7 @@ func TestNamedSourcesMayShareAURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.pipeline.URLs) != 2 || cfg.pipeline.Names[0] != "x" || cfg.pipeline.Names[1] != "y" {
-		t.Errorf("urls %v, names %v", cfg.pipeline.URLs, cfg.pipeline.Names)
+	if len(cfg.dialed) != 2 || cfg.dialed[0].Name != "x" || cfg.dialed[1].Name != "y" || cfg.dialed[1].URL != "ws://a/ws" {
+		t.Errorf("dialed %+v", cfg.dialed)
 	}
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
-	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
 )
 
 // The config file (--config) is YAML. Every flag is a key, spelled as the
@@ -30,8 +30,8 @@ import (
 
 // fileConfig is what the config file adds to the flags.
 type fileConfig struct {
-	sources []pipeline.Source
-	tokens  []ingest.Token
+	sources []receiver.Config // each with its own name, URL, headers, open message and TLS
+	tokens  []push.Token
 	// insecure names the sources that skip certificate verification, to
 	// warn about at start.
 	insecure []string
@@ -181,14 +181,14 @@ func readFileValue(path string) (string, error) {
 	return line, nil
 }
 
-func readSources(n *yaml.Node, at errAt) ([]pipeline.Source, []string, error) {
+func readSources(n *yaml.Node, at errAt) ([]receiver.Config, []string, error) {
 	if n.Kind != yaml.SequenceNode {
 		return nil, nil, at(n, "sources: want a list")
 	}
-	var out []pipeline.Source
+	var out []receiver.Config
 	var insecure []string
 	for _, el := range n.Content {
-		var src pipeline.Source
+		var src receiver.Config
 		var tlsFiles tlsFiles
 		err := fields(el, "source", at, func(key string, v *yaml.Node) (bool, error) {
 			var err error
@@ -298,13 +298,13 @@ func (t tlsFiles) client() (*tls.Config, error) {
 	return cfg, nil
 }
 
-func readTokens(n *yaml.Node, at errAt) ([]ingest.Token, error) {
+func readTokens(n *yaml.Node, at errAt) ([]push.Token, error) {
 	if n.Kind != yaml.SequenceNode {
 		return nil, at(n, "ingest-tokens: want a list")
 	}
-	var out []ingest.Token
+	var out []push.Token
 	for _, el := range n.Content {
-		var t ingest.Token
+		var t push.Token
 		var file string
 		err := fields(el, "ingest token", at, func(key string, v *yaml.Node) (bool, error) {
 			var err error

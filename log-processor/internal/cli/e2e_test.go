@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
 )
 
 // counters mirrors the per-source and total counters of /stats.
@@ -124,7 +126,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	var s stats
-	waitFor(t, 30*time.Second, "every frame to be received and processed", func() bool {
+	poll.Until(t, 30*time.Second, "every frame to be received and processed", func() bool {
 		s = stats{}
 		if code := getJSON(t, p.api+"/stats", &s); code != http.StatusOK {
 			t.Fatalf("/stats status %d", code)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+
 	"github.com/logpipeline/log-processing-service/log-processor/internal/e2e"
 )
 
@@ -32,19 +34,19 @@ func TestSourceKilledAndRestarted(t *testing.T) {
 	p := startProcessor(t, "--urls", urlA+","+urlB, "--max-backoff", "300ms")
 
 	var s stats
-	waitFor(t, 20*time.Second, "both sources flowing", func() bool {
+	poll.Until(t, 20*time.Second, "both sources flowing", func() bool {
 		s = stats1(t, p)
 		return s.Sources[0].OK >= 50 && s.Sources[1].OK >= 50
 	})
 	genA.Kill()
-	waitFor(t, 20*time.Second, "the processor to notice the dead source", func() bool {
+	poll.Until(t, 20*time.Second, "the processor to notice the dead source", func() bool {
 		s = stats1(t, p)
 		return s.Sources[0].State != "connected"
 	})
 	beforeA, bAtKill := s.Sources[0], s.Sources[1].Total
 
 	startGenerator(t, "--url", genA.Addr) // same port
-	waitFor(t, 20*time.Second, "the restarted source to flow", func() bool {
+	poll.Until(t, 20*time.Second, "the restarted source to flow", func() bool {
 		s = stats1(t, p)
 		return s.Sources[0].State == "connected" && s.Sources[0].OK > beforeA.OK+20
 	})
@@ -94,7 +96,7 @@ func TestSourceUpLate(t *testing.T) {
 			LastError string `json:"last_error"`
 		} `json:"sources"`
 	}
-	waitFor(t, 20*time.Second, "/readyz degraded", func() bool {
+	poll.Until(t, 20*time.Second, "/readyz degraded", func() bool {
 		code := getJSON(t, p.api+"/readyz", &rd)
 		return code == http.StatusServiceUnavailable && rd.Status == "degraded" && rd.Sources[1].LastError != ""
 	})
@@ -102,7 +104,7 @@ func TestSourceUpLate(t *testing.T) {
 		t.Errorf("/readyz = %+v", rd)
 	}
 	startGenerator(t, "--url", lateAddr)
-	waitFor(t, 20*time.Second, "/readyz ready", func() bool {
+	poll.Until(t, 20*time.Second, "/readyz ready", func() bool {
 		return getJSON(t, p.api+"/readyz", &rd) == http.StatusOK && rd.Status == "ready"
 	})
 	if err := p.stop(t); err != nil {
@@ -140,12 +142,12 @@ func TestMalformedCounted(t *testing.T) {
 	gen := startGenerator(t)
 	p := startProcessor(t, "--urls", gen.WSURL("flood&count=3000&malformed_pct=20&seed=7"))
 	var s stats
-	waitFor(t, 30*time.Second, "every frame", func() bool {
+	poll.Until(t, 30*time.Second, "every frame", func() bool {
 		s = stats1(t, p)
 		return s.Received == count+1
 	})
 	var report map[string]any
-	waitFor(t, 10*time.Second, "the generator's report", func() bool {
+	poll.Until(t, 10*time.Second, "the generator's report", func() bool {
 		lines := gen.Lines("malformed frames sent")
 		if len(lines) > 0 {
 			report = lines[0]
@@ -187,7 +189,7 @@ func TestSIGTERMDuringFlood(t *testing.T) {
 	proc := e2e.Start(t, processorBin, "--urls", gen.WSURL("flood&service=a")+","+gen.WSURL("flood&service=b"),
 		"--http-addr", "127.0.0.1:0", "--log-format", "json", "--queue-size", "64", "--workers", "2")
 	var s stats
-	waitFor(t, 20*time.Second, "the flood to be under way", func() bool {
+	poll.Until(t, 20*time.Second, "the flood to be under way", func() bool {
 		s = stats{}
 		getJSON(t, "http://"+proc.Addr+"/stats", &s)
 		return s.Received > 20000

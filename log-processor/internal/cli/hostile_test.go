@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+
 	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
 
@@ -150,7 +152,7 @@ func TestPoisonFieldsEveryBackend(t *testing.T) {
 			}))
 			p := startProcessor(t, append([]string{"--urls", src.URL}, flags...)...)
 			var s stats
-			waitFor(t, 30*time.Second, "every frame stored", func() bool {
+			poll.Until(t, 30*time.Second, "every frame stored", func() bool {
 				s = stats1(t, p)
 				return s.Received == uint64(len(frames)) && s.Stored == good+padded
 			})
@@ -183,7 +185,7 @@ func TestPaddedFramesHeapBound(t *testing.T) {
 		return nil
 	}))
 	p := startProcessor(t, "--urls", src.URL)
-	waitFor(t, 60*time.Second, "every frame stored", func() bool { return stats1(t, p).Stored == n })
+	poll.Until(t, 60*time.Second, "every frame stored", func() bool { return stats1(t, p).Stored == n })
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -213,7 +215,7 @@ func TestManyServicesStatsSmall(t *testing.T) {
 			return nil
 		}))
 		p := startProcessor(t, "--urls", src.URL, "--submit-timeout", "1s")
-		waitFor(t, 120*time.Second, "every entry", func() bool { return stats1(t, p).Stored == streamed })
+		poll.Until(t, 120*time.Second, "every entry", func() bool { return stats1(t, p).Stored == streamed })
 		checkStatsSize(t, p.api)
 		if err := p.stop(t); err != nil {
 			t.Fatal(err)
@@ -312,7 +314,7 @@ func checkStatsSize(t *testing.T, api string) {
 func TestConcurrentLogsDoNotStarveIngest(t *testing.T) {
 	gen := startGenerator(t)
 	p := startProcessor(t, "--urls", gen.WSURL("rate=5000"))
-	waitFor(t, 20*time.Second, "the ring to fill", func() bool { return stats1(t, p).Stored > 10000 })
+	poll.Until(t, 20*time.Second, "the ring to fill", func() bool { return stats1(t, p).Stored > 10000 })
 	var wg sync.WaitGroup
 	codes := make(chan int, 200)
 	for range 200 {
@@ -361,7 +363,7 @@ func TestSecretsRedactedEverywhere(t *testing.T) {
 			}))
 			secretURL := strings.Replace(src.URL, "ws://", "ws://alice:pa55word@", 1) + "?token=tok-s3cret&sig=sig-s3cret"
 			p := startProcessor(t, append([]string{"--urls", secretURL}, flags...)...)
-			waitFor(t, 20*time.Second, "entries stored", func() bool { return stats1(t, p).Stored == 10 })
+			poll.Until(t, 20*time.Second, "entries stored", func() bool { return stats1(t, p).Stored == 10 })
 			var shown []string
 			for _, path := range []string{"/stats", "/readyz", "/logs"} {
 				resp, err := http.Get(p.api + path)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/e2e/hostile"
@@ -83,7 +85,7 @@ func TestRealLibraryOverWebSocket(t *testing.T) {
 			})
 			p := startProcessor(t, append([]string{"--urls", "web=" + src.URL}, tc.flags...)...)
 			var s stats
-			waitFor(t, 20*time.Second, "every line", func() bool {
+			poll.Until(t, 20*time.Second, "every line", func() bool {
 				s = stats1(t, p)
 				return s.Received == uint64(len(lines)) && s.Stored == tc.stored
 			})

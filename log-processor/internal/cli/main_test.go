@@ -85,7 +85,7 @@ func startProcessor(t *testing.T, args ...string) *processor {
 	addrc := make(chan net.Addr, 2)
 	args = append([]string{"--http-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	go func() {
-		p.done <- run(ctx, args, io.Discard, p.stderr, func(a net.Addr) { addrc <- a })
+		p.done <- run(ctx, nil, args, io.Discard, p.stderr, func(a net.Addr) { addrc <- a })
 	}()
 	select {
 	case a := <-addrc:
@@ -144,9 +144,4 @@ func getJSON(t *testing.T, url string, v any) int {
 		t.Fatalf("GET %s: decode: %v", url, err)
 	}
 	return resp.StatusCode
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	e2e.WaitFor(t, timeout, what, cond)
 }

@@ -2,15 +2,17 @@ package cli
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"crypto/x509"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/testcert"
 )
@@ -34,7 +36,7 @@ func TestGeneratorPushes(t *testing.T) {
 		"--push-params", "count=10&interval_ms=10")
 
 	var s stats
-	waitFor(t, 30*time.Second, "5000 pushed entries stored", func() bool {
+	poll.Until(t, 30*time.Second, "5000 pushed entries stored", func() bool {
 		getJSON(t, p.api+"/stats", &s)
 		return s.Stored == 5000
 	})
@@ -47,7 +49,7 @@ func TestGeneratorPushes(t *testing.T) {
 		wsSrc.Submitted != 2000 || wsSrc.Clients != 1 || httpSrc.Requests < 15 {
 		t.Fatalf("sources %+v: want push sources for token shipper, 3000 in 15 or more requests over HTTP (batches of 200, or fewer after 200 ms), 2000 from one WebSocket client", s.Sources)
 	}
-	waitFor(t, 10*time.Second, "the wrong token refused", func() bool { return strings.Contains(refused.Log(), "401") })
+	poll.Until(t, 10*time.Second, "the wrong token refused", func() bool { return strings.Contains(refused.Log(), "401") })
 	var rd struct{ Status string }
 	if getJSON(t, p.api+"/readyz", &rd); rd.Status != "ready" {
 		t.Errorf("/readyz %q with only pushers, want ready", rd.Status)
@@ -96,7 +98,7 @@ func TestIngestOverTLS(t *testing.T) {
 		t.Fatal("plain HTTP accepted on the TLS listener")
 	}
 	var s stats
-	waitFor(t, 10*time.Second, "the entry stored", func() bool { getJSON(t, p.api+"/stats", &s); return s.Stored == 1 })
+	poll.Until(t, 10*time.Second, "the entry stored", func() bool { getJSON(t, p.api+"/stats", &s); return s.Stored == 1 })
 	if src := sourceNamed(s, "/ingest"); src == nil || src.Token != "default" {
 		t.Fatalf("sources %+v, want a push source for token default", s.Sources)
 	}
@@ -135,7 +137,7 @@ func TestShipperDefaultsStored(t *testing.T) {
 		t.Fatalf("answer %+v, want 3 accepted (2 at the default level) and 1 ignored", res)
 	}
 	var recs []struct{ Level, Message, Service string }
-	waitFor(t, 10*time.Second, "3 entries stored", func() bool { getJSON(t, p.api+"/logs", &recs); return len(recs) == 3 })
+	poll.Until(t, 10*time.Second, "3 entries stored", func() bool { getJSON(t, p.api+"/logs", &recs); return len(recs) == 3 })
 	got := map[string]string{}
 	for _, r := range recs {
 		got[r.Message] = r.Level + " " + r.Service

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+
 	"github.com/logpipeline/log-processing-service/log-processor/internal/testcert"
 )
 
@@ -68,7 +70,7 @@ sources:
 `)
 	p := startProcessor(t, "--config", cfg)
 	var s stats
-	waitFor(t, 20*time.Second, "25 entries from the subscribed stream", func() bool {
+	poll.Until(t, 20*time.Second, "25 entries from the subscribed stream", func() bool {
 		getJSON(t, p.api+"/stats", &s)
 		return s.Stored == 25
 	})
@@ -115,7 +117,7 @@ sources:
 `)
 	p := startProcessor(t, "--config", cfg, "--max-backoff", "200ms")
 	var s stats
-	waitFor(t, 20*time.Second, "the good source's 5 entries and both failures", func() bool {
+	poll.Until(t, 20*time.Second, "the good source's 5 entries and both failures", func() bool {
 		getJSON(t, p.api+"/stats", &s)
 		a, b := sourceNamed(s, "wrong-ca"), sourceNamed(s, "no-client-cert")
 		return s.Stored == 5 && a != nil && a.LastError != "" && b != nil && b.LastError != ""
@@ -143,9 +145,9 @@ func TestConfigFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.pipeline.Pool.QueueSize != 123 || cfg.pipeline.Pool.Workers != 9 || len(cfg.pipeline.URLs) != 1 {
-		t.Fatalf("queue-size %d, workers %d, urls %v: want 123 from the file, 9 from the command line, one URL",
-			cfg.pipeline.Pool.QueueSize, cfg.pipeline.Pool.Workers, cfg.pipeline.URLs)
+	if cfg.pipeline.Pool.QueueSize != 123 || cfg.pipeline.Pool.Workers != 9 || len(cfg.dialed) != 1 {
+		t.Fatalf("queue-size %d, workers %d, dialed %+v: want 123 from the file, 9 from the command line, one URL",
+			cfg.pipeline.Pool.QueueSize, cfg.pipeline.Pool.Workers, cfg.dialed)
 	}
 	t.Setenv("TEST_SET", "x")
 	bad := []struct{ name, text, want string }{

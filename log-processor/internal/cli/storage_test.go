@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+
 	_ "modernc.org/sqlite"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/e2e"
@@ -72,7 +74,7 @@ func TestStorageEndToEnd(t *testing.T) {
 			p := startProcessor(t, append([]string{"--urls", urlA + "," + urlB, "--storage", backend}, dsn...)...)
 
 			var s stats
-			waitFor(t, 60*time.Second, "every entry stored", func() bool {
+			poll.Until(t, 60*time.Second, "every entry stored", func() bool {
 				s = stats1(t, p)
 				return s.Received == nA+nB+2 && s.Stored == s.Submitted
 			})
@@ -134,7 +136,7 @@ func TestTwoProcessorsSharePostgres(t *testing.T) {
 	pa := startProcessor(t, "--urls", genA.WSURL("flood&count=1500&service=alpha"), "--storage", "postgres", "--dsn", dsn, "--instance", "proc-a", "--flush-interval", "20ms")
 	pb := startProcessor(t, "--urls", genB.WSURL("flood&count=2500&service=beta"), "--storage", "postgres", "--dsn", dsn, "--instance", "proc-b", "--flush-interval", "20ms")
 	for _, p := range []*processor{pa, pb} {
-		waitFor(t, 60*time.Second, "all stored", func() bool {
+		poll.Until(t, 60*time.Second, "all stored", func() bool {
 			s := stats1(t, p)
 			return s.Received == s.Ignored+s.Submitted && s.Submitted > 0 && s.Stored == s.Submitted && s.Ignored == 1
 		})
@@ -171,7 +173,7 @@ func TestSQLiteKill9(t *testing.T) {
 	proc := e2e.Start(t, processorBin, "--urls", gen.WSURL("flood"), "--http-addr", "127.0.0.1:0",
 		"--log-format", "json", "--storage", "sqlite", "--dsn", path)
 	var s stats
-	waitFor(t, 60*time.Second, "ingest to be under way", func() bool {
+	poll.Until(t, 60*time.Second, "ingest to be under way", func() bool {
 		s = stats{}
 		getJSON(t, "http://"+proc.Addr+"/stats", &s)
 		return s.Stored >= 20000
@@ -196,9 +198,9 @@ func TestPostgresOutage(t *testing.T) {
 		"--flush-interval", "20ms", "--batch-size", "100", "--queue-size", "500", "--submit-timeout", "1ms")
 
 	var s stats
-	waitFor(t, 30*time.Second, "ingest", func() bool { s = stats1(t, p); return s.Stored > 300 })
+	poll.Until(t, 30*time.Second, "ingest", func() bool { s = stats1(t, p); return s.Stored > 300 })
 	proxy.SetDown(true)
-	waitFor(t, 60*time.Second, "drops for storage_unavailable", func() bool {
+	poll.Until(t, 60*time.Second, "drops for storage_unavailable", func() bool {
 		s = stats1(t, p)
 		return s.Storage.State == "failing" && s.DropReasons["storage_unavailable"] > 0
 	})
@@ -210,7 +212,7 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	storedDuring := s.Stored
 	proxy.SetDown(false)
-	waitFor(t, 60*time.Second, "writing to resume", func() bool {
+	poll.Until(t, 60*time.Second, "writing to resume", func() bool {
 		s = stats1(t, p)
 		return s.Storage.State == "ok" && s.Stored > storedDuring+300
 	})
@@ -247,16 +249,16 @@ func TestSecondSignalStillReports(t *testing.T) {
 		"--batch-size", "100", "--shutdown-timeout", "10m")
 	api := "http://" + proc.Addr
 	var s stats
-	waitFor(t, 30*time.Second, "ingest", func() bool { getJSON(t, api+"/stats", &s); return s.Stored > 100 })
+	poll.Until(t, 30*time.Second, "ingest", func() bool { getJSON(t, api+"/stats", &s); return s.Stored > 100 })
 	proxy.SetDown(true)
-	waitFor(t, 60*time.Second, "accepted entries waiting for storage", func() bool {
+	poll.Until(t, 60*time.Second, "accepted entries waiting for storage", func() bool {
 		getJSON(t, api+"/stats", &s)
 		return s.Storage.State == "failing" && s.Submitted > s.Stored+50
 	})
 	if err := proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the drain to start", func() bool { return len(proc.Lines("shutting down: closing sources")) == 1 })
+	poll.Until(t, 20*time.Second, "the drain to start", func() bool { return len(proc.Lines("shutting down: closing sources")) == 1 })
 	if err := proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
 )
 
 // ingestLines posts NDJSON lines to a processor's ingest endpoint.
@@ -99,7 +101,7 @@ func TestTailAndMetrics(t *testing.T) {
 	}
 
 	var s stats
-	waitFor(t, 10*time.Second, "10 stored", func() bool { getJSON(t, p.api+"/stats", &s); return s.Stored == 10 })
+	poll.Until(t, 10*time.Second, "10 stored", func() bool { getJSON(t, p.api+"/stats", &s); return s.Stored == 10 })
 	m := getBody(t, p.api+"/metrics")
 	for _, want := range []string{
 		"logproc_entries_stored_total 10",

@@ -63,6 +63,7 @@ type Cluster struct {
 	kv      jetstream.KeyValue
 	id      string          // member ID: instance plus a random suffix
 	keys    []string        // lease key per source
+	names   []string        // the sources' identities, for the logs
 	digest  string          // of the sorted keys: members with another list are not dealt sources
 	warned  map[string]bool // members already warned about, by ID
 	order   []int           // sources by key
@@ -102,6 +103,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, sources []stri
 	c := &Cluster{cfg: cfg, kv: kv, hooks: hooks, log: logger,
 		id:      sanitize(cfg.Instance) + "-" + hex.EncodeToString(suffix[:]),
 		keys:    make([]string, len(sources)),
+		names:   slices.Clone(sources),
 		held:    make([]uint64, len(sources)),
 		renewed: make([]time.Time, len(sources)),
 		owners:  make([]string, len(sources)),
@@ -150,7 +152,7 @@ func (c *Cluster) round(ctx context.Context) {
 	// Safety first: a lease not renewed lately may be someone else's soon.
 	for i := range c.keys {
 		if c.held[i] != 0 && now.Sub(c.renewed[i]) > c.safeFor {
-			c.log.Warn("lease not renewed in time; stopped reading the source", "lease", c.keys[i], "last_renewed", c.renewed[i])
+			c.log.Warn("lease not renewed in time; stopped reading the source", "source", c.names[i], "lease", c.keys[i], "last_renewed", c.renewed[i])
 			c.drop(i)
 		}
 	}
@@ -170,7 +172,7 @@ func (c *Cluster) round(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			c.log.Warn("lease lost; stopped reading the source", "lease", key, "err", err)
+			c.log.Warn("lease lost; stopped reading the source", "source", c.names[i], "lease", key, "err", err)
 			c.drop(i)
 			continue
 		}
@@ -194,7 +196,7 @@ func (c *Cluster) round(ctx context.Context) {
 					c.mu.Lock()
 					c.held[i], c.renewed[i] = rev, time.Now()
 					c.mu.Unlock()
-					c.log.Info("lease taken; reading the source", "lease", key)
+					c.log.Info("lease taken; reading the source", "source", c.names[i], "lease", key)
 					c.hooks.Start(i)
 				}
 			}
@@ -275,10 +277,10 @@ func (c *Cluster) handOver(ctx context.Context, i int) {
 	rev := c.held[i]
 	c.drop(i)
 	if err := c.kv.Delete(ctx, c.keys[i], jetstream.LastRevision(rev)); err != nil {
-		c.log.Warn("lease not given up; it will expire", "lease", c.keys[i], "err", err)
+		c.log.Warn("lease not given up; it will expire", "source", c.names[i], "lease", c.keys[i], "err", err)
 		return
 	}
-	c.log.Info("lease handed over to rebalance", "lease", c.keys[i])
+	c.log.Info("lease handed over to rebalance", "source", c.names[i], "lease", c.keys[i])
 }
 
 // drop stops reading source i and forgets its lease.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -83,17 +85,6 @@ func join(t *testing.T, url, name string, ttl time.Duration, sources []string, r
 	return m
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestShareJoinLeaveDie: six sources spread evenly over members as they
 // join (6, then 3+3, then 2+2+2); a member that leaves hands its sources
 // over at once; one cut off from NATS stops reading before the others take
@@ -119,29 +110,29 @@ func TestShareJoinLeaveDie(t *testing.T) {
 		}
 	}
 	join(t, srv.URL(), "p1", ttl, sources, r)
-	waitFor(t, "one member reading all six", even(6))
+	poll.Until(t, 30*time.Second, "one member reading all six", even(6))
 	join(t, srv.URL(), "p2", ttl, sources, r)
-	waitFor(t, "three each", even(3, 3))
+	poll.Until(t, 30*time.Second, "three each", even(3, 3))
 	p3 := join(t, srv.URL(), "p3", ttl, sources, r)
-	waitFor(t, "two each", even(2, 2, 2))
+	poll.Until(t, 30*time.Second, "two each", even(2, 2, 2))
 
 	p3.cancel() // a clean stop: its leases are given up at once
 	<-p3.done
 	left := time.Now()
-	waitFor(t, "three each after p3 left", even(3, 3))
+	poll.Until(t, 30*time.Second, "three each after p3 left", even(3, 3))
 	t.Logf("sources moved %v after a member left", time.Since(left).Round(10*time.Millisecond))
 
 	p4 := join(t, srv.URL(), "p4", ttl, sources, r)
-	waitFor(t, "two each with p4", even(2, 2, 2))
+	poll.Until(t, 30*time.Second, "two each with p4", even(2, 2, 2))
 	p4.nc.Close() // cut off: it can renew nothing
 	cut := time.Now()
-	waitFor(t, "three each after p4 was cut off", even(3, 3))
+	poll.Until(t, 30*time.Second, "three each after p4 was cut off", even(3, 3))
 	t.Logf("sources moved %v after a member was cut off (lease %v)", time.Since(cut).Round(10*time.Millisecond), ttl)
 
 	// A member given another list is not dealt these sources: it reads the
 	// one only it has, and the others stay where they are.
 	join(t, srv.URL(), "p5", ttl, append(sources, "g"), r)
-	waitFor(t, "p5 reading g alone", func() bool {
+	poll.Until(t, 30*time.Second, "p5 reading g alone", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return r.by[6] == "p5" && len(r.by) == 7

@@ -64,20 +64,6 @@ func Start(t testing.TB, bin string, args ...string) *Proc {
 	return p
 }
 
-// WaitFor polls cond every 10 ms until it holds, failing the test after
-// timeout. It stands in for no synchronisation: it waits for an outcome
-// that the test then asserts on.
-func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Proxy is a cuttable TCP proxy; see tcpproxy.
 type Proxy = tcpproxy.Proxy
 

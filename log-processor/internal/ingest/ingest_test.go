@@ -15,9 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+
 	"github.com/gorilla/websocket"
 
-	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
@@ -67,23 +70,38 @@ const secret = "s3cret-token-value"
 type fixture struct {
 	store *gateStore
 	pool  *workerpool.Pool
-	srv   *Server
+	posts *HTTP
+	ws    *WS
 	http  *httptest.Server
 }
 
 // newFixture serves the ingest endpoints on loopback in front of a real
 // pool of one worker and a queue of eight, saving into a gateStore.
 func newFixture(t *testing.T, open bool) *fixture {
+	return newFixtureWith(t, open, Config{SubmitTimeout: 20 * time.Millisecond, MaxBodyBytes: 64 << 10}, push.GateConfig{})
+}
+
+func newFixtureWith(t *testing.T, open bool, cfg Config, gate push.GateConfig) *fixture {
 	t.Helper()
 	f := &fixture{store: newGateStore()}
 	f.store.setOpen(open)
 	f.pool = workerpool.New(workerpool.Config{Workers: 1, QueueSize: 8, MaxBatch: 1}, f.store, discard)
-	f.srv = New(Config{Tokens: []Token{{Name: "shipper", Value: secret}}, SubmitTimeout: 20 * time.Millisecond,
-		MaxBodyBytes: 64 << 10}, f.pool, discard)
-	f.http = httptest.NewServer(f.srv)
+	sink := intake.NewSink(intake.SinkConfig{})
+	sink.Connect(f.pool, nil)
+	env := Env{Sink: sink, Auth: &push.Auth{Tokens: []push.Token{{Name: "shipper", Value: secret}}}, Gate: push.NewGate(gate)}
+	f.posts, f.ws = NewHTTP(cfg, env, discard), NewWS(cfg, env, discard)
+	mux := http.NewServeMux()
+	f.posts.Mount(mux)
+	f.ws.Mount(mux)
+	f.http = httptest.NewServer(mux)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = f.posts.Run(ctx) })
+	wg.Go(func() { _ = f.ws.Run(ctx) })
 	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
 		f.http.Close()
-		f.srv.Close()
 		f.store.setOpen(true)
 		_ = f.pool.Close(context.Background())
 	})
@@ -184,8 +202,8 @@ func TestPostAnswers(t *testing.T) {
 			}
 		})
 	}
-	st := f.srv.Stats()
-	if len(st) != 1 || st[0].Kind != receiver.KindPush || st[0].Token != "shipper" || st[0].URL != PathHTTP {
+	st := f.posts.Stats()
+	if len(st) != 1 || st[0].Kind != intake.KindPush || st[0].Token != "shipper" || st[0].URL != PathHTTP || st[0].Name != "push:shipper:http" {
 		t.Fatalf("stats %+v, want one push source for shipper on %s", st, PathHTTP)
 	}
 	c := st[0].Counters
@@ -214,7 +232,7 @@ func TestPostFullQueue(t *testing.T) {
 	if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || accepted == 0 {
 		t.Fatalf("filling the queue: status %d (Retry-After %q) after %d accepted, want 503 with Retry-After", code, h.Get("Retry-After"), accepted)
 	}
-	st := f.srv.Stats()[0]
+	st := f.posts.Stats()[0]
 	if st.Refused != 1 || st.Submitted != uint64(accepted) || st.Total != uint64(accepted) {
 		t.Fatalf("after a refusal: %+v, want 1 refused request and only the %d accepted lines counted", st, accepted)
 	}
@@ -222,8 +240,8 @@ func TestPostFullQueue(t *testing.T) {
 	if code, res, _ := f.post(t, strings.NewReader(body), nil); code != 200 || res.Accepted != 5 {
 		t.Fatalf("retry: %d %+v", code, res)
 	}
-	waitFor(t, func() bool { return f.store.count() == accepted+5 })
-	if st := f.srv.Stats()[0]; st.Submitted != uint64(accepted+5) || st.Dropped != 0 || st.Refused != 1 {
+	poll.Until(t, 10*time.Second, "the condition", func() bool { return f.store.count() == accepted+5 })
+	if st := f.posts.Stats()[0]; st.Submitted != uint64(accepted+5) || st.Dropped != 0 || st.Refused != 1 {
 		t.Fatalf("after the retry: %+v, want %d submitted, 1 refused, none dropped", st, accepted+5)
 	}
 }
@@ -253,27 +271,16 @@ func TestWebSocketPusherIsSlowedNotDropped(t *testing.T) {
 		}
 	}
 	// The queue fills; the rest wait in the socket.
-	waitFor(t, func() bool { return f.pool.Stats().Queue >= 8 })
+	poll.Until(t, 10*time.Second, "the condition", func() bool { return f.pool.Stats().Queued >= 8 })
 	f.store.setOpen(true)
-	waitFor(t, func() bool { return f.store.count() == 2*frames })
-	st := f.srv.Stats()
+	poll.Until(t, 10*time.Second, "the condition", func() bool { return f.store.count() == 2*frames })
+	st := f.ws.Stats()
 	if len(st) != 1 || st[0].Submitted != 2*frames || st[0].Dropped != 0 || st[0].Clients != 1 {
 		t.Fatalf("stats %+v, want %d submitted, none dropped, one client", st, 2*frames)
 	}
 	conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
-	waitFor(t, func() bool { return f.srv.Stats()[0].Clients == 0 })
-	if st := f.srv.Stats()[0]; st.Submitted != 2*frames || st.Total != 2*frames {
+	poll.Until(t, 10*time.Second, "the condition", func() bool { return f.ws.Stats()[0].Clients == 0 })
+	if st := f.ws.Stats()[0]; st.Submitted != 2*frames || st.Total != 2*frames {
 		t.Fatalf("after the pusher left: %+v, want its counts kept", st)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
-	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/pkg/buildinfo"
 )
@@ -48,9 +48,10 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 type collector struct {
 	p Source
 
-	frames, submitted, dropped, connected, reconnects, pushers         *prometheus.Desc
-	processed, stored, rejected, writeErrors, storageUp, writeDuration *prometheus.Desc
-	queue, queueCap, queueBytes, queueCapBytes, workers, tailClients   *prometheus.Desc
+	frames, submitted, dropped, connected, reconnects, pushers, defaulted *prometheus.Desc
+	ingestRequests, ingestBytes, ingestRefused                            *prometheus.Desc
+	processed, stored, rejected, writeErrors, storageUp, writeDuration    *prometheus.Desc
+	queue, queueCap, queueBytes, queueCapBytes, workers, tailClients      *prometheus.Desc
 
 	// With --bus jetstream and --cluster.
 	busConnected, busPublished, busPending, busPublishErrors, busAcked *prometheus.Desc
@@ -59,25 +60,29 @@ type collector struct {
 
 func newCollector(p Source) *collector {
 	return &collector{
-		p:             p,
-		frames:        desc("frames_received_total", "Frames (log lines) received, by source and outcome: ok, ignored (control frames), below_min_level, or the rejection reason.", "source", "outcome"),
-		submitted:     desc("entries_submitted_total", "Valid entries the queue accepted, by source.", "source"),
-		dropped:       desc("entries_dropped_total", "Valid entries dropped because the queue stayed full, by source and reason.", "source", "reason"),
-		connected:     desc("source_connected", "Whether a dialed source is connected now (1) or not (0).", "source"),
-		reconnects:    desc("source_reconnects_total", "Connections made to a dialed source after the first.", "source"),
-		pushers:       desc("pushers_connected", "WebSocket pushers connected now, by source (push:TOKEN:ws).", "source"),
-		processed:     desc("entries_processed_total", "Entries that left the queue: handed to storage, which returned."),
-		stored:        desc("entries_stored_total", "Entries storage committed in this run."),
-		rejected:      desc("storage_rejected_entries_total", "Entries the database refused for their content, set aside."),
-		writeErrors:   desc("storage_write_errors_total", "Database writes that failed (retried, or split when content was refused)."),
-		storageUp:     desc("storage_up", "Whether storage is writing (1) or failing (0)."),
-		writeDuration: desc("storage_write_duration_seconds", "The duration of each database write (one transaction)."),
-		queue:         desc("queue_entries", "Entries waiting in the queue or in the workers' hands now."),
-		queueCap:      desc("queue_capacity_entries", "The queue's capacity in entries (--queue-size)."),
-		queueBytes:    desc("queue_bytes", "Bytes of the entries in the queue and in the workers' hands now."),
-		queueCapBytes: desc("queue_capacity_bytes", "The bound on those bytes (--queue-max-bytes)."),
-		workers:       desc("workers", "Workers taking entries from the queue."),
-		tailClients:   desc("tail_clients", "Clients following GET /logs/tail now."),
+		p:              p,
+		frames:         desc("frames_received_total", "Frames (log lines) received, by source and outcome: ok, ignored (control frames), below_min_level, or the rejection reason.", "source", "outcome"),
+		submitted:      desc("entries_submitted_total", "Valid entries the queue accepted, by source.", "source"),
+		dropped:        desc("entries_dropped_total", "Valid entries dropped because the queue stayed full, by source and reason.", "source", "reason"),
+		connected:      desc("source_connected", "Whether a dialed source is connected now (1) or not (0).", "source"),
+		reconnects:     desc("source_reconnects_total", "Connections made to a dialed source after the first.", "source"),
+		pushers:        desc("pushers_connected", "Pushers connected now over a stream (WebSocket), by source (push:TOKEN:PROTOCOL); 0 for request paths.", "source"),
+		defaulted:      desc("entries_default_level_total", "Valid entries that named no level and were given --default-level (part of the ok frames), by source.", "source"),
+		ingestRequests: desc("ingest_inflight_requests", "Push requests and frames being handled now."),
+		ingestBytes:    desc("ingest_inflight_bytes", "Bytes the push requests and frames hold now (--ingest-max-inflight-bytes bounds them)."),
+		ingestRefused:  desc("ingest_busy_refusals_total", "Push requests refused, to be retried, for want of room in the in-flight budget."),
+		processed:      desc("entries_processed_total", "Entries that left the queue: handed to storage, which returned."),
+		stored:         desc("entries_stored_total", "Entries storage committed in this run."),
+		rejected:       desc("storage_rejected_entries_total", "Entries the database refused for their content, set aside."),
+		writeErrors:    desc("storage_write_errors_total", "Database writes that failed (retried, or split when content was refused)."),
+		storageUp:      desc("storage_up", "Whether storage is writing (1) or failing (0)."),
+		writeDuration:  desc("storage_write_duration_seconds", "The duration of each database write (one transaction)."),
+		queue:          desc("queue_entries", "Entries waiting in the queue or in the workers' hands now."),
+		queueCap:       desc("queue_capacity_entries", "The queue's capacity in entries (--queue-size)."),
+		queueBytes:     desc("queue_bytes", "Bytes of the entries in the queue and in the workers' hands now."),
+		queueCapBytes:  desc("queue_capacity_bytes", "The bound on those bytes (--queue-max-bytes)."),
+		workers:        desc("workers", "Workers taking entries from the queue."),
+		tailClients:    desc("tail_clients", "Clients following GET /logs/tail now."),
 
 		busConnected:     desc("bus_connected", "Whether the NATS connection is up (1) or not (0)."),
 		busPublished:     desc("bus_published_entries_total", "Entries the JetStream stream acknowledged."),
@@ -94,18 +99,6 @@ func newCollector(p Source) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
-// sourceLabel is a source's label: its name, or its URL with credentials
-// redacted (as /stats shows it); for pushers push:TOKEN:ws or push:TOKEN:http.
-func sourceLabel(s receiver.Stats) string {
-	if s.Kind != receiver.KindPush {
-		return s.URL
-	}
-	if s.URL == "/ws/ingest" {
-		return "push:" + s.Token + ":ws"
-	}
-	return "push:" + s.Token + ":http"
-}
-
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.p.Stats()
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
@@ -115,25 +108,24 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	for _, src := range s.Sources {
-		name := sourceLabel(src)
+		name := src.Name // short and stable: never a URL's query string
 		counter(c.frames, src.OK, name, "ok")
 		counter(c.frames, src.Ignored, name, "ignored")
 		counter(c.frames, src.BelowMinLevel, name, "below_min_level")
 		for _, reason := range sortedKeys(src.ParseErrors) {
 			counter(c.frames, src.ParseErrors[reason], name, reason)
 		}
+		counter(c.defaulted, src.DefaultLevel, name)
 		counter(c.submitted, src.Submitted, name)
 		for _, reason := range sortedKeys(src.DropReasons) {
 			counter(c.dropped, src.DropReasons[reason], name, reason)
 		}
-		if src.Kind == receiver.KindPush {
-			if src.URL == "/ws/ingest" {
-				gauge(c.pushers, float64(src.Clients), name)
-			}
+		if src.Kind == intake.KindPush {
+			gauge(c.pushers, float64(src.Clients), name)
 			continue
 		}
 		up := 0.0
-		if src.State == receiver.StateConnected {
+		if src.State == intake.StateConnected {
 			up = 1
 		}
 		gauge(c.connected, up, name)
@@ -148,6 +140,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.Cluster != nil {
 		gauge(c.clusterMembers, float64(len(s.Cluster.Members)))
+	}
+	if g := s.Ingest; g != nil {
+		gauge(c.ingestRequests, float64(g.Requests))
+		gauge(c.ingestBytes, float64(g.InflightBytes))
+		counter(c.ingestRefused, g.Refused)
 	}
 	if b := s.Bus; b != nil {
 		up := 0.0

@@ -13,8 +13,9 @@ import (
 	"testing"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
-	"github.com/logpipeline/log-processing-service/log-processor/internal/receiver"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/pkg/buildinfo"
 )
@@ -28,16 +29,22 @@ type snapshot pipeline.Stats
 func (s snapshot) Stats() pipeline.Stats { return pipeline.Stats(s) }
 
 func fixed() snapshot {
-	dial := receiver.Stats{URL: "checkout", Kind: receiver.KindDial, State: receiver.StateConnected, Reconnects: 2,
-		Counters: receiver.Counters{Total: 120, OK: 100, ParseErr: 15, Ignored: 1, BelowMinLevel: 4, Submitted: 98, Dropped: 2,
+	dial := intake.Stats{Name: "checkout", URL: "checkout", Kind: intake.KindDial, State: intake.StateConnected, Reconnects: 2,
+		Counters: intake.Counters{Total: 120, OK: 100, ParseErr: 15, Ignored: 1, BelowMinLevel: 4, DefaultLevel: 7, Submitted: 98, Dropped: 2,
 			ParseErrors: map[string]uint64{"invalid_json": 10, "invalid_level": 5, "too_large": 0},
 			DropReasons: map[string]uint64{"queue_full": 2, "storage_unavailable": 0}}}
-	push := receiver.Stats{URL: "/ws/ingest", Kind: receiver.KindPush, State: "listening", Token: "fluent-bit", Clients: 3,
-		Counters: receiver.Counters{Total: 50, OK: 50, Submitted: 50,
+	// An unnamed source whose URL has a query string (parameters, maybe
+	// secret): its label is host:port/path.
+	unnamed := intake.Stats{Name: "127.0.0.1:8080/ws/logs", URL: "ws://127.0.0.1:8080/ws/logs?count=2000&token=REDACTED",
+		Kind: intake.KindDial, State: intake.StateBackoff,
+		Counters: intake.Counters{ParseErrors: map[string]uint64{}, DropReasons: map[string]uint64{}}}
+	pusher := intake.Stats{Name: "push:fluent-bit:ws", URL: "/ws/ingest", Kind: intake.KindPush, State: "listening", Token: "fluent-bit", Clients: 3,
+		Counters: intake.Counters{Total: 50, OK: 50, Submitted: 50,
 			ParseErrors: map[string]uint64{"invalid_json": 0}, DropReasons: map[string]uint64{"queue_full": 0}}}
 	writes := storage.LatencySnapshot{Count: 12, Sum: 0.42, Cumulative: []uint64{1, 3, 5, 8, 10, 11, 12, 12, 12, 12, 12, 12, 12}}
 	s := pipeline.Stats{Processed: 140, Queue: 8, Workers: 50, QueueCapacity: 10000, QueueBytes: 2048, QueueMaxBytes: 32 << 20,
-		TailClients: 1, Stored: 139, Sources: []receiver.Stats{dial, push}}
+		TailClients: 1, Stored: 139, Sources: []intake.Stats{dial, unnamed, pusher},
+		Ingest: &push.GateStats{Requests: 2, MaxRequests: 64, InflightBytes: 4096, MaxInflightBytes: 64 << 20, Refused: 3}}
 	s.Storage.Status = storage.Status{Backend: "sqlite", State: storage.StateOK, Stored: 139, Rejected: 1, WriteErrors: 2, Writes: &writes}
 	// On JetStream, in a cluster, reading the dialed source.
 	s.Sources[0].Owner = "proc-a-1f0c"
@@ -82,7 +89,7 @@ func TestGolden(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("the exposition differs from %s (go test -run TestGolden -update to accept):\n%s", golden, got)
 	}
-	for _, bad := range []string{"ws://", "service="} {
+	for _, bad := range []string{"ws://", "service=", "?", "count=", "token"} {
 		if bytes.Contains(got, []byte(bad)) {
 			t.Errorf("the exposition holds %q: URLs and services must not be labels", bad)
 		}

@@ -170,7 +170,7 @@ func TestLibrarySamples(t *testing.T) {
 	}
 }
 
-// TestOTelExport: an OTLP/JSON export frame is Multi, and ParseAll reads
+// TestOTelExport: an OTLP/JSON export frame is Multi, and ParseEach reads
 // each record, with the resource's service.name and the scope kept.
 func TestOTelExport(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("testdata", "otel-export@1.x-spec.json"))
@@ -181,7 +181,16 @@ func TestOTelExport(t *testing.T) {
 	if _, r := p.Parse(data, libsNow); r != Multi {
 		t.Fatalf("Parse = %v, want multi", r)
 	}
-	got := p.ParseAll(nil, data, libsNow)
+	type result struct {
+		Entry  models.LogEntry
+		Reason Reason
+	}
+	parseAll := func(data []byte) []result {
+		var out []result
+		p.ParseEach(data, libsNow, func(e models.LogEntry, r Reason) bool { out = append(out, result{e, r}); return true })
+		return out
+	}
+	got := parseAll(data)
 	wants := []libWant{
 		ok("INFO", "checkout", "request completed").with(func(w *libWant) {
 			w.ms, w.attrs = 1795919990123, `{"scope":{"name":"checkout.http","version":"1.0.0"},"http.status_code":"200"}`
@@ -196,7 +205,16 @@ func TestOTelExport(t *testing.T) {
 	for i := range got {
 		checkLib(t, i+1, got[i].Entry, got[i].Reason, wants[i])
 	}
-	if got := p.ParseAll(nil, []byte(`{"resourceLogs":"nope"}`), libsNow); len(got) != 1 || got[0].Reason != InvalidJSON {
+	snake := strings.NewReplacer(`"resourceLogs"`, `"resource_logs"`, `"scopeLogs"`, `"scope_logs"`, `"logRecords"`, `"log_records"`).Replace(string(data))
+	if got := parseAll([]byte(snake)); len(got) != len(wants) || got[0].Reason != OK {
+		t.Errorf("the export in snake_case: %d records, want %d", len(got), len(wants))
+	}
+	n := 0
+	p.ParseEach(data, libsNow, func(models.LogEntry, Reason) bool { n++; return n < 2 })
+	if n != 2 {
+		t.Errorf("ParseEach went on after fn said stop: %d calls", n)
+	}
+	if got := parseAll([]byte(`{"resourceLogs":"nope"}`)); len(got) != 1 || got[0].Reason != InvalidJSON {
 		t.Errorf("a broken export = %+v, want one invalid_json", got)
 	}
 }

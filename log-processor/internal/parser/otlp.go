@@ -1,77 +1,97 @@
 package parser
 
 import (
-	"bytes"
-	"encoding/json"
 	"time"
 
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
-// maxRecords bounds the records read from one export frame.
-const maxRecords = 100_000
-
-// Result is one record's outcome in a frame of many.
-type Result struct {
-	Entry  models.LogEntry
-	Reason Reason
-}
-
-// otlpExport is an OpenTelemetry logs export (OTLP/JSON): resources, each
-// with scopes, each with records.
-type otlpExport struct {
-	ResourceLogs []struct {
-		Resource  json.RawMessage `json:"resource"`
-		ScopeLogs []struct {
-			Scope      json.RawMessage   `json:"scope"`
-			LogRecords []json.RawMessage `json:"logRecords"`
-		} `json:"scopeLogs"`
-	} `json:"resourceLogs"`
-}
-
-// ParseAll parses a frame for which Parse said Multi: an OpenTelemetry
-// export. Each record becomes its own entry, parsed as a single record
-// with its resource (whose service.name names the service) and its scope
-// (kept as an attribute). It appends the outcomes to dst and returns it. A
-// frame that is not a readable export gives one InvalidJSON.
-func (p *Parser) ParseAll(dst []Result, data []byte, now time.Time) []Result {
-	var ex otlpExport
-	if err := json.Unmarshal(data, &ex); err != nil {
-		return append(dst, Result{Reason: InvalidJSON})
+// ParseEach parses a frame for which Parse said Multi: an OpenTelemetry
+// logs export (OTLP/JSON, its members in lowerCamelCase or snake_case).
+// It calls fn with each record's outcome, in order, until fn returns
+// false: each record is parsed as a single record with its resource
+// (whose service.name names the service) and its scope (kept as an
+// attribute). It walks the frame in place and holds one record at a time,
+// so an export of many records costs no memory in proportion to their
+// number. A frame that is not an export gives one InvalidJSON.
+func (p *Parser) ParseEach(data []byte, now time.Time, fn func(e models.LogEntry, r Reason) bool) {
+	s := scan{cursor: cursor{data: data}}
+	s.ws()
+	end := len(data)
+	for end > 0 && data[end-1] != '}' {
+		end--
 	}
-	n := 0
+	if s.i >= len(data) || data[s.i] != '{' || end <= s.i {
+		fn(models.LogEntry{}, InvalidJSON)
+		return
+	}
+	top := value{start: s.i, end: end, kind: '{'}
+	rls := s.member2(top, "resourceLogs", "resource_logs")
+	if rls.kind != '[' {
+		fn(models.LogEntry{}, InvalidJSON)
+		return
+	}
 	var frame []byte
-	for _, rl := range ex.ResourceLogs {
-		for _, sl := range rl.ScopeLogs {
-			for _, rec := range sl.LogRecords {
-				if n++; n > maxRecords {
-					return dst
-				}
-				rec = bytes.TrimSpace(rec)
-				if len(rec) < 2 || rec[0] != '{' {
-					dst = append(dst, Result{Reason: NotObject})
-					continue
+	more := true
+	s.elements(rls, func(rl value) bool {
+		if rl.kind != '{' {
+			return true
+		}
+		resource := s.member2(rl, "resource", "resource")
+		s.elements(s.member2(rl, "scopeLogs", "scope_logs"), func(sl value) bool {
+			if sl.kind != '{' {
+				return true
+			}
+			scope := s.member2(sl, "scope", "scope")
+			s.elements(s.member2(sl, "logRecords", "log_records"), func(rec value) bool {
+				if rec.kind != '{' {
+					more = fn(models.LogEntry{}, NotObject)
+					return more
 				}
 				// {"resource":...,"scope":..., then the record's own members.
 				frame = append(frame[:0], '{')
-				if len(rl.Resource) > 0 && rl.Resource[0] == '{' {
-					frame = append(append(append(frame, `"resource":`...), rl.Resource...), ',')
+				if resource.kind == '{' {
+					frame = append(append(append(frame, `"resource":`...), data[resource.start:resource.end]...), ',')
 				}
-				if len(sl.Scope) > 0 && sl.Scope[0] == '{' {
-					frame = append(append(append(frame, `"scope":`...), sl.Scope...), ',')
+				if scope.kind == '{' {
+					frame = append(append(append(frame, `"scope":`...), data[scope.start:scope.end]...), ',')
 				}
-				body := bytes.TrimSpace(rec[1:])
-				if len(body) > 0 && body[0] == '}' && frame[len(frame)-1] == ',' {
+				inner := data[rec.start+1 : rec.end-1]
+				if isBlank(inner) && frame[len(frame)-1] == ',' {
 					frame = frame[:len(frame)-1]
 				}
-				frame = append(frame, body...)
+				frame = append(append(frame, inner...), '}')
 				e, r := p.Parse(frame, now)
 				if r == Multi {
 					r = InvalidField // an export nested in a record
 				}
-				dst = append(dst, Result{Entry: e, Reason: r})
-			}
+				more = fn(e, r)
+				return more
+			})
+			return more
+		})
+		return more
+	})
+}
+
+// member2 returns the value of the member of obj named camel or snake.
+func (s *scan) member2(obj value, camel, snake string) value {
+	var out value
+	s.members(obj, func(k []byte, kesc bool, v value) bool {
+		if keyIs(k, kesc, camel) || keyIs(k, kesc, snake) {
+			out = v
+			return false
+		}
+		return true
+	})
+	return out
+}
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
 		}
 	}
-	return dst
+	return true
 }

@@ -18,7 +18,7 @@
 // bytes, never of the rest of the frame, plus one per field that contains
 // escape sequences.
 // An OpenTelemetry export (resourceLogs) holds many records: Parse says
-// Multi, and ParseAll returns them one by one.
+// Multi, and ParseEach reads them one by one.
 package parser
 
 import (
@@ -110,7 +110,7 @@ type slot struct {
 // Parse parses one frame. now is the receive time, used for the timestamp
 // window. On OK the entry is filled in; for every other Reason it is zero.
 // Multi means the frame is an OpenTelemetry export of many records: call
-// ParseAll. Parse never panics and never retains data.
+// ParseEach. Parse never panics and never retains data.
 func (p *Parser) Parse(data []byte, now time.Time) (models.LogEntry, Reason) {
 	var s scan
 	s.data = data
@@ -603,4 +603,36 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func isHex(c byte) bool {
 	return isDigit(c) || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+}
+
+// Elements calls fn with each element of the JSON array that data holds
+// (whitespace around it allowed), in order, until fn returns false. It
+// validates the array as it goes and returns OK, or InvalidJSON (or
+// TooDeep) at the first flaw, having called fn for the elements before
+// it. It allocates nothing, so that a body of many elements costs no
+// memory in proportion to their number.
+func Elements(data []byte, fn func(el []byte) bool) Reason {
+	s := cursor{data: data}
+	s.ws()
+	if s.i >= len(data) || data[s.i] != '[' {
+		return InvalidJSON
+	}
+	more := s.open(']')
+	if !more && data[s.i-1] != ']' {
+		return InvalidJSON // "[" and nothing after it
+	}
+	for more {
+		start := s.i
+		if r := s.skip(2); r != OK {
+			return r
+		}
+		if !fn(data[start:s.i]) {
+			return OK
+		}
+		var r Reason
+		if more, r = s.next(']'); r != OK {
+			return r
+		}
+	}
+	return s.end()
 }

@@ -613,3 +613,50 @@ func TestParseShippers(t *testing.T) {
 		})
 	}
 }
+
+func TestElements(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+		r    Reason
+	}{
+		{`[]`, nil, OK},
+		{` [ {"a":1} , 2,"x" ,[3]] `, []string{`{"a":1}`, `2`, `"x"`, `[3]`}, OK},
+		{`[1,2`, []string{"1", "2"}, InvalidJSON},
+		{`[1,]`, []string{"1"}, InvalidJSON},
+		{`[1 2]`, []string{"1"}, InvalidJSON},
+		{`[1]x`, []string{"1"}, InvalidJSON},
+		{`[`, nil, InvalidJSON},
+		{`{}`, nil, InvalidJSON},
+		{``, nil, InvalidJSON},
+		{`[` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `]`, nil, TooDeep},
+	} {
+		var got []string
+		r := Elements([]byte(tc.in), func(el []byte) bool { got = append(got, string(el)); return true })
+		if r != tc.r || strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("Elements(%q) = %v %q, want %v %q", tc.in, r, got, tc.r, tc.want)
+		}
+	}
+	arr := []byte(`[1,2,3,{"a":[1]}]`)
+	if n := testing.AllocsPerRun(10, func() { Elements(arr, func([]byte) bool { return true }) }); n != 0 {
+		t.Errorf("%v allocations, want none", n)
+	}
+}
+
+func FuzzElements(f *testing.F) {
+	for _, s := range []string{`[]`, `[1,2]`, `[{"a":"b"},[1]]`, `[1,`, ` [ ] `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var els [][]byte
+		r := Elements(in, func(el []byte) bool { els = append(els, el); return true })
+		var arr []json.RawMessage
+		err := json.Unmarshal(in, &arr)
+		if (r == OK) != (err == nil) && r != TooDeep {
+			t.Fatalf("Elements(%q) = %v, encoding/json says %v", in, r, err)
+		}
+		if r == OK && len(els) != len(arr) {
+			t.Fatalf("Elements(%q): %d elements, encoding/json %d", in, len(els), len(arr))
+		}
+	})
+}

@@ -19,7 +19,7 @@ const (
 	// Parser.DefaultLevel. It is stored like OK, and counted apart so that
 	// a source without levels shows as such.
 	DefaultLevel
-	// Multi: an OpenTelemetry export holding many records; ParseAll reads
+	// Multi: an OpenTelemetry export holding many records; ParseEach reads
 	// them. Never counted itself.
 	Multi
 

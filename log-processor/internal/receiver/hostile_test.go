@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/e2e/hostile"
@@ -24,10 +26,10 @@ func TestEndlessHandshake(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			src := hostile.Raw(t, serve)
-			r := New(Config{URL: src.URL, MaxBackoff: 50 * time.Millisecond}, &pool{}, discard)
+			r := New(Config{URL: src.URL, MaxBackoff: 50 * time.Millisecond}, sinkFor(&pool{}), discard)
 			run(t, r)
-			waitFor(t, "two refused dials", func() bool {
-				return src.Conns.Load() >= 2 && strings.Contains(r.Stats().LastError, "upgrade response too large")
+			poll.Until(t, 15*time.Second, "two refused dials", func() bool {
+				return src.Conns.Load() >= 2 && strings.Contains(r.Stats()[0].LastError, "upgrade response too large")
 			})
 			// The source wrote until the processor hung up: the handshake
 			// bound plus what the sockets buffer, never the source's
@@ -43,11 +45,11 @@ func TestEndlessHandshake(t *testing.T) {
 // does not hold shutdown for ConnectTimeout.
 func TestStopCancelsDial(t *testing.T) {
 	src := hostile.Raw(t, hostile.Silent)
-	r := New(Config{URL: src.URL, ConnectTimeout: time.Hour}, &pool{}, discard)
+	r := New(Config{URL: src.URL, ConnectTimeout: time.Hour}, sinkFor(&pool{}), discard)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	waitFor(t, "the dial to reach the source", func() bool { return src.Conns.Load() == 1 })
+	poll.Until(t, 15*time.Second, "the dial to reach the source", func() bool { return src.Conns.Load() == 1 })
 	cancel()
 	select {
 	case err := <-done:
@@ -81,15 +83,15 @@ func TestCredentialsInURL(t *testing.T) {
 	defer srv.CloseClientConnections()
 	raw := "ws://alice:s3cr%20t@" + strings.TrimPrefix(srv.URL, "http://") + "/ws/logs?token=tok-123&interval_ms=5"
 	p := &pool{}
-	r := New(Config{URL: raw}, p, discard)
+	r := New(Config{URL: raw}, sinkFor(p), discard)
 	stop := run(t, r)
 	a := <-got
 	if a != (auth{"alice", "s3cr t", "tok-123"}) {
 		t.Errorf("source saw %+v", a)
 	}
-	waitFor(t, "an entry", func() bool { return r.Stats().OK == 1 })
+	poll.Until(t, 15*time.Second, "an entry", func() bool { return r.Stats()[0].OK == 1 })
 	stop()
-	st := r.Stats()
+	st := r.Stats()[0]
 	p.mu.Lock()
 	source := p.entries[0].Source
 	p.mu.Unlock()

@@ -1,12 +1,15 @@
-// Package receiver reads log frames from one WebSocket source, parses them
-// and submits the valid entries to the worker pool. A Receiver reconnects
-// forever with jittered backoff, detects dead peers with pings, and counts
-// what became of every frame.
+// Package receiver is the dialed source kind: it reads log frames from one
+// WebSocket source and feeds them to an intake, which parses them and
+// submits the valid entries to the queue. A Receiver reconnects forever
+// with jittered backoff, detects dead peers with pings, and counts what
+// became of every frame.
 package receiver
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,21 +26,19 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/backoff"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/redact"
-	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
-	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
 // Defaults for the zero fields of Config.
 const (
-	DefaultSubmitTimeout   = 10 * time.Millisecond
-	DefaultMaxMessageSize  = 1 << 20
-	DefaultConnectTimeout  = 10 * time.Second
-	DefaultPingInterval    = 10 * time.Second
-	DefaultPongWait        = 30 * time.Second
-	DefaultMaxBackoff      = 30 * time.Second
-	DefaultSummaryInterval = 2 * time.Second
+	DefaultSubmitTimeout  = intake.DefaultSubmitTimeout
+	DefaultMaxMessageSize = 1 << 20
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultPingInterval   = 10 * time.Second
+	DefaultPongWait       = 30 * time.Second
+	DefaultMaxBackoff     = 30 * time.Second
 	// DefaultMaxHandshakeBytes bounds the source's answer to the upgrade
 	// request (status line and headers).
 	DefaultMaxHandshakeBytes = 64 << 10
@@ -69,9 +71,10 @@ type Config struct {
 	// (logs, stats, the Source of its entries) its credentials are
 	// redacted.
 	URL string
-	// Name names the source in logs, /stats and the Source of its entries,
-	// and is the service of entries that name none. Empty means the URL
-	// (credentials redacted), and host:port as the service.
+	// Name names the source in logs, /stats, /metrics and the Source of
+	// its entries, and is the service of entries that name none. Empty
+	// means the URL (credentials redacted) in logs, /stats and entries,
+	// host:port/path in /metrics, and host:port as the service.
 	Name string
 
 	MaxHandshakeBytes int // bound on the source's upgrade response; a longer one fails the dial
@@ -94,13 +97,6 @@ type Config struct {
 	IdleTimeout    time.Duration // no data frame for this long means reconnect; 0 = off
 	MaxBackoff     time.Duration // cap on the delay between reconnect attempts
 
-	SummaryInterval time.Duration // how often a summary line is logged while frames flow
-	Parser          parser.Parser
-
-	// Blocked, if set, says why the queue cannot drain, if it cannot: a
-	// drop reason (storage_unavailable, bus_unavailable) that a drop
-	// while it is counts under, rather than queue_full. "" when it can.
-	Blocked func() string
 }
 
 func (c Config) withDefaults() Config {
@@ -114,7 +110,6 @@ func (c Config) withDefaults() Config {
 	def(&c.PingInterval, DefaultPingInterval)
 	def(&c.PongWait, DefaultPongWait)
 	def(&c.MaxBackoff, DefaultMaxBackoff)
-	def(&c.SummaryInterval, DefaultSummaryInterval)
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
 	}
@@ -124,26 +119,15 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Pool is what a Receiver needs of the worker pool.
-type Pool interface {
-	SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool
-	Stats() workerpool.Stats
-}
-
-// Connection states reported in Stats.State.
-const (
-	StateConnecting = "connecting"
-	StateConnected  = "connected"
-	StateBackoff    = "backoff"
-	StateStopped    = "stopped"
-	StateStandby    = "standby" // another processor of the cluster reads it
-)
-
-// Receiver consumes one source. Run is called once; Stats and LogSummary are
-// safe to call concurrently with it.
+// Receiver consumes one source. Run is called once at a time (again after
+// it returned, when a cluster hands the source back); Stats, Health and
+// LogSummary are safe to call concurrently with it.
 type Receiver struct {
-	*Intake // fed by the Run goroutine; its name (Config.Name, or the URL with credentials redacted) and logger are the source's
-	cfg     Config
+	in    *intake.Intake // fed by the Run goroutine
+	cfg   Config
+	name  string // Config.Name, or the URL with credentials redacted
+	label string // Config.Name, or host:port/path
+	log   *slog.Logger
 
 	mu             sync.Mutex // guards the connection state below
 	state          string
@@ -152,24 +136,57 @@ type Receiver struct {
 	lastError      string
 }
 
-// New returns a Receiver for cfg.URL submitting into pool.
-func New(cfg Config, pool Pool, logger *slog.Logger) *Receiver {
+// New returns a Receiver for cfg.URL feeding sink.
+func New(cfg Config, sink *intake.Sink, logger *slog.Logger) *Receiver {
 	name := cfg.Name
 	if name == "" {
 		name = redact.URL(cfg.URL)
 	}
 	log := logger.With("component", "receiver", "ws", name)
 	cfg = cfg.withDefaults()
-	p := cfg.Parser
-	if p.DefaultService == "" {
-		p.DefaultService = defaultService(cfg)
-	}
-	in := NewIntake(IntakeConfig{
-		Name: name, Parser: p, SubmitTimeout: cfg.SubmitTimeout,
-		Blocked: cfg.Blocked, SummaryInterval: cfg.SummaryInterval,
-	}, pool, log)
-	return &Receiver{Intake: in, cfg: cfg, state: StateConnecting}
+	in := sink.NewIntake(intake.Config{Name: name, Service: defaultService(cfg), SubmitTimeout: cfg.SubmitTimeout}, log)
+	return &Receiver{in: in, cfg: cfg, name: name, label: Label(cfg), log: log, state: intake.StateConnecting}
 }
+
+// Label is a source's name in /metrics: its name, or host:port/path of its
+// URL, never the query string (parameters, sometimes secret ones) or user
+// information.
+func Label(cfg Config) string {
+	if cfg.Name != "" {
+		return cfg.Name
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Host == "" {
+		return "unknown"
+	}
+	return u.Host + u.Path
+}
+
+// LeaseKey is what the processors of a cluster lease to decide which of
+// them reads the source: its name (or URL) and a digest of everything
+// that defines it, so that two processors given different definitions
+// under one name both read theirs rather than one leaving the other's
+// unread.
+func (r *Receiver) LeaseKey() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", r.cfg.URL, r.cfg.OpenMessage)
+	keys := make([]string, 0, len(r.cfg.Header))
+	for k := range r.cfg.Header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s\x00%s\x00", k, strings.Join(r.cfg.Header[k], "\x00"))
+	}
+	id := r.cfg.Name
+	if id == "" {
+		id = r.label
+	}
+	return id + "@" + hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+// LogSummary logs the source's summary line.
+func (r *Receiver) LogSummary() { r.in.LogSummary() }
 
 // defaultService is the service of entries that name none: the source's
 // name, or its host:port.
@@ -184,13 +201,15 @@ func defaultService(cfg Config) string {
 }
 
 // Run connects, reads and reconnects until ctx ends, then sends the source
-// a normal close frame and returns nil. It submits nothing after it returns.
+// a normal close frame, logs its summary and returns nil. It submits nothing
+// after it returns.
 func (r *Receiver) Run(ctx context.Context) error {
+	defer r.in.LogSummary()
 	bo := backoff.Backoff{Max: r.cfg.MaxBackoff}
 	buf := make([]byte, 0, 4096)
 	connected := false
 	for {
-		r.setState(StateConnecting, nil)
+		r.setState(intake.StateConnecting, nil)
 		r.log.Info("Connecting to WebSocket server at: " + r.name)
 		conn, stamped, err := r.dial(ctx)
 		if err == nil {
@@ -198,7 +217,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 			if connected {
 				r.reconnects++
 			}
-			r.state, r.connectedSince = StateConnected, time.Now()
+			r.state, r.connectedSince = intake.StateConnected, time.Now()
 			r.mu.Unlock()
 			connected = true
 			r.log.Info("Successfully connected to WebSocket server")
@@ -209,32 +228,28 @@ func (r *Receiver) Run(ctx context.Context) error {
 			}
 		}
 		if ctx.Err() != nil {
-			r.setState(StateStopped, nil)
+			r.setState(intake.StateStopped, nil)
 			return nil
 		}
 		d := bo.Next()
-		r.setState(StateBackoff, err)
+		r.setState(intake.StateBackoff, err)
 		r.log.Warn("WebSocket source unavailable; will retry", "err", err, "retry_in", d.Round(time.Millisecond))
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			r.setState(StateStopped, nil)
+			r.setState(intake.StateStopped, nil)
 			return nil
 		case <-t.C:
 		}
 	}
 }
 
-// Standby marks the source as read by another processor; Run, when called
-// again, takes it back.
-func (r *Receiver) Standby() { r.setState(StateStandby, nil) }
-
 func (r *Receiver) setState(state string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.state = state
-	if state != StateConnected {
+	if state != intake.StateConnected {
 		r.connectedSince = time.Time{}
 	}
 	if err != nil {
@@ -438,7 +453,7 @@ func (r *Receiver) keepalive(ctx context.Context, conn *websocket.Conn, readDone
 			return nil
 		case now := <-ping.C:
 			if r.cfg.IdleTimeout > 0 {
-				if last := r.lastMsg.Load(); last != 0 && now.Sub(time.Unix(0, last)) > r.cfg.IdleTimeout {
+				if last := r.in.LastMessageAt(); !last.IsZero() && now.Sub(last) > r.cfg.IdleTimeout {
 					conn.Close()
 					return fmt.Errorf("no data for %s", r.cfg.IdleTimeout)
 				}
@@ -459,14 +474,14 @@ func (r *Receiver) read(ctx context.Context, conn *websocket.Conn, stamped *stam
 		mt, rd, err := conn.NextReader()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
-				r.Count(parser.TooLarge, time.Now())
+				r.in.Count(parser.TooLarge, time.Now())
 			}
 			return err
 		}
 		data, tooLarge, err := ReadFrame(rd, *buf, r.cfg.MaxMessageSize)
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
-				r.Count(parser.TooLarge, time.Now())
+				r.in.Count(parser.TooLarge, time.Now())
 			}
 			return err
 		}
@@ -512,10 +527,34 @@ func ReadFrame(rd io.Reader, buf []byte, limit int) (data []byte, tooLarge bool,
 func (r *Receiver) handle(mt int, data []byte, tooLarge bool, now time.Time) {
 	switch {
 	case tooLarge:
-		r.Count(parser.TooLarge, now)
+		r.in.Count(parser.TooLarge, now)
 	case mt == websocket.BinaryMessage:
-		r.Count(parser.BinaryFrame, now)
+		r.in.Count(parser.BinaryFrame, now)
 	default:
-		r.Frame(data, now)
+		r.in.Frame(data, now)
 	}
+}
+
+// Stats returns a snapshot that adds up (see intake.Counters).
+func (r *Receiver) Stats() []intake.Stats {
+	s := intake.Stats{Name: r.label, URL: r.name, Kind: intake.KindDial, Counters: r.in.Counters(), LastMessageAt: r.in.LastMessageAt()}
+	r.mu.Lock()
+	s.State, s.Reconnects, s.LastError = r.state, r.reconnects, r.lastError
+	if !r.connectedSince.IsZero() {
+		s.ConnectedSince = r.connectedSince.UTC()
+	}
+	r.mu.Unlock()
+	return []intake.Stats{s}
+}
+
+// Health reports the connection's state.
+func (r *Receiver) Health() intake.Health {
+	h := intake.Health{Name: r.label, URL: r.name, Kind: intake.KindDial}
+	r.mu.Lock()
+	h.State, h.LastError = r.state, r.lastError
+	if !r.connectedSince.IsZero() {
+		h.ConnectedSince = r.connectedSince.UTC()
+	}
+	r.mu.Unlock()
+	return h
 }

@@ -13,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+
 	"github.com/gorilla/websocket"
 
-	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/queue"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
@@ -34,7 +37,23 @@ func (p *pool) SubmitWithTimeout(e models.LogEntry, _ time.Duration) bool {
 	return true
 }
 
-func (p *pool) Stats() workerpool.Stats { return workerpool.Stats{} }
+func (p *pool) SubmitAll(es []models.LogEntry, _ time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.entries = append(p.entries, es...)
+	return nil
+}
+
+func (p *pool) Stats() queue.Stats          { return queue.Stats{} }
+func (p *pool) Capacity() (int, int64)      { return 0, 0 }
+func (p *pool) Close(context.Context) error { return nil }
+
+// sinkFor is a sink submitting into q.
+func sinkFor(q queue.Queue) *intake.Sink {
+	s := intake.NewSink(intake.SinkConfig{})
+	s.Connect(q, nil)
+	return s
+}
 
 // source is a WebSocket server whose behaviour per connection is given by
 // serve; it counts connections and closes them all on cleanup.
@@ -112,17 +131,6 @@ func run(t *testing.T, r *Receiver) (stop func()) {
 	return stop
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func logFrame(i int) []byte {
 	return []byte(`{"timestamp":` + strconv.FormatInt(time.Now().UnixMilli(), 10) +
 		`,"level":"INFO","message":"m` + strconv.Itoa(i) + `","service":"s"}`)
@@ -151,10 +159,10 @@ func TestCountsAddUp(t *testing.T) {
 		hold(c)
 	})
 	p := &pool{}
-	r := New(Config{URL: src.url}, p, discard)
+	r := New(Config{URL: src.url}, sinkFor(p), discard)
 	run(t, r)
-	waitFor(t, "all frames", func() bool { return r.Stats().Total == uint64(len(frames)) })
-	s := r.Stats()
+	poll.Until(t, 15*time.Second, "all frames", func() bool { return r.Stats()[0].Total == uint64(len(frames)) })
+	s := r.Stats()[0]
 	c := s.Counters
 	if c.OK != 2 || c.Submitted != 2 || c.Ignored != 1 || c.ParseErr != 3 || c.Dropped != 0 {
 		t.Errorf("counters = %+v", c)
@@ -164,7 +172,7 @@ func TestCountsAddUp(t *testing.T) {
 			t.Errorf("parse_errors[%s] = %d, want %d", reason, c.ParseErrors[reason], n)
 		}
 	}
-	if s.State != StateConnected || s.ConnectedSince.IsZero() || s.LastMessageAt.IsZero() || s.Reconnects != 0 {
+	if s.State != intake.StateConnected || s.ConnectedSince.IsZero() || s.LastMessageAt.IsZero() || s.Reconnects != 0 {
 		t.Errorf("state = %+v", s)
 	}
 	if len(p.entries) != 2 || p.entries[0].Message != "m1" || p.entries[1].Message != "m2" {
@@ -191,10 +199,10 @@ func TestOversizedAndBinary(t *testing.T) {
 		hold(c)
 	})
 	p := &pool{}
-	r := New(Config{URL: src.url, MaxMessageSize: limit}, p, discard)
+	r := New(Config{URL: src.url, MaxMessageSize: limit}, sinkFor(p), discard)
 	run(t, r)
-	waitFor(t, "the second connection's frame", func() bool { return r.Stats().OK == 3 })
-	s := r.Stats()
+	poll.Until(t, 15*time.Second, "the second connection's frame", func() bool { return r.Stats()[0].OK == 3 })
+	s := r.Stats()[0]
 	if s.ParseErrors["binary_frame"] != 1 || s.ParseErrors["too_large"] != 2 || s.Total != 6 {
 		t.Errorf("counters = %+v, want 1 binary, 2 too large, 6 in all", s.Counters)
 	}
@@ -217,10 +225,10 @@ func TestSilentSourceReplaced(t *testing.T) {
 		hold(c)
 	})
 	defer close(release)
-	r := New(Config{URL: src.url, PingInterval: 50 * time.Millisecond, PongWait: 300 * time.Millisecond}, &pool{}, discard)
+	r := New(Config{URL: src.url, PingInterval: 50 * time.Millisecond, PongWait: 300 * time.Millisecond}, sinkFor(&pool{}), discard)
 	run(t, r)
-	waitFor(t, "a frame from the replacement connection", func() bool { return r.Stats().OK == 1 })
-	s := r.Stats()
+	poll.Until(t, 15*time.Second, "a frame from the replacement connection", func() bool { return r.Stats()[0].OK == 1 })
+	s := r.Stats()[0]
 	if s.Reconnects != 1 || !strings.Contains(s.LastError, "timeout") {
 		t.Errorf("reconnects = %d, last error %q; want 1 and a timeout", s.Reconnects, s.LastError)
 	}
@@ -233,10 +241,10 @@ func TestIdleTimeout(t *testing.T) {
 		_ = c.WriteMessage(websocket.TextMessage, logFrame(n))
 		hold(c) // answers pings, sends nothing more
 	})
-	r := New(Config{URL: src.url, PingInterval: 20 * time.Millisecond, IdleTimeout: 100 * time.Millisecond}, &pool{}, discard)
+	r := New(Config{URL: src.url, PingInterval: 20 * time.Millisecond, IdleTimeout: 100 * time.Millisecond}, sinkFor(&pool{}), discard)
 	run(t, r)
-	waitFor(t, "a second connection", func() bool { return r.Stats().OK == 2 })
-	if s := r.Stats(); !strings.Contains(s.LastError, "no data for 100ms") {
+	poll.Until(t, 15*time.Second, "a second connection", func() bool { return r.Stats()[0].OK == 2 })
+	if s := r.Stats()[0]; !strings.Contains(s.LastError, "no data for 100ms") {
 		t.Errorf("last error %q, want the idle timeout", s.LastError)
 	}
 }
@@ -254,15 +262,15 @@ func TestStopSendsNormalClose(t *testing.T) {
 			}
 		}
 	})
-	r := New(Config{URL: src.url}, &pool{}, discard)
+	r := New(Config{URL: src.url}, sinkFor(&pool{}), discard)
 	stop := run(t, r)
-	waitFor(t, "the first frame", func() bool { return r.Stats().OK == 1 })
+	poll.Until(t, 15*time.Second, "the first frame", func() bool { return r.Stats()[0].OK == 1 })
 	stop()
 	err := <-got
 	if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 		t.Errorf("source saw %v, want a normal close", err)
 	}
-	if s := r.Stats(); s.State != StateStopped {
+	if s := r.Stats()[0]; s.State != intake.StateStopped {
 		t.Errorf("state after stop = %s", s.State)
 	}
 }
@@ -276,11 +284,11 @@ func TestRefusedUpgradeReason(t *testing.T) {
 		http.Error(w, "invalid interval_ms=\"x\": not an integer", http.StatusBadRequest)
 	}))
 	defer srv.Close()
-	r := New(Config{URL: "ws" + strings.TrimPrefix(srv.URL, "http")}, &pool{}, discard)
+	r := New(Config{URL: "ws" + strings.TrimPrefix(srv.URL, "http")}, sinkFor(&pool{}), discard)
 	run(t, r)
-	waitFor(t, "a retry", func() bool { return tries.Load() >= 2 })
-	s := r.Stats()
-	if !strings.Contains(s.LastError, "400 Bad Request: invalid interval_ms") || s.State == StateConnected {
+	poll.Until(t, 15*time.Second, "a retry", func() bool { return tries.Load() >= 2 })
+	s := r.Stats()[0]
+	if !strings.Contains(s.LastError, "400 Bad Request: invalid interval_ms") || s.State == intake.StateConnected {
 		t.Errorf("stats = %+v", s)
 	}
 }

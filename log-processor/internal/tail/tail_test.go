@@ -1,6 +1,7 @@
 package tail
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
@@ -8,7 +9,7 @@ import (
 )
 
 func TestHub(t *testing.T) {
-	h := NewHub(2)
+	h := NewHub(Config{MaxClients: 2})
 	h.Publish([]models.LogEntry{{Level: "INFO"}}) // nobody follows: nothing happens
 	warn, err := h.Subscribe(storage.Filter{Level: "WARN"}, 0)
 	if err != nil {
@@ -36,21 +37,76 @@ func TestHub(t *testing.T) {
 		t.Fatalf("warn: %d waiting, %d missed; want %d and 0", got, warn.Missed(), (Buffer+76+3)/4)
 	}
 	for e := range len(warn.Entries()) {
-		if got := <-warn.Entries(); got.Level != "WARN" {
+		got := <-warn.Entries()
+		warn.Received(&got)
+		if got.Level != "WARN" {
 			t.Fatalf("entry %d of the WARN client is %s", e, got.Level)
 		}
 	}
 	h.Unsubscribe(all)
-	if h.Clients() != 1 {
-		t.Fatalf("%d clients after one left, want 1", h.Clients())
+	if h.Clients() != 1 || h.Bytes() != 0 {
+		t.Fatalf("%d clients, %d bytes waiting after one left and the other read all, want 1 and 0", h.Clients(), h.Bytes())
 	}
 	if _, err := h.Subscribe(storage.Filter{}, 0); err != nil {
 		t.Fatalf("room freed, but: %v", err)
 	}
 }
 
+// TestHubBytes: large entries are bounded by bytes per client and in all,
+// long before the entry bound.
+func TestHubBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		cfg                  Config
+		clients, wantPerSubs int
+	}{
+		{"per client", Config{ClientBytes: 1 << 20, TotalBytes: 64 << 20}, 2, 15},
+		{"in all", Config{ClientBytes: 1 << 20, TotalBytes: 1 << 20}, 2, 15},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := NewHub(tc.cfg)
+			var subs []*Sub
+			for range tc.clients {
+				s, err := h.Subscribe(storage.Filter{}, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				subs = append(subs, s)
+			}
+			big := models.LogEntry{Level: "INFO", Message: strings.Repeat("x", 64<<10)}
+			batch := make([]models.LogEntry, 100)
+			for i := range batch {
+				batch[i] = big
+			}
+			h.Publish(batch)
+			if h.Bytes() > tc.cfg.TotalBytes {
+				t.Fatalf("%d bytes waiting, over the total bound %d", h.Bytes(), tc.cfg.TotalBytes)
+			}
+			waiting := 0
+			for _, s := range subs {
+				if got := int64(len(s.Entries())) * int64(big.Size()); got > tc.cfg.ClientBytes {
+					t.Fatalf("a client holds %d bytes, over its bound %d", got, tc.cfg.ClientBytes)
+				}
+				waiting += len(s.Entries())
+				if s.Missed() == 0 {
+					t.Fatal("nothing missed")
+				}
+			}
+			if waiting == 0 {
+				t.Fatal("nothing delivered")
+			}
+			for _, s := range subs {
+				h.Unsubscribe(s)
+			}
+			if h.Bytes() != 0 {
+				t.Fatalf("%d bytes waiting after every client left", h.Bytes())
+			}
+		})
+	}
+}
+
 func TestHubMaxRate(t *testing.T) {
-	h := NewHub(1)
+	h := NewHub(Config{MaxClients: 1})
 	s, err := h.Subscribe(storage.Filter{}, 10)
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/budget"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/queue"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
@@ -70,19 +71,9 @@ type Store interface {
 	Save(ctx context.Context, batch []models.LogEntry) error
 }
 
-// Stats is a snapshot of the pool. The field names are the JSON keys of the
-// seed's /stats response.
-type Stats struct {
-	Processed  uint64 // entries that left the pool: handed to the Store and returned
-	Queue      int    // entries waiting in the queue now
-	Workers    int    // number of workers
-	Failed     uint64 `json:"-"` // of Processed, entries whose Save returned an error
-	QueueBytes int64  `json:"-"` // bytes of the entries in the pool now
-}
-
-// Pool is a bounded queue with a fixed set of workers. SubmitWithTimeout and
-// Stats are safe for concurrent use. Close must be called once, after every
-// submitter has returned.
+// Pool is a bounded queue with a fixed set of workers: a queue.Queue.
+// SubmitWithTimeout, SubmitAll and Stats are safe for concurrent use. Close
+// must be called once, after every submitter has returned.
 type Pool struct {
 	cfg   Config
 	store Store
@@ -190,17 +181,10 @@ func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool 
 	}
 }
 
-// Why SubmitAll refused entries.
-var (
-	// ErrTooLarge: more entries (QueueSize) or bytes (QueueBytes) than the
-	// pool can ever hold at once; waiting would not help.
-	ErrTooLarge = errors.New("more entries or bytes than the queue can ever hold at once")
-	// ErrFull: no room for them all within the timeout.
-	ErrFull = errors.New("queue full")
-)
-
 // SubmitAll queues every entry of entries or none of them, waiting at most
-// timeout for room for all; it returns nil when they were accepted. The
+// timeout for room for all; it returns nil when they were accepted, or
+// queue.ErrTooLarge (more than QueueSize entries or QueueBytes bytes) or
+// queue.ErrFull. The
 // entries travel as one job, so that they are taken whole, and are copied:
 // the caller may reuse entries at once.
 func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) error {
@@ -212,12 +196,12 @@ func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) error
 		size += int64(entries[i].Size())
 	}
 	if len(entries) > p.cfg.QueueSize || size > p.cfg.QueueBytes {
-		return ErrTooLarge
+		return queue.ErrTooLarge
 	}
 	t := time.NewTimer(max(timeout, 0))
 	defer t.Stop()
 	if !p.bytes.TryTake(size) && (timeout <= 0 || !p.bytes.Take(size, t.C)) {
-		return ErrFull
+		return queue.ErrFull
 	}
 	j := job{many: append([]models.LogEntry(nil), entries...), size: size}
 	p.inJobs.Add(int64(len(entries) - 1))
@@ -235,15 +219,15 @@ func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) error
 	}
 	p.inJobs.Add(-int64(len(entries) - 1))
 	p.bytes.Give(size)
-	return ErrFull
+	return queue.ErrFull
 }
 
 // Capacity returns the pool's bounds: entries and bytes.
 func (p *Pool) Capacity() (entries int, bytes int64) { return p.cfg.QueueSize, p.cfg.QueueBytes }
 
 // Stats returns a snapshot. Safe to call at any time, also after Close.
-func (p *Pool) Stats() Stats {
-	s := Stats{Queue: len(p.jobs) + int(p.inJobs.Load()+p.inHand.Load()), Workers: p.cfg.Workers, QueueBytes: p.bytes.Used()}
+func (p *Pool) Stats() queue.Stats {
+	s := queue.Stats{Queued: len(p.jobs) + int(p.inJobs.Load()+p.inHand.Load()), Workers: p.cfg.Workers, Bytes: p.bytes.Used()}
 	for i := range p.workers {
 		s.Processed += p.workers[i].processed.Load()
 		s.Failed += p.workers[i].failed.Load()

@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/queue"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
@@ -85,7 +86,7 @@ func TestPoolUnderLoad(t *testing.T) {
 	if store.saved.Load() != submitted.Load() {
 		t.Errorf("stored = %d, submitted = %d", store.saved.Load(), submitted.Load())
 	}
-	if st.Queue != 0 || st.Workers != 4 {
+	if st.Queued != 0 || st.Workers != 4 {
 		t.Errorf("stats after close = %+v", st)
 	}
 	waitGoroutines(t, before)
@@ -121,7 +122,7 @@ func TestSubmitTimeoutDrops(t *testing.T) {
 		if bound := cfg.QueueSize + 2*cfg.MaxBatch; accepted > bound {
 			t.Fatalf("accepted %d entries with a blocked store, want at most %d", accepted, bound)
 		}
-		if got := p.Stats().Queue; got != accepted { // queued, held by the gatherer, or in Save
+		if got := p.Stats().Queued; got != accepted { // queued, held by the gatherer, or in Save
 			t.Errorf("queue = %d with %d accepted and none processed", got, accepted)
 		}
 		start := time.Now()
@@ -179,7 +180,7 @@ func TestCloseDeadline(t *testing.T) {
 		}
 		st := p.Stats()
 		// The two batches in Save failed; the rest were abandoned.
-		if st.Processed != 2 || st.Failed != 2 || st.Queue != 0 {
+		if st.Processed != 2 || st.Failed != 2 || st.Queued != 0 {
 			t.Errorf("stats = %+v, want 2 processed, both failed, nothing queued", st)
 		}
 	})
@@ -247,8 +248,8 @@ func TestQueueBytesBound(t *testing.T) {
 		if p.SubmitWithTimeout(big, 0) {
 			t.Fatal("fifth entry accepted past the byte bound")
 		}
-		if st := p.Stats(); st.QueueBytes != 4*size {
-			t.Errorf("QueueBytes = %d, want %d", st.QueueBytes, 4*size)
+		if st := p.Stats(); st.Bytes != 4*size {
+			t.Errorf("QueueBytes = %d, want %d", st.Bytes, 4*size)
 		}
 		if p.SubmitWithTimeout(big, time.Second) {
 			t.Fatal("accepted past the byte bound after waiting, with nothing saved")
@@ -264,7 +265,7 @@ func TestQueueBytesBound(t *testing.T) {
 		if err := p.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if st := p.Stats(); st.QueueBytes != 0 || st.Processed != 5 {
+		if st := p.Stats(); st.Bytes != 0 || st.Processed != 5 {
 			t.Errorf("after Close: %+v, want 5 processed and no bytes held", st)
 		}
 	})
@@ -288,16 +289,16 @@ func TestSubmitAllIsWhole(t *testing.T) {
 			t.Fatal("two more refused with room for two")
 		}
 		// These two wait on the queue as one job: counted as two entries.
-		if st := p.Stats(); st.Queue != 4 || st.QueueBytes != 4*size {
+		if st := p.Stats(); st.Queued != 4 || st.Bytes != 4*size {
 			t.Fatalf("after two batches of two: %+v, want 4 entries and their bytes", st)
 		}
-		if err := p.SubmitAll(three, time.Second); err != ErrFull {
+		if err := p.SubmitAll(three, time.Second); err != queue.ErrFull {
 			t.Fatalf("three more with no room: %v, want ErrFull", err)
 		}
-		if st := p.Stats(); st.Queue != 4 || st.QueueBytes != 4*size {
+		if st := p.Stats(); st.Queued != 4 || st.Bytes != 4*size {
 			t.Fatalf("after a refused batch: %+v, want 4 entries and their bytes (nothing of it taken)", st)
 		}
-		if err := p.SubmitAll(make([]models.LogEntry, 5), time.Minute); err != ErrTooLarge {
+		if err := p.SubmitAll(make([]models.LogEntry, 5), time.Minute); err != queue.ErrTooLarge {
 			t.Fatalf("a batch larger than the pool: %v, want ErrTooLarge at once", err)
 		}
 		three[0].Message = "changed after submitting" // the pool copied them
@@ -311,7 +312,7 @@ func TestSubmitAllIsWhole(t *testing.T) {
 		if err := p.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if st := p.Stats(); st.Processed != 7 || st.QueueBytes != 0 || st.Queue != 0 {
+		if st := p.Stats(); st.Processed != 7 || st.Bytes != 0 || st.Queued != 0 {
 			t.Errorf("after Close: %+v, want 7 processed, nothing queued and no bytes held", st)
 		}
 	})

@@ -125,6 +125,7 @@ func NewServer(cfg Config, logger *slog.Logger) *Server {
 		HandshakeTimeout: cfg.WriteTimeout,
 		ReadBufferSize:   1024,
 		WriteBufferSize:  64 << 10,
+		// EnableCompression stays off: sendBurst writes raw frames.
 		// serveLogs checks the origin itself, to explain a refusal.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
@@ -580,6 +581,15 @@ func (c *client) sendBurst(n int) error {
 	// write, so that a client holding the frames sees them counted.
 	c.totals.frames.Add(uint64(c.sent - sent0))
 	if len(c.out) > 0 {
+		// Frames written past the WebSocket library, straight to the
+		// socket, stay well-formed only because of two invariants:
+		//  1. one writer: every write to this connection (these bursts,
+		//     the handshake, pongs, close frames) happens on the writer
+		//     goroutine, so no frame lands inside another
+		//     (TestPingsDuringFlood);
+		//  2. compression is never negotiated: the upgrader leaves
+		//     EnableCompression off, so frames need no RSV1 bit and no
+		//     deflate (TestCompressionNeverNegotiated).
 		nc := c.conn.NetConn()
 		if err := nc.SetWriteDeadline(now.Add(c.writeWait)); err != nil {
 			return err

@@ -395,6 +395,27 @@ func TestPingsDuringFlood(t *testing.T) {
 	}
 }
 
+// TestCompressionNeverNegotiated: a client offering permessage-deflate is
+// not granted it, since bursts are written as raw uncompressed frames, and
+// it reads them as such.
+func TestCompressionNeverNegotiated(t *testing.T) {
+	_, url := start(t, Config{})
+	d := websocket.Dialer{EnableCompression: true}
+	c, resp, err := d.Dial(url+"?flood&count=500", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+		t.Fatalf("the server negotiated %q", ext)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	readJSON(t, c)
+	for range 500 {
+		readEntry(t, c)
+	}
+}
+
 func TestAppendFrame(t *testing.T) {
 	for _, n := range []int{0, 125, 126, 65535, 65536} {
 		b := appendFrame(nil, websocket.TextMessage, make([]byte, n))

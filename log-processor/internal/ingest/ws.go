@@ -1,0 +1,181 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
+)
+
+const (
+	// writeWait bounds each control frame (ping, close) written to a
+	// pusher.
+	writeWait = 5 * time.Second
+	// closeWait is how long a pusher has to finish at shutdown after its
+	// close frame.
+	closeWait = time.Second
+	// wsReadBuffer is a connection's read buffer: small, since a pusher
+	// idles most of the time (its frames are read past it into a pooled
+	// buffer under the in-flight budget).
+	wsReadBuffer = 4 << 10
+)
+
+// WS is the GET /ws/ingest source: each pusher's frames are read one at a
+// time, their bytes held within the push paths' in-flight budget, and fed
+// to the pusher's intake, which a full queue slows rather than drops. Run,
+// Stats and Health make it a pipeline source; Mount serves it.
+type WS struct {
+	cfg  Config
+	env  Env
+	path *push.Path
+	log  *slog.Logger
+	up   websocket.Upgrader
+	bufs push.Buffers
+
+	ctx    context.Context // ended by Run's end: pushers stop waiting for room
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	clients int // connected now
+}
+
+// NewWS returns the GET /ws/ingest source.
+func NewWS(cfg Config, env Env, logger *slog.Logger) *WS {
+	log := logger.With("component", "ingest")
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &WS{cfg: cfg.withDefaults(), env: env, path: push.NewPath(env.Sink, PathWS, "ws", log), log: log, ctx: ctx, cancel: cancel}
+	w.up = websocket.Upgrader{
+		ReadBufferSize:  wsReadBuffer,
+		WriteBufferSize: 1024,
+		// Pushers authenticate with a token, never a cookie, so a page from
+		// another origin gains nothing by connecting: browsers are welcome.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return w
+}
+
+// Mount adds the source's route to mux.
+func (w *WS) Mount(mux *http.ServeMux) { mux.HandleFunc("GET "+PathWS, w.serve) }
+
+// Run takes pushers until ctx ends, then closes them (after the frame each
+// is handling) and returns once they are gone: after it, nothing is
+// submitted.
+func (w *WS) Run(ctx context.Context) error {
+	<-ctx.Done()
+	w.cancel()
+	w.path.Close()
+	return nil
+}
+
+// Stats returns a row per token.
+func (w *WS) Stats() []intake.Stats { return w.path.Stats() }
+
+// Health says whether it takes pushers.
+func (w *WS) Health() intake.Health { return w.path.Health() }
+
+func (w *WS) serve(rw http.ResponseWriter, r *http.Request) {
+	// Browsers cannot set headers on a WebSocket: ?token= is accepted here.
+	token, ok := w.env.Auth.Check(r, push.Basic|push.Query)
+	if !ok {
+		push.Unauthorized(rw, "log-processor ingest", "push with Authorization: Bearer <ingest token> (or ?token= on a WebSocket)")
+		return
+	}
+	if !w.path.Enter() {
+		push.Busy(rw, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	defer w.path.Leave()
+	w.mu.Lock()
+	if w.clients >= w.cfg.MaxClients {
+		w.mu.Unlock()
+		push.Busy(rw, http.StatusServiceUnavailable, fmt.Sprintf("too many pushers connected (%d, --ingest-max-clients)", w.cfg.MaxClients))
+		return
+	}
+	w.clients++
+	w.mu.Unlock()
+	defer func() { w.mu.Lock(); w.clients--; w.mu.Unlock() }()
+
+	conn, err := w.up.Upgrade(rw, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	defer conn.Close()
+	stop := func() {
+		msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "processor shutting down")
+		_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
+		_ = conn.SetReadDeadline(time.Now().Add(closeWait))
+	}
+	in, done := w.path.OpenStream(token, r.RemoteAddr, w.ctx, stop)
+	w.log.Info("pusher connected", "token", token, "remote", r.RemoteAddr)
+	err = w.read(conn, in)
+	done()
+	in.LogSummary()
+	w.log.Info("pusher disconnected", "token", token, "remote", r.RemoteAddr, "err", err)
+}
+
+// read reads frames until the pusher goes or the source stops.
+func (w *WS) read(conn *websocket.Conn, in *intake.Intake) error {
+	limit := w.cfg.MaxBodyBytes
+	// Past 4x the bound a frame is not even read to its end: the
+	// connection goes.
+	conn.SetReadLimit(limit * 4)
+	_ = conn.SetReadDeadline(time.Now().Add(w.cfg.PongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(w.cfg.PongWait)) })
+	pingDone := make(chan struct{}) // closed when read returns; the pinger stops
+	defer close(pingDone)
+	go func() {
+		t := time.NewTicker(w.cfg.PingInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-pingDone:
+				return
+			case now := <-t.C:
+				_ = conn.WriteControl(websocket.PingMessage, nil, now.Add(writeWait))
+			}
+		}
+	}()
+	slot := w.env.Gate.Stream(w.ctx)
+	defer slot.Leave()
+	for {
+		_, rd, err := conn.NextReader()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				in.Count(parser.TooLarge, time.Now())
+			}
+			return err
+		}
+		// Text or binary alike: some shippers send only binary frames.
+		buf, err := push.ReadAll(rd, limit, slot, w.bufs.Get(), -1)
+		now := time.Now()
+		switch {
+		case errors.Is(err, push.ErrTooLarge):
+			_, err = io.Copy(io.Discard, rd)
+			in.Count(parser.TooLarge, now)
+		case err == nil:
+			in.Lines(buf, now) // blocks while the queue is full: the pusher is slowed
+		}
+		w.bufs.Put(buf) // a large frame's buffer is not kept
+		slot.Give(slot.Held())
+		if err != nil {
+			if errors.Is(err, push.ErrBusy) && w.ctx.Err() != nil {
+				return w.ctx.Err()
+			}
+			return err
+		}
+		_ = conn.SetReadDeadline(now.Add(w.cfg.PongWait))
+		if w.ctx.Err() != nil {
+			return w.ctx.Err()
+		}
+	}
+}

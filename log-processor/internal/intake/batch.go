@@ -1,0 +1,102 @@
+package intake
+
+import (
+	"errors"
+	"time"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
+	"github.com/logpipeline/log-processing-service/pkg/models"
+)
+
+// Why a Batch refused a record.
+var (
+	// ErrTooMany: the request holds more records than Batch.MaxEntries.
+	ErrTooMany = errors.New("more records than one request may hold")
+	// ErrBusy: the entry's bytes did not fit the in-flight budget
+	// (Batch.Reserve said no).
+	ErrBusy = errors.New("no room for the request's entries in the in-flight byte budget")
+)
+
+// Batch is one request's records, parsed and counted but neither queued
+// nor added to any Intake's counters until Submit takes them all. It is
+// used by one goroutine at a time; Reset empties it for reuse.
+type Batch struct {
+	Entries  []models.LogEntry
+	Outcomes [parser.NumReasons]uint64
+	// Bytes is the memory of Entries (models.LogEntry.Size).
+	Bytes int64
+	// MaxEntries bounds the records of the request (valid or not): past
+	// it Parse and Add return ErrTooMany. Zero means no bound.
+	MaxEntries int
+	// Reserve, when set, is asked for each kept entry's Size before it is
+	// kept, so that what a request holds is within a budget; false
+	// refuses the entry with ErrBusy.
+	Reserve func(n int64) bool
+
+	records int
+}
+
+// Reset empties b for another request, keeping its settings and buffers
+// (entries' strings are let go).
+func (b *Batch) Reset() {
+	clear(b.Entries)
+	b.Entries, b.Outcomes, b.Bytes, b.records = b.Entries[:0], [parser.NumReasons]uint64{}, 0, 0
+}
+
+// Records returns how many records b has taken, valid or not.
+func (b *Batch) Records() int { return b.records }
+
+// Parse parses one record (a JSON object, or an OpenTelemetry export of
+// many) into b and returns its outcome (for an export, the last
+// record's).
+func (in *Intake) Parse(b *Batch, record []byte, now time.Time) (parser.Reason, error) {
+	e, r := in.parser.Parse(record, now)
+	if r != parser.Multi {
+		return r, in.Add(b, e, r, now)
+	}
+	var err error
+	in.parser.ParseEach(record, now, func(e models.LogEntry, er parser.Reason) bool {
+		r, err = er, in.Add(b, e, er, now)
+		return err == nil
+	})
+	return r, err
+}
+
+// Add takes one record's outcome into b: r, and e when r says it is a
+// valid entry (it is given this intake's name and now as received).
+func (in *Intake) Add(b *Batch, e models.LogEntry, r parser.Reason, now time.Time) error {
+	if b.MaxEntries > 0 && b.records >= b.MaxEntries {
+		return ErrTooMany
+	}
+	b.records++
+	if r.IsEntry() {
+		size := int64(e.Size())
+		if b.Reserve != nil && !b.Reserve(size) {
+			return ErrBusy
+		}
+		e.Source, e.ReceivedAt = in.name, now.UnixMilli()
+		b.Entries = append(b.Entries, e)
+		b.Bytes += size
+	}
+	b.Outcomes[r]++
+	return nil
+}
+
+// Submit queues b's entries whole or not at all, waiting at most timeout
+// for room: nil, queue.ErrTooLarge (they never fit) or queue.ErrFull. On
+// success it adds b's outcomes to the intake's counters; on failure it
+// counts nothing, so that a retried request is not counted twice. Submit
+// may be called concurrently for different batches.
+func (in *Intake) Submit(b *Batch, timeout time.Duration) error {
+	if err := in.sink.queue.SubmitAll(b.Entries, timeout); err != nil {
+		return err
+	}
+	in.lastMsg.Store(time.Now().UnixNano())
+	for r, n := range b.Outcomes {
+		if r := parser.Reason(r); n > 0 && r != parser.OK {
+			in.outcomes[r].Add(n)
+		}
+	}
+	in.submitted.Add(uint64(len(b.Entries)))
+	return nil
+}
