@@ -4,9 +4,11 @@
 // one Intake per source, and they all submit through one Sink, the
 // pipeline's queue.
 //
-// A source that reads a stream (a WebSocket) calls Frame, Lines and Count
-// from its one reading goroutine; entries are submitted one at a time and
-// a full queue drops them (or, with Config.Block, slows the source). A
+// A source that reads a stream (a WebSocket) calls Frame, Lines, Count and
+// Flush from its one reading goroutine; entries are submitted in small
+// batches (at most PendingMax, and whenever the source is about to wait
+// for more input it calls Flush), and a full queue drops them (or, with
+// Config.Block, slows the source). A
 // source that takes requests (an HTTP push) parses each request into a
 // Batch and submits it whole or not at all, so that a pusher told to retry
 // neither loses nor doubles lines; its requests may run concurrently.
@@ -15,6 +17,7 @@ package intake
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -27,6 +30,10 @@ import (
 // DefaultSummaryInterval is how often, at most, a streaming source logs
 // its summary line while frames flow.
 const DefaultSummaryInterval = 10 * time.Second
+
+// PendingMax is the most entries a streaming source holds before it
+// submits them: one queue operation per batch instead of one per entry.
+const PendingMax = 64
 
 // DefaultSubmitTimeout is how long a streaming source waits for room in a
 // full queue before dropping an entry, when Config.SubmitTimeout is zero.
@@ -105,6 +112,10 @@ type Intake struct {
 	lastSummary time.Time     // owned by the streaming goroutine
 	lastStored  int64         // the last value stored in lastMsg; owned by the streaming goroutine
 	summaryDrop atomic.Uint64 // Dropped as of the last summary line
+
+	// pending are valid entries parsed and not yet submitted; owned by
+	// the streaming goroutine (see Flush).
+	pending []models.LogEntry
 }
 
 // NewIntake returns an Intake submitting into s, logging with logger.
@@ -132,21 +143,22 @@ func (in *Intake) Count(r parser.Reason, now time.Time) {
 }
 
 // Frame parses one frame, a JSON object (or an OpenTelemetry export),
-// submits what it holds and counts the outcome. now is the receive time.
-// Streaming sources only.
+// counts the outcome and keeps what it holds for submission (see Flush).
+// now is the receive time. Streaming sources only.
 func (in *Intake) Frame(data []byte, now time.Time) {
 	in.seen(now)
 	in.frame(data, now)
 	in.maybeSummary(now)
 }
 
-// Lines is Frame for each non-blank line of data (newline-delimited JSON).
-// Streaming sources only.
+// Lines is Frame for each non-blank line of data (newline-delimited JSON),
+// then Flush. Streaming sources only.
 func (in *Intake) Lines(data []byte, now time.Time) {
 	in.seen(now)
 	for line := range Lines(data) {
 		in.frame(line, now)
 	}
+	in.Flush()
 	in.maybeSummary(now)
 }
 
@@ -186,29 +198,69 @@ func (in *Intake) frame(data []byte, now time.Time) {
 	})
 }
 
-// outcome counts one parsed record and submits it if it is a valid entry.
+// outcome counts one parsed record and, if it is a valid entry, keeps it
+// for submission.
 func (in *Intake) outcome(e *models.LogEntry, reason parser.Reason, now time.Time) {
 	if !reason.IsEntry() {
 		in.outcomes[reason].Add(1)
 		return
 	}
 	if reason == parser.DefaultLevel {
-		in.outcomes[reason].Add(1) // and counted as ok below
+		in.outcomes[reason].Add(1) // and counted as ok when submitted or dropped
 	}
 	e.Source, e.ReceivedAt = in.name, now.UnixMilli()
+	in.pending = append(in.pending, *e)
+	if len(in.pending) >= PendingMax {
+		in.Flush()
+	}
+}
+
+// Flush submits the entries kept so far, as one batch: a streaming source
+// calls it whenever it is about to wait for input, so that an entry never
+// waits for the next frame. A full queue drops the batch after the submit
+// timeout (or, with Config.Block, waits). Streaming sources only.
+func (in *Intake) Flush() {
+	n := len(in.pending)
+	if n == 0 {
+		return
+	}
 	q := in.sink.queue
-	ok := q.SubmitWithTimeout(*e, in.submitTimeout)
-	for !ok && in.block != nil && in.block.Err() == nil {
-		ok = q.SubmitWithTimeout(*e, time.Second) // slowed, not dropped
+	err := q.SubmitAll(in.pending, in.submitTimeout)
+	for errors.Is(err, queue.ErrFull) && in.block != nil && in.block.Err() == nil {
+		err = q.SubmitAll(in.pending, time.Second) // slowed, not dropped
+	}
+	if errors.Is(err, queue.ErrTooLarge) { // a queue smaller than a batch: one at a time
+		err = nil
+		for i := range in.pending {
+			ok := q.SubmitWithTimeout(in.pending[i], in.submitTimeout)
+			for !ok && in.block != nil && in.block.Err() == nil {
+				ok = q.SubmitWithTimeout(in.pending[i], time.Second)
+			}
+			if ok {
+				in.submitted.Add(1)
+			} else {
+				in.drop(1)
+			}
+		}
+		n = 0
 	}
 	switch {
-	case ok:
-		in.submitted.Add(1)
-	case in.sink.blocked != nil:
-		in.dropped[dropReasonIndex(in.sink.blocked())].Add(1)
+	case err == nil:
+		in.submitted.Add(uint64(n))
 	default:
-		in.dropped[dropQueueFull].Add(1)
+		in.drop(uint64(n))
 	}
+	clear(in.pending)
+	in.pending = in.pending[:0]
+}
+
+// drop counts n entries dropped, under why the queue is full.
+func (in *Intake) drop(n uint64) {
+	i := dropQueueFull
+	if in.sink.blocked != nil {
+		i = dropReasonIndex(in.sink.blocked())
+	}
+	in.dropped[i].Add(n)
 }
 
 func (in *Intake) maybeSummary(now time.Time) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -23,6 +25,15 @@ Usage:
       Sample a running processor's /stats over a window; print msgs/s, drops
       and parse errors, and with --pid (Linux, same machine) its CPU-seconds
       per million messages and peak RSS.
+
+  loadtest flood --processor bin/log-processor [flags]
+      Start a flood server (pre-encoded generator-shaped frames, 64 per write,
+      one connection) and measure the read-and-discard client, then the
+      processor (memory storage), each with its CPU-seconds per million
+      messages: the row to compare builds with.
+
+  loadtest flood-server [--addr 127.0.0.1:0] [--per-write 64]
+      Serve that flood at ws://ADDR/ws/logs until stopped.
 
   loadtest suite --generator bin/mock-log-generator --processor bin/log-processor [flags]
       Run the whole benchmark on this machine (what make bench does): a
@@ -97,6 +108,28 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			return nil
 		}
+	case "flood-server":
+		addr := fs.String("addr", "127.0.0.1:0", "listen address")
+		perWrite := fs.Int("per-write", DefaultPerWrite, "frames per write system call")
+		run = func() error {
+			ln, err := net.Listen("tcp", *addr)
+			if err != nil {
+				return err
+			}
+			return ServeFlood(ctx, ln, *perWrite, slog.New(slog.NewJSONHandler(stderr, nil)))
+		}
+	case "flood":
+		cfg := SuiteConfig{Out: stdout}
+		fs.StringVar(&cfg.ProcessorBin, "processor", "bin/log-processor", "log-processor binary")
+		run = func() error {
+			cfg.Warmup, cfg.Duration = *warmup, *duration
+			rows, err := cfg.floodRows(ctx)
+			if err != nil {
+				return err
+			}
+			printTable(stdout, rows, nil)
+			return nil
+		}
 	case "suite":
 		cfg := SuiteConfig{Out: stdout}
 		fs.StringVar(&cfg.GeneratorBin, "generator", "bin/mock-log-generator", "mock-log-generator binary")
@@ -116,7 +149,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return RunSuite(ctx, cfg)
 		}
 	default:
-		return &UsageError{fmt.Errorf("unknown command %q (want ceiling, watch or suite; see --help)", cmd)}
+		return &UsageError{fmt.Errorf("unknown command %q (want ceiling, watch, flood, flood-server or suite; see --help)", cmd)}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

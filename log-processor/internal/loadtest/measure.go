@@ -28,6 +28,12 @@ import (
 // it streams each message into io.Discard, which costs the reader almost
 // nothing and so shows what the source itself can send.
 func Ceiling(ctx context.Context, urls []string, fast bool, warmup, d time.Duration) (float64, error) {
+	return ceiling(ctx, urls, fast, warmup, d, nil, nil)
+}
+
+// ceiling is Ceiling, calling start and end (when not nil) as the
+// measured window opens and closes.
+func ceiling(ctx context.Context, urls []string, fast bool, warmup, d time.Duration, start, end func()) (float64, error) {
 	var n atomic.Int64
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -67,11 +73,17 @@ func Ceiling(ctx context.Context, urls []string, fast bool, warmup, d time.Durat
 	if err := sleep(ctx, warmup); err != nil {
 		return 0, firstErr(errs, err)
 	}
-	start, n0 := time.Now(), n.Load()
+	if start != nil {
+		start()
+	}
+	t0, n0 := time.Now(), n.Load()
 	if err := sleep(ctx, d); err != nil {
 		return 0, firstErr(errs, err)
 	}
-	return float64(n.Load()-n0) / time.Since(start).Seconds(), nil
+	if end != nil {
+		end()
+	}
+	return float64(n.Load()-n0) / time.Since(t0).Seconds(), nil
 }
 
 func firstErr(errs chan error, err error) error {

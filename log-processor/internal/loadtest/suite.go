@@ -37,6 +37,7 @@ type row struct {
 	stored  float64 // rows/s stored, for database rows
 	ceiling float64
 	res     Result
+	cpuRef  float64 // the ceiling client's CPU-s per M msgs, to compare with
 }
 
 // RunSuite runs the generator on a loopback port and measures, against
@@ -57,7 +58,11 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 	}
 	progress := func(format string, a ...any) { fmt.Fprintf(cfg.Out, "# "+format+"\n", a...) }
 
-	var rows []row
+	progress("flood server: pre-encoded frames, %d per write, 1 connection: the ceiling client, then the processor", DefaultPerWrite)
+	rows, err := cfg.floodRows(ctx)
+	if err != nil {
+		return err
+	}
 	ceilings := map[int]float64{}
 	for _, n := range cfg.Conns {
 		progress("ceiling: read-and-discard client, %d connection(s)", n)
@@ -217,7 +222,7 @@ func tail(s string, n int) string {
 
 func printTable(w io.Writer, rows []row, soak *Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tmsgs/s\tvs ceiling\tstored rows/s\tCPU-s per M msgs\tpeak RSS MiB\tdropped\tparse errors\t")
+	fmt.Fprintln(tw, "scenario\tmsgs/s\tvs ceiling\tstored rows/s\tCPU-s per M msgs\tvs ceiling client's CPU\tpeak RSS MiB\tdropped\tparse errors\t")
 	for _, r := range rows {
 		ratio, stored, cpu, rss := "-", "-", "-", "-"
 		if r.ceiling > 0 && r.res.Duration > 0 {
@@ -236,11 +241,15 @@ func printTable(w io.Writer, rows []row, soak *Result) {
 		if r.res.PeakRSS > 0 {
 			rss = fmt.Sprintf("%.1f", float64(r.res.PeakRSS)/(1<<20))
 		}
+		cpuRatio := "-"
+		if r.cpuRef > 0 && r.res.CPUPerM > 0 {
+			cpuRatio = fmt.Sprintf("%.2fx", r.res.CPUPerM/r.cpuRef)
+		}
 		drops, perrs := "-", "-"
 		if r.res.Duration > 0 {
 			drops, perrs = fmt.Sprint(r.res.Dropped), fmt.Sprint(r.res.ParseErr)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.rate, ratio, stored, cpu, rss, drops, perrs)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.rate, ratio, stored, cpu, cpuRatio, rss, drops, perrs)
 	}
 	tw.Flush()
 	if soak != nil && len(soak.RSSAt) >= 20 {

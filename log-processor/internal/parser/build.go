@@ -68,9 +68,25 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		if fr := in.stringRefs(&refs, true); fr != OK {
 			return models.LogEntry{}, fr
 		}
-	}
-	if fr := s.stringRefs(&refs, false); fr != OK {
-		return models.LogEntry{}, fr
+		if fr := s.stringRefs(&refs, false); fr != OK {
+			return models.LogEntry{}, fr
+		}
+	} else {
+		// The usual case, without an inner log: inline, as it runs for
+		// every entry.
+		for f := rMessage; f < numRoles; f++ {
+			v := &s.roles[f]
+			switch {
+			case v.key == nil, v.kind == 'n':
+			case v.kind == '"':
+				refs[f] = strRef{start: v.start, end: v.end, escaped: v.escaped, ok: true}
+			default:
+				return models.LogEntry{}, InvalidField
+			}
+		}
+		if s.anyCont {
+			s.fromContainers(&refs, false)
+		}
 	}
 	var inData []byte
 	if in != nil {

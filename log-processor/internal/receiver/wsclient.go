@@ -265,16 +265,23 @@ func (r *Receiver) setState(state string, err error) {
 // Until the handshake is done, reads are limited to handshakeLeft bytes in
 // all, so that a source answering the upgrade with endless headers fails
 // the dial instead of growing memory.
+//
+// Before each read it calls beforeRead (when set): the intake flushes the
+// entries it holds before the goroutine may wait for the network.
 type stampedConn struct {
 	net.Conn
 	at            time.Time
 	handshakeLeft int // < 0 once the handshake is done
+	beforeRead    func()
 }
 
 // errHandshakeTooLarge fails a dial whose upgrade response is too long.
 var errHandshakeTooLarge = errors.New("upgrade response too large")
 
 func (c *stampedConn) Read(p []byte) (int, error) {
+	if c.beforeRead != nil {
+		c.beforeRead()
+	}
 	if c.handshakeLeft >= 0 {
 		if c.handshakeLeft == 0 {
 			return 0, errHandshakeTooLarge
@@ -357,6 +364,7 @@ func (r *Receiver) dial(ctx context.Context) (*websocket.Conn, *stampedConn, err
 	}
 	sc := stamped.Load()
 	sc.handshakeLeft = -1
+	sc.beforeRead = r.in.Flush
 	if r.cfg.OpenMessage != "" {
 		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
 		if err := conn.WriteMessage(websocket.TextMessage, []byte(r.cfg.OpenMessage)); err != nil {
@@ -416,6 +424,7 @@ func (r *Receiver) serve(ctx context.Context, conn *websocket.Conn, stamped *sta
 	var wg sync.WaitGroup
 	wg.Go(func() { idleErr = r.keepalive(ctx, conn, readDone) })
 	err := r.read(ctx, conn, stamped, buf)
+	r.in.Flush() // what the last frames held
 	close(readDone)
 	wg.Wait()
 	conn.Close()

@@ -87,6 +87,10 @@ type Pool struct {
 	batches chan batch
 	// free holds empty batch buffers for reuse; never closed.
 	free chan []models.LogEntry
+	// jobBufs holds buffers of MaxBatch entries for SubmitAll's jobs of
+	// at most MaxBatch, which reach a worker as they are (no second
+	// copy) and come back here.
+	jobBufs sync.Pool
 	// inHand counts entries taken off jobs but not yet processed, so that
 	// Stats.Queue covers them; inJobs counts the entries of the many-entry
 	// jobs on jobs (SubmitAll's) beyond the one place each takes there.
@@ -203,7 +207,15 @@ func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) error
 	if !p.bytes.TryTake(size) && (timeout <= 0 || !p.bytes.Take(size, t.C)) {
 		return queue.ErrFull
 	}
-	j := job{many: append([]models.LogEntry(nil), entries...), size: size}
+	var buf []models.LogEntry
+	if len(entries) <= p.cfg.MaxBatch {
+		if b, ok := p.jobBufs.Get().(*[]models.LogEntry); ok {
+			buf = (*b)[:0]
+		} else {
+			buf = make([]models.LogEntry, 0, p.cfg.MaxBatch)
+		}
+	}
+	j := job{many: append(buf, entries...), size: size}
 	p.inJobs.Add(int64(len(entries) - 1))
 	select {
 	case p.jobs <- j:
@@ -266,6 +278,7 @@ type job struct {
 type batch struct {
 	entries []models.LogEntry
 	bytes   int64
+	job     bool // entries is a job buffer (jobBufs), not a free one
 }
 
 // gather takes entries off the queue, groups what is waiting into batches
@@ -307,6 +320,10 @@ func (p *Pool) gather() {
 func (p *Pool) gatherMany(j job) {
 	p.inHand.Add(int64(len(j.many)))
 	p.inJobs.Add(-int64(len(j.many) - 1))
+	if cap(j.many) == p.cfg.MaxBatch { // a job buffer: handed on whole
+		p.batches <- batch{entries: j.many, bytes: j.size, job: true}
+		return
+	}
 	for rest := j.many; len(rest) > 0; {
 		n := min(len(rest), p.cfg.MaxBatch)
 		b := batch{entries: append(<-p.free, rest[:n]...)}
@@ -336,6 +353,11 @@ func (p *Pool) work(st *workerStats) {
 		p.inHand.Add(-int64(n))
 		p.bytes.Give(b.bytes)
 		clear(entries) // let the strings go
+		if b.job {
+			entries = entries[:0]
+			p.jobBufs.Put(&entries)
+			continue
+		}
 		p.free <- entries[:0]
 	}
 }
