@@ -73,7 +73,7 @@ func open(t *testing.T, srv *natstest.Server, cfg bus.Config) *bus.Bus {
 // consume runs a consumer into st until the test ends.
 func consume(t *testing.T, b *bus.Bus, st bus.Store) *bus.Consumer {
 	t.Helper()
-	c, err := b.NewConsumer(context.Background(), st)
+	c, err := b.NewConsumer(context.Background(), st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

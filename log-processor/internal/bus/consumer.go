@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,10 +39,20 @@ type Consumer struct {
 	corrupt     atomic.Uint64 // messages terminated because they did not decode
 	lag         atomic.Int64  // the consumer's unprocessed messages, last read
 	ackPending  atomic.Int64  // delivered, not yet acknowledged, last read
+
+	// check re-validates each decoded entry: "" or why it may not be
+	// stored. invalid counts the entries it refused, by reason.
+	check     func(e *models.LogEntry) string
+	invalidMu sync.Mutex
+	invalid   map[string]uint64
+	lastWarn  atomic.Int64 // Unix ns of the last warning about a refused entry
 }
 
-// NewConsumer creates (or updates) the shared durable consumer.
-func (b *Bus) NewConsumer(ctx context.Context, store Store) (*Consumer, error) {
+// NewConsumer creates (or updates) the shared durable consumer. check
+// re-validates every decoded entry before it is stored (anyone who can
+// publish on the subject could have written it): it returns "" for an
+// entry to store, or the reason it is refused; nil checks nothing.
+func (b *Bus) NewConsumer(ctx context.Context, store Store, check func(e *models.LogEntry) string) (*Consumer, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.cfg.Stream, jetstream.ConsumerConfig{
@@ -56,7 +67,7 @@ func (b *Bus) NewConsumer(ctx context.Context, store Store) (*Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: create consumer %s: %w", b.cfg.Consumer, err)
 	}
-	return &Consumer{bus: b, cfg: b.cfg, cons: cons, store: store}, nil
+	return &Consumer{bus: b, cfg: b.cfg, cons: cons, store: store, check: check, invalid: map[string]uint64{}}, nil
 }
 
 // Run writes until ctx ends, then finishes the messages in hand: their
@@ -127,14 +138,41 @@ func (c *Consumer) decode(dec *Decoder, msgs []jetstream.Msg, entries []models.L
 			c.redelivered.Add(1)
 		}
 		var derr error
+		from := len(entries)
 		entries, derr = dec.Decode(entries, m.Data(), c.bus.epoch, md.Sequence.Stream)
 		if derr != nil {
 			c.terminate(m, derr)
 			continue
 		}
+		entries = c.validate(entries, from)
 		kept = append(kept, m)
 	}
 	return kept, entries
+}
+
+// validate drops, from entries[from:], those check refuses, counting them.
+func (c *Consumer) validate(entries []models.LogEntry, from int) []models.LogEntry {
+	if c.check == nil {
+		return entries
+	}
+	out := entries[:from]
+	for i := from; i < len(entries); i++ {
+		why := c.check(&entries[i])
+		if why == "" {
+			out = append(out, entries[i])
+			continue
+		}
+		c.invalidMu.Lock()
+		c.invalid[why]++
+		c.invalidMu.Unlock()
+		if now := time.Now().UnixNano(); now-c.lastWarn.Load() > int64(time.Second) {
+			c.lastWarn.Store(now)
+			c.bus.log.Warn("bus entry fails validation; not stored", "reason", why, "service_bytes", len(entries[i].Service),
+				"message_bytes", len(entries[i].Message))
+		}
+	}
+	clear(entries[len(out):])
+	return out
 }
 
 func (c *Consumer) terminate(m jetstream.Msg, why error) {
@@ -219,6 +257,10 @@ type ConsumeStats struct {
 	AcknowledgedMsgs uint64 `json:"acknowledged_messages"` // messages acknowledged
 	Redelivered      uint64 `json:"redelivered"`           // messages this processor received more than once
 	Corrupt          uint64 `json:"corrupt"`               // messages that did not decode, terminated
+	// Invalid counts the entries that decoded but failed validation (see
+	// NewConsumer), by reason: acknowledged with their message, never
+	// stored.
+	Invalid map[string]uint64 `json:"invalid,omitempty"`
 	// ConsumerLag is the shared consumer's messages not yet acknowledged
 	// by any writer: waiting in the stream, or delivered and in hand.
 	ConsumerLag int64 `json:"consumer_lag"`
@@ -227,8 +269,14 @@ type ConsumeStats struct {
 
 // ConsumeStats reports the writing counters.
 func (c *Consumer) ConsumeStats() ConsumeStats {
-	return ConsumeStats{Acknowledged: c.acked.Load(), AcknowledgedMsgs: c.ackedMsgs.Load(), Redelivered: c.redelivered.Load(),
+	cs := ConsumeStats{Acknowledged: c.acked.Load(), AcknowledgedMsgs: c.ackedMsgs.Load(), Redelivered: c.redelivered.Load(),
 		Corrupt: c.corrupt.Load(), ConsumerLag: c.lag.Load(), AckPending: c.ackPending.Load()}
+	c.invalidMu.Lock()
+	if len(c.invalid) > 0 {
+		cs.Invalid = maps.Clone(c.invalid)
+	}
+	c.invalidMu.Unlock()
+	return cs
 }
 
 // sleep waits d, or reports false when ctx ends first.

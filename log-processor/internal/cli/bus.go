@@ -96,6 +96,11 @@ func setupBus(cfg *config, fs *pflag.FlagSet) error {
 	if c.bus.Batch > bus.MaxBatch {
 		return fmt.Errorf("--bus-batch: at most %d entries in one message", bus.MaxBatch)
 	}
+	if c.bus.CredsFile != "" {
+		if err := checkFile(c.bus.CredsFile, maxCredsFile); err != nil {
+			return fmt.Errorf("--nats-creds: %w", err)
+		}
+	}
 	if c.tokenFile != "" {
 		tok, err := readFileValue(c.tokenFile)
 		if err != nil {

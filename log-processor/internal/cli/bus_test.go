@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+	"github.com/logpipeline/log-processing-service/pkg/models"
 
 	"github.com/nats-io/nats.go"
 
@@ -454,5 +456,75 @@ func TestBusFlags(t *testing.T) {
 	if c := cfg.pipeline.Cluster; c == nil || c.Name != "fleet" || c.TTL != 4*time.Second || c.Instance != "p1" ||
 		len(cfg.bus.bus.URLs) != 2 || cfg.pipeline.Role != "all" {
 		t.Errorf("from the config file: cluster %+v, bus %+v, role %q", c, cfg.bus.bus, cfg.pipeline.Role)
+	}
+}
+
+// TestBusRevalidates (issue 20): entries published straight to the bus
+// subject, past every processor's parser, are checked again before they
+// are stored: 150,000 distinct levels, an empty message, times 2^62 and -5
+// are counted as invalid and never stored; the good ones beside them are;
+// /stats stays small and quick.
+func TestBusRevalidates(t *testing.T) {
+	srv := natstest.Start(t)
+	dsn := filepath.Join(t.TempDir(), "bus.db")
+	p := startProcessor(t, "--bus", "jetstream", "--nats-url", srv.URL(), "--storage", "sqlite", "--dsn", dsn,
+		"--role", "store", "--flush-interval", "20ms")
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	now := time.Now().UnixMilli()
+	good := func(i int) models.LogEntry {
+		return models.LogEntry{Timestamp: now, Level: "WARN", Message: fmt.Sprintf("good %d", i), Service: "svc"}
+	}
+	const levels = 150_000
+	var batches [][]models.LogEntry
+	var batch []models.LogEntry
+	for i := range levels {
+		batch = append(batch, models.LogEntry{Timestamp: now, Level: fmt.Sprintf("L%d", i), Message: "m", Service: "svc"})
+		if len(batch) == 50_000 {
+			batches = append(batches, batch)
+			batch = nil
+		}
+	}
+	batches = append(batches, []models.LogEntry{
+		good(1), {Timestamp: now, Level: "INFO", Service: "svc"}, {Timestamp: 1 << 62, Level: "INFO", Message: "m", Service: "svc"},
+		{Timestamp: -5, Level: "INFO", Message: "m", Service: "svc"}, {Timestamp: now, Level: "", Message: "m", Service: "svc"}, good(2),
+	})
+	for _, b := range batches {
+		if _, err := nc.Request(bus.DefaultSubject, bus.Encode(b, true), 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var s struct {
+		Bus struct {
+			Acknowledged uint64            `json:"acknowledged"`
+			Invalid      map[string]uint64 `json:"invalid"`
+			ConsumerLag  int64             `json:"consumer_lag"`
+		} `json:"bus"`
+		Storage struct {
+			Totals struct {
+				ByLevel map[string]uint64 `json:"by_level"`
+			} `json:"totals"`
+		} `json:"storage"`
+	}
+	poll.Until(t, 60*time.Second, "every message handled", func() bool {
+		getJSON(t, p.api+"/stats", &s)
+		return s.Bus.ConsumerLag == 0 && s.Bus.Invalid["invalid_level"] == levels+1
+	})
+	if s.Bus.Acknowledged != 2 || s.Bus.Invalid["missing_message"] != 1 || s.Bus.Invalid["timestamp_out_of_range"] != 2 {
+		t.Errorf("bus stats %+v: want 2 stored, %d bad levels, 1 without a message, 2 out of range", s.Bus, levels+1)
+	}
+	if n := countRows(t, "sqlite", dsn); n != 2 {
+		t.Errorf("%d rows stored, want the 2 good ones", n)
+	}
+	start := time.Now()
+	body := getBody(t, p.api+"/stats")
+	if d := time.Since(start); len(body) > 64<<10 || d > time.Second {
+		t.Errorf("/stats: %d bytes in %v", len(body), d)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -684,7 +684,7 @@ func setupIngest(cfg *config) error {
 		return errors.New("give --ingest-tls-cert and --ingest-tls-key together")
 	}
 	if cfg.ingestCert != "" {
-		pair, err := tls.LoadX509KeyPair(cfg.ingestCert, cfg.ingestKey)
+		pair, err := loadKeyPair(cfg.ingestCert, cfg.ingestKey)
 		if err != nil {
 			return fmt.Errorf("--ingest-tls-cert: %w", err)
 		}

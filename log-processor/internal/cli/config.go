@@ -44,7 +44,7 @@ var notInFile = map[string]bool{"config": true, "check-config": true, "help": tr
 // the command line did not, and returns the rest.
 func loadConfig(path string, fs *pflag.FlagSet) (fileConfig, error) {
 	var fc fileConfig
-	b, err := os.ReadFile(path)
+	b, err := readBounded(path, maxConfigFile)
 	if err != nil {
 		return fc, fmt.Errorf("--config: %w", err)
 	}
@@ -168,19 +168,6 @@ func scalar(v *yaml.Node, what string, at errAt) (string, error) {
 	return s, nil
 }
 
-// readFileValue reads a secret from a file: its first line, trimmed.
-func readFileValue(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	if line = strings.TrimSpace(line); line == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return line, nil
-}
-
 func readSources(n *yaml.Node, at errAt) ([]receiver.Config, []string, error) {
 	if n.Kind != yaml.SequenceNode {
 		return nil, nil, at(n, "sources: want a list")
@@ -276,7 +263,7 @@ type tlsFiles struct {
 func (t tlsFiles) client() (*tls.Config, error) {
 	cfg := &tls.Config{ServerName: t.serverName, InsecureSkipVerify: t.insecure, MinVersion: tls.VersionTLS12}
 	if t.ca != "" {
-		pem, err := os.ReadFile(t.ca)
+		pem, err := readBounded(t.ca, maxPEMFile)
 		if err != nil {
 			return nil, err
 		}
@@ -289,7 +276,7 @@ func (t tlsFiles) client() (*tls.Config, error) {
 		return nil, errors.New("give cert_file and key_file together")
 	}
 	if t.cert != "" {
-		pair, err := tls.LoadX509KeyPair(t.cert, t.key)
+		pair, err := loadKeyPair(t.cert, t.key)
 		if err != nil {
 			return nil, err
 		}

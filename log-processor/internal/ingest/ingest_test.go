@@ -123,7 +123,11 @@ func lines(n int) string {
 
 func (f *fixture) post(t *testing.T, body io.Reader, header map[string]string) (int, Result, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.http.URL+PathHTTP, body)
+	target := f.http.URL + PathHTTP
+	if q := header["X-Query"]; q != "" {
+		target += "?" + q
+	}
+	req, err := http.NewRequest(http.MethodPost, target, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +176,9 @@ func TestPostAnswers(t *testing.T) {
 		{"ndjson", strings.NewReader(line(1, "INFO") + "\n\n" + line(2, "LOUD") + "\r\n" + line(3, "WARN")), nil, 200,
 			Result{Accepted: 2, Rejected: map[string]uint64{"invalid_level": 1}}},
 		{"gzip", gz(t, lines(5)), map[string]string{"Content-Encoding": "gzip"}, 200, Result{Accepted: 5}},
+		{"x-gzip", gz(t, lines(2)), map[string]string{"Content-Encoding": "x-gzip"}, 200, Result{Accepted: 2}},
+		{"bearer in lower case", strings.NewReader(lines(1)), map[string]string{"Authorization": "bearer " + secret}, 200, Result{Accepted: 1}},
+		{"token in the query of a POST", strings.NewReader(lines(1)), map[string]string{"Authorization": "", "X-Query": "token=" + secret}, 401, Result{}},
 		{"json array", strings.NewReader("[" + line(1, "INFO") + "," + line(2, "DEBUG") + "]"), nil, 200, Result{Accepted: 1, BelowMinLevel: 1}},
 		{"control and no-level lines", strings.NewReader(`{"status":"hi"}` + "\n" + `{"timestamp":` + strconv.FormatInt(time.Now().UnixMilli(), 10) + `,"message":"no level","service":"s"}`),
 			nil, 200, Result{Accepted: 1, Ignored: 1, DefaultLevel: 1}},
@@ -207,8 +214,8 @@ func TestPostAnswers(t *testing.T) {
 		t.Fatalf("stats %+v, want one push source for shipper on %s", st, PathHTTP)
 	}
 	c := st[0].Counters
-	if c.Submitted != 9 || c.ParseErr != 2 || c.BelowMinLevel != 1 || c.DefaultLevel != 1 || c.Ignored != 1 || c.Total != c.OK+c.ParseErr+c.Ignored+c.BelowMinLevel {
-		t.Fatalf("counters %+v, want 9 submitted (1 at the default level), 2 parse errors, 1 below the floor, 1 ignored, adding up", c)
+	if c.Submitted != 12 || c.ParseErr != 2 || c.BelowMinLevel != 1 || c.DefaultLevel != 1 || c.Ignored != 1 || c.Total != c.OK+c.ParseErr+c.Ignored+c.BelowMinLevel {
+		t.Fatalf("counters %+v, want 12 submitted (1 at the default level), 2 parse errors, 1 below the floor, 1 ignored, adding up", c)
 	}
 }
 

@@ -70,6 +70,9 @@ func (s *Sink) Connect(q queue.Queue, blocked func() string) {
 	s.queue, s.blocked = q, blocked
 }
 
+// Parser returns the parser settings every source shares.
+func (s *Sink) Parser() parser.Parser { return s.parser }
+
 // QueueStats returns the queue's stats, for the sources' summary lines.
 func (s *Sink) QueueStats() queue.Stats { return s.queue.Stats() }
 

@@ -56,6 +56,7 @@ type collector struct {
 	// With --bus jetstream and --cluster.
 	busConnected, busPublished, busPending, busPublishErrors, busAcked *prometheus.Desc
 	busRedelivered, busCorrupt, busLag, sourceOwned, clusterMembers    *prometheus.Desc
+	busInvalid                                                         *prometheus.Desc
 }
 
 func newCollector(p Source) *collector {
@@ -91,6 +92,7 @@ func newCollector(p Source) *collector {
 		busAcked:         desc("bus_acknowledged_entries_total", "Entries this processor stored, then acknowledged to the stream."),
 		busRedelivered:   desc("bus_redelivered_messages_total", "Stream messages this processor received more than once."),
 		busCorrupt:       desc("bus_corrupt_messages_total", "Stream messages that did not decode, terminated."),
+		busInvalid:       desc("bus_invalid_entries_total", "Entries from the stream that failed validation, not stored, by reason.", "reason"),
 		busLag:           desc("bus_consumer_lag_messages", "Messages of the shared consumer no writer has acknowledged yet."),
 		sourceOwned:      desc("source_owned", "Whether this processor reads the source (1) or another of its cluster does (0).", "source"),
 		clusterMembers:   desc("cluster_members", "Live processors of the cluster, as last seen."),
@@ -161,6 +163,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.busAcked, cs.Acknowledged)
 			counter(c.busRedelivered, cs.Redelivered)
 			counter(c.busCorrupt, cs.Corrupt)
+			for _, reason := range sortedKeys(cs.Invalid) {
+				counter(c.busInvalid, cs.Invalid[reason], reason)
+			}
 			gauge(c.busLag, float64(cs.ConsumerLag))
 		}
 	}

@@ -51,7 +51,7 @@ func fixed() snapshot {
 	s.Cluster = &pipeline.ClusterStats{Name: "fleet", ID: "proc-a-1f0c", Members: []string{"proc-a-1f0c", "proc-b-77d2"}}
 	s.Bus = &pipeline.BusStats{Role: pipeline.RoleAll, Status: bus.Status{Kind: "jetstream", Connected: true},
 		PublishStats: &bus.PublishStats{Published: 140, Pending: 8, PublishErrors: 1},
-		ConsumeStats: &bus.ConsumeStats{Acknowledged: 139, Redelivered: 2, ConsumerLag: 3}}
+		ConsumeStats: &bus.ConsumeStats{Acknowledged: 139, Redelivered: 2, ConsumerLag: 3, Invalid: map[string]uint64{"invalid_level": 4}}}
 	return snapshot(s)
 }
 

@@ -660,3 +660,42 @@ func FuzzElements(f *testing.F) {
 		}
 	})
 }
+
+func TestCheck(t *testing.T) {
+	good := models.LogEntry{Timestamp: now.UnixMilli(), Level: "WARN", Message: "m", Service: "s", Attrs: `{"a":1}`}
+	for _, tc := range []struct {
+		name string
+		edit func(e *models.LogEntry)
+		want Reason
+	}{
+		{"valid", func(*models.LogEntry) {}, OK},
+		{"debug is storable", func(e *models.LogEntry) { e.Level = "DEBUG" }, OK},
+		{"unknown level", func(e *models.LogEntry) { e.Level = "LOUD" }, InvalidLevel},
+		{"trace", func(e *models.LogEntry) { e.Level = "TRACE" }, InvalidLevel},
+		{"empty level", func(e *models.LogEntry) { e.Level = "" }, InvalidLevel},
+		{"no message", func(e *models.LogEntry) { e.Message = "" }, MissingMessage},
+		{"no service", func(e *models.LogEntry) { e.Service = "" }, MissingService},
+		{"far future", func(e *models.LogEntry) { e.Timestamp = 1 << 62 }, TimestampOutOfRange},
+		{"negative", func(e *models.LogEntry) { e.Timestamp = -5 }, TimestampOutOfRange},
+		{"long service", func(e *models.LogEntry) { e.Service = strings.Repeat("s", DefaultMaxNameBytes+1) }, FieldTooLong},
+		{"bad UTF-8", func(e *models.LogEntry) { e.Message = "\xff" }, InvalidUTF8},
+		{"NUL", func(e *models.LogEntry) { e.SpanID = "a\x00" }, NulCharacter},
+		{"attrs not an object", func(e *models.LogEntry) { e.Attrs = `[1]` }, InvalidField},
+		{"attrs not JSON", func(e *models.LogEntry) { e.Attrs = `{"a":` }, InvalidField},
+		{"attrs with a NUL escape", func(e *models.LogEntry) { e.Attrs = `{"a":"\u0000"}` }, InvalidField},
+	} {
+		e := good
+		tc.edit(&e)
+		if got := (&Parser{}).Check(&e, now); got != tc.want {
+			t.Errorf("%s: Check = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// Whatever Parse accepts, Check accepts.
+	for _, tc := range parseCases {
+		if e, r := (&Parser{}).Parse([]byte(tc.in), now); r.IsEntry() {
+			if c := (&Parser{}).Check(&e, now); c != OK {
+				t.Errorf("%s: parsed, but Check says %v", tc.name, c)
+			}
+		}
+	}
+}

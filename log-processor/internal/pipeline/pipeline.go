@@ -23,6 +23,7 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/cluster"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/queue"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
@@ -177,7 +178,7 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) (p *Pipeline, err
 		p.queue = p.publisher
 	}
 	if cfg.Bus != nil && cfg.Role != RoleIngest {
-		if p.consumer, err = cfg.Bus.NewConsumer(context.Background(), tallied{p}); err != nil {
+		if p.consumer, err = cfg.Bus.NewConsumer(context.Background(), tallied{p}, p.check); err != nil {
 			return nil, err
 		}
 	}
@@ -198,6 +199,19 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) (p *Pipeline, err
 		}
 	}
 	return p, nil
+}
+
+// check re-validates an entry that came over the bus against the
+// parser's rules (the sink's settings): "" or why it may not be stored.
+func (p *Pipeline) check(e *models.LogEntry) string {
+	var pr parser.Parser
+	if p.cfg.Sink != nil {
+		pr = p.cfg.Sink.Parser()
+	}
+	if r := pr.Check(e, time.Now()); r != parser.OK {
+		return r.String()
+	}
+	return ""
 }
 
 // blocked says why the queue cannot drain, if it cannot: the drop reason

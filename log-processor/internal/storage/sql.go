@@ -126,7 +126,10 @@ func ByLevel(e *models.LogEntry) string   { return e.Level }
 // level since the database was created. TopServicesSQL reads the top
 // services through the index on n.
 const (
-	LevelCountsSQL = "SELECT level, n FROM level_counts"
+	// LevelCountsSQL reads the known levels only, so that it stays small
+	// whatever the table holds (entries are validated before they are
+	// stored; this is the second line).
+	LevelCountsSQL = "SELECT level, n FROM level_counts WHERE level IN ('DEBUG', 'INFO', 'WARN', 'ERROR')"
 	// TopServicesSQL takes the limit as its one parameter, given as %s.
 	TopServicesSQL = "SELECT service, n FROM service_counts ORDER BY n DESC LIMIT %s"
 )

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/logpipeline/log-processing-service/pkg/models"
@@ -37,5 +38,18 @@ func BenchmarkTallyAdd(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		tl.Add(batch)
+	}
+}
+
+// TestLevelCountsSQLReadsStoredLevels: the counts query names exactly the
+// levels an entry may be stored with, and no others.
+func TestLevelCountsSQLReadsStoredLevels(t *testing.T) {
+	for _, l := range models.StoredLevels {
+		if !strings.Contains(LevelCountsSQL, "'"+l+"'") {
+			t.Errorf("LevelCountsSQL leaves out %s: %s", l, LevelCountsSQL)
+		}
+	}
+	if n := strings.Count(LevelCountsSQL, "'"); n != 2*len(models.StoredLevels) {
+		t.Errorf("LevelCountsSQL names %d levels, want %d", n/2, len(models.StoredLevels))
 	}
 }
