@@ -308,3 +308,31 @@ func TestReadFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseKey: the key a cluster leases names the source and digests its
+// definition, so that two processors given one name for two different
+// sources lease (and read) both, rather than one leaving the other unread.
+func TestLeaseKey(t *testing.T) {
+	sink := sinkFor(&pool{})
+	key := func(c Config) string { return New(c, sink, discard).LeaseKey() }
+	base := Config{Name: "checkout", URL: "ws://a:1/ws", Header: http.Header{"Authorization": {"Bearer x"}}, OpenMessage: "sub"}
+	same := base
+	same.Header = http.Header{"Authorization": {"Bearer x"}}
+	if key(base) != key(same) || !strings.HasPrefix(key(base), "checkout@") {
+		t.Fatalf("equal definitions: %q and %q", key(base), key(same))
+	}
+	for name, edit := range map[string]func(c *Config){
+		"url":          func(c *Config) { c.URL = "ws://b:1/ws" },
+		"header":       func(c *Config) { c.Header = http.Header{"Authorization": {"Bearer y"}} },
+		"open message": func(c *Config) { c.OpenMessage = "other" },
+	} {
+		c := base
+		edit(&c)
+		if key(c) == key(base) {
+			t.Errorf("another %s, same lease key %q", name, key(c))
+		}
+	}
+	if got := key(Config{URL: "ws://a:1/ws?token=s3cret"}); strings.Contains(got, "s3cret") || !strings.HasPrefix(got, "a:1/ws@") {
+		t.Errorf("unnamed source's key %q: want host:port/path and a digest, no query", got)
+	}
+}
