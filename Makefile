@@ -4,12 +4,12 @@
 GO        ?= go
 BIN       := bin
 EXE       := $(shell $(GO) env GOEXE)
-GEN_ADDR  ?= :8080
-API_ADDR  ?= :9090
+GEN_ADDR  ?= 127.0.0.1:8080
+API_ADDR  ?= 127.0.0.1:9090
 INTERVAL  ?= 250
 FUZZTIME  ?= 60s
 
-.PHONY: all build run test lint fmt-check vet staticcheck race cross fuzz bench clean
+.PHONY: all build run test lint fmt-check vet staticcheck race cross fuzz bench screenshot clean
 
 all: build
 
@@ -69,6 +69,11 @@ bench: build
 		--duration $(BENCH_DURATION) --warmup 2s --soak $(BENCH_SOAK) \
 		$(if $(NATS_SERVER),--nats-server "$(NATS_SERVER)") \
 		$(if $(LOGPROC_TEST_POSTGRES_DSN),--postgres-dsn "$(LOGPROC_TEST_POSTGRES_DSN)")
+
+## screenshot: the dashboard in headless Chromium, 30 s after start, into log-processor/docs/dashboard.png
+screenshot:
+	LOGPROC_REQUIRE_BROWSER=1 LOGPROC_SCREENSHOT="$(CURDIR)/log-processor/docs/dashboard.png" LOGPROC_SCREENSHOT_POINTS=30 \
+		$(GO) test -count=1 -run '^TestDashboardInBrowser$$' ./log-processor/internal/cli
 
 clean:
 	rm -rf $(BIN)

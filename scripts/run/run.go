@@ -110,8 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, sigs <-ch
 	fs.SetOutput(stderr)
 	genBin := fs.String("generator", "bin/mock-log-generator", "mock-log-generator binary")
 	procBin := fs.String("processor", "bin/log-processor", "log-processor binary")
-	genAddr := fs.String("gen-addr", ":8080", "the generator's listen address")
-	apiAddr := fs.String("api-addr", ":9090", "the processor's API address")
+	genAddr := fs.String("gen-addr", "127.0.0.1:8080", "the generator's listen address")
+	apiAddr := fs.String("api-addr", "127.0.0.1:9090", "the processor's API address (loopback: only this machine can read the logs)")
 	interval := fs.String("interval", "250", "the generator's --interval-ms")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
@@ -137,8 +137,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, sigs <-ch
 		return max(proc.status(), 1), err
 	}
 	mu.Lock()
-	fmt.Fprintf(stderr, "\nmake run: generator on %s, processor API on %s. Try: curl http://%s/stats  (Ctrl+C stops both)\n\n",
-		addr, api, dialable(api))
+	d := dialable(api)
+	fmt.Fprintf(stderr, "\nmake run: the generator is on %s; the processor's API on %s.\n"+
+		"  dashboard:  http://%s/\n"+
+		"  counters:   curl http://%s/stats\n"+
+		"  the tail:   curl -N \"http://%s/logs/tail?level=ERROR\"\n"+
+		"  Ctrl+C stops both.\n\n", addr, api, d, d, d)
 	mu.Unlock()
 
 	select {

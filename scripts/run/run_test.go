@@ -112,7 +112,7 @@ func TestRunAndStop(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !strings.Contains(errs.String(), "Try: curl http://127.0.0.1:") {
+	if !strings.Contains(errs.String(), "dashboard:  http://127.0.0.1:") || !strings.Contains(errs.String(), "curl http://127.0.0.1:") {
 		t.Errorf("banner = %q", errs.String())
 	}
 	sigs <- os.Interrupt

@@ -387,7 +387,7 @@ func parse(args []string, stdout io.Writer) (config, error) {
 		if errors.Is(err, pflag.ErrHelp) {
 			return cfg, err
 		}
-		return cfg, &UsageError{err}
+		return cfg, &UsageError{withSuggestion(err, fs)}
 	}
 	if fs.NArg() > 0 {
 		return cfg, &UsageError{fmt.Errorf("unexpected argument %q (sources go in --urls)", fs.Arg(0))}
@@ -443,6 +443,9 @@ func checkBackendFlags(fs *pflag.FlagSet, backend, busKind string) error {
 			continue // also names the processor to NATS and to its fleet
 		}
 		if fs.Changed(bf.flag) && !slices.Contains(bf.backends, backend) {
+			if bf.flag == "instance" {
+				return fmt.Errorf("--instance names this processor for --storage postgres (recorded with every row) or --bus jetstream (to NATS and its fleet); it does nothing with --storage %s", backend)
+			}
 			return fmt.Errorf("--%s is for --storage %s; it does nothing with --storage %s", bf.flag, strings.Join(bf.backends, " or "), backend)
 		}
 	}

@@ -83,7 +83,11 @@ func loadConfig(path string, fs *pflag.FlagSet) (fileConfig, error) {
 		}
 		f := fs.Lookup(k.Value)
 		if f == nil || notInFile[k.Value] {
-			return fc, at(k, "unknown key %q (keys are the flags' names, and sources and ingest-tokens)", k.Value)
+			hint := ""
+			if s := suggest(k.Value, append(flagNames(fs), "sources", "ingest-tokens")); s != "" && !notInFile[s] {
+				hint = fmt.Sprintf("; did you mean %s?", s)
+			}
+			return fc, at(k, "unknown key %q (keys are the flags' names, and sources and ingest-tokens%s)", k.Value, hint)
 		}
 		if fs.Changed(k.Value) {
 			continue // the command line wins

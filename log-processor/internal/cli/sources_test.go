@@ -152,6 +152,7 @@ func TestConfigFile(t *testing.T) {
 	t.Setenv("TEST_SET", "x")
 	bad := []struct{ name, text, want string }{
 		{"unknown key", "workers: 3\n\nqueue_sise: 5\n", `:3: unknown key "queue_sise"`},
+		{"a key with underscores", "queue_size: 5\n", `did you mean queue-size?`},
 		{"unknown source key", "sources:\n  - url: ws://127.0.0.1:1/\n    hedaers: {}\n", `:3: source: unknown key "hedaers"`},
 		{"unset variable", "sources:\n  - url: ws://127.0.0.1:1/\n    headers: {Authorization: \"Bearer ${TEST_UNSET_VAR}\"}\n", "TEST_UNSET_VAR is not set"},
 		{"bad value", "workers: many\n", ":1: workers"},

@@ -49,9 +49,12 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	if in != nil && in.roles[rTime].key != nil {
 		ts = in
 	}
-	ms, tr := ts.timestamp()
-	if tr != OK {
-		return models.LogEntry{}, tr
+	ms := now.UnixMilli() // no time under any name: the receive time, as OTLP has it
+	if ts.roles[rTime].key != nil {
+		var tr Reason
+		if ms, tr = ts.timestamp(); tr != OK {
+			return models.LogEntry{}, tr
+		}
 	}
 	skew := p.MaxSkew
 	if skew <= 0 {

@@ -125,7 +125,12 @@ var parseCases = []parseCase{
 	{name: "level null", in: `{"timestamp":` + ts + `,"level":null,"message":"m","service":"s"}`, want: InvalidLevel},
 	{name: "level padded", in: `{"timestamp":` + ts + `,"level":" INFO","message":"m","service":"s"}`, want: InvalidLevel},
 
-	{name: "timestamp missing", in: `{"level":"INFO","message":"m","service":"s"}`, want: InvalidTimestamp},
+	{name: "timestamp missing: the receive time", in: `{"level":"INFO","message":"m","service":"s"}`, want: OK,
+		check: func(t *testing.T, e models.LogEntry) {
+			if e.Timestamp != now.UnixMilli() {
+				t.Errorf("timestamp = %d, want the receive time %d", e.Timestamp, now.UnixMilli())
+			}
+		}},
 	{name: "timestamp string", in: `{"timestamp":"yesterday","level":"INFO","message":"m","service":"s"}`, want: InvalidTimestamp},
 	{name: "timestamp numeric string", in: `{"timestamp":"` + ts + `","level":"INFO","message":"m","service":"s"}`, want: OK},
 	{name: "timestamp fraction", in: `{"timestamp":` + ts + `.5,"level":"INFO","message":"m","service":"s"}`, want: OK},

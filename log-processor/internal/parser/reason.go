@@ -32,7 +32,7 @@ const (
 
 	// Field rejections: a well-formed object that is not a valid log entry.
 	InvalidLevel        // a level that is none of the known names or numbers
-	InvalidTimestamp    // no time, or one that is neither a number nor a known date format
+	InvalidTimestamp    // a time that is neither a number nor a known date format
 	TimestampOutOfRange // a time outside the allowed skew from now
 	MissingService      // service absent, null or empty
 	MissingMessage      // message absent, null or empty

@@ -62,6 +62,11 @@ const (
 	// readBufferSize is the socket read buffer; large enough to take many
 	// small frames per read system call.
 	readBufferSize = 64 << 10
+	// firstPatience is how long a source that has never connected is
+	// retried often, at most firstRetry apart: a processor started just
+	// before its generator connects within a second or two of it.
+	firstPatience = 30 * time.Second
+	firstRetry    = 2 * time.Second
 )
 
 // Config describes one source. A zero field means its default.
@@ -208,6 +213,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 	bo := backoff.Backoff{Max: r.cfg.MaxBackoff}
 	buf := make([]byte, 0, 4096)
 	connected := false
+	began := time.Now()
 	for {
 		r.setState(intake.StateConnecting, nil)
 		r.log.Info("Connecting to WebSocket server at: " + r.name)
@@ -232,6 +238,9 @@ func (r *Receiver) Run(ctx context.Context) error {
 			return nil
 		}
 		d := bo.Next()
+		if !connected && time.Since(began) < firstPatience {
+			d = min(d, firstRetry)
+		}
 		r.setState(intake.StateBackoff, err)
 		r.log.Warn("WebSocket source unavailable; will retry", "err", err, "retry_in", d.Round(time.Millisecond))
 		t := time.NewTimer(d)

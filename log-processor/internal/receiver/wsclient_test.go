@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -334,5 +335,44 @@ func TestLeaseKey(t *testing.T) {
 	}
 	if got := key(Config{URL: "ws://a:1/ws?token=s3cret"}); strings.Contains(got, "s3cret") || !strings.HasPrefix(got, "a:1/ws@") {
 		t.Errorf("unnamed source's key %q: want host:port/path and a digest, no query", got)
+	}
+}
+
+// dialCounter is a log handler counting the receiver's dial attempts.
+type dialCounter struct{ n atomic.Int32 }
+
+func (d *dialCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (d *dialCounter) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "Connecting to WebSocket server at: ") {
+		d.n.Add(1)
+	}
+	return nil
+}
+func (d *dialCounter) WithAttrs([]slog.Attr) slog.Handler { return d }
+func (d *dialCounter) WithGroup(string) slog.Handler      { return d }
+
+// TestRetriesOftenBeforeFirstConnect: a source that has never answered is
+// retried at most two seconds apart (a processor started before its
+// generator), however high --max-backoff is.
+func TestRetriesOftenBeforeFirstConnect(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "ws://" + ln.Addr().String() + "/ws/logs"
+	ln.Close() // refused from now on
+	dials := &dialCounter{}
+	r := New(Config{URL: url, MaxBackoff: time.Minute}, sinkFor(&pool{}), slog.New(dials))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	// Attempts at 0, then within 0.25, 0.5, 1, 2, 2, 2 s of each other:
+	// seven take under 8 s; with the plain backoff the seventh could come
+	// only after 16 s of waiting.
+	start := time.Now()
+	poll.Until(t, 20*time.Second, "seven dials", func() bool { return dials.n.Load() >= 7 })
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("seven dials took %v, want under 10 s", d)
 	}
 }

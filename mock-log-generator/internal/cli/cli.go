@@ -180,20 +180,7 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(stdout, "mock-log-generator serves JSON log messages over WebSocket at /ws/logs.\n\n"+
 			"Usage:\n  mock-log-generator [flags]\n\nFlags:\n%s\n"+
-			"Per-connection query parameters (ws://host:port/ws/logs?...):\n"+
-			"  interval_ms=N      interval between messages (0 = random 10-1000 ms)\n"+
-			"  flood              send as fast as the connection takes\n"+
-			"  rate=N             send N messages per second (paced every 5 ms)\n"+
-			"  count=N            send N messages, then stay connected and quiet\n"+
-			"  service=NAME       fixed service name\n"+
-			"  level=LEVEL        fixed level: INFO, WARN or ERROR\n"+
-			"  level_weights=W    level mix, e.g. INFO:50,WARN:30,ERROR:20 (default 70/20/10)\n"+
-			"  debug              log every frame sent\n"+
-			"  malformed_pct=P    send P%% of frames malformed, of assorted kinds (for testing consumers)\n"+
-			"  drop_after=N       cut the TCP connection without a close frame after N frames\n"+
-			"  seed=S             seed the connection's randomness, to replay a stream\n\n"+
-			"A text message from the client applies the same settings from then on (a subscribe\n"+
-			"message): service=checkout&rate=50, or {\"service\":\"checkout\",\"rate\":50}.\n", fs.FlagUsages())
+			"%s", fs.FlagUsages(), ws.QueryHelp)
 	}
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
 	fs.StringVarP(&cfg.addr, "url", "u", DefaultAddr, "HTTP listen address, e.g. :8080 or 127.0.0.1:8080")

@@ -136,8 +136,33 @@ func NewServer(cfg Config, logger *slog.Logger) *Server {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws/logs", s.serveLogs)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "mock-log-generator\n\nGET /ws/logs    a WebSocket: a handshake frame, then JSON log messages\n\n"+QueryHelp)
+	})
 	return mux
 }
+
+// QueryHelp describes the per-connection settings, for --help and GET /.
+const QueryHelp = `Per-connection query parameters (ws://host:port/ws/logs?...):
+  interval_ms=N      interval between messages (0 = random 10-1000 ms)
+  flood              send as fast as the connection takes
+  rate=N             send N messages per second (paced every 5 ms)
+  count=N            send N messages, then stay connected and quiet
+  service=NAME       fixed service name
+  services=N         cycle through N generated service names (svc-0000000, ...)
+  level=LEVEL        fixed level: INFO, WARN or ERROR
+  level_weights=W    level mix, e.g. INFO:50,WARN:30,ERROR:20 (default 70/20/10)
+  message_bytes=N    messages of N bytes
+  pad=N              an unknown "pad" field of N bytes in every message
+  debug              log every frame sent
+  malformed_pct=P    send P% of frames malformed, of assorted kinds (for testing consumers)
+  drop_after=N       cut the TCP connection without a close frame after N frames
+  seed=S             seed the connection's randomness, to replay a stream
+
+A text message from the client applies the same settings from then on (a subscribe
+message): service=checkout&rate=50, or {"service":"checkout","rate":50}.
+`
 
 // Close sends a close frame to every connection and waits for their
 // goroutines, or for ctx to end. New upgrades are refused from then on.

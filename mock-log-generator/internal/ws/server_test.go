@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -637,5 +638,29 @@ func TestSubscribeMessage(t *testing.T) {
 	readJSON(t, c)
 	if e := readEntry(t, c); e.Service != "again" {
 		t.Fatalf("entry of service %q after subscribing again", e.Service)
+	}
+}
+
+// TestIndexAndQueryHelp: GET / answers with the endpoint and every query
+// parameter the server reads (the same text as --help).
+func TestIndexAndQueryHelp(t *testing.T) {
+	_, url := start(t, Config{})
+	resp, err := http.Get("http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/ws/logs") + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "GET /ws/logs") {
+		t.Fatalf("GET /: %d %q", resp.StatusCode, body)
+	}
+	for _, name := range []string{"interval_ms", "flood", "rate", "count", "service", "services", "level", "level_weights",
+		"message_bytes", "pad", "debug", "malformed_pct", "drop_after", "seed"} {
+		if _, err := parseParams(neturl.Values{name: {"1"}}, 0); err != nil && strings.Contains(err.Error(), "unknown") {
+			t.Errorf("%s is not a parameter the server reads: %v", name, err)
+		}
+		if !strings.Contains(string(body), "  "+name) {
+			t.Errorf("GET / and --help do not describe %s", name)
+		}
 	}
 }
