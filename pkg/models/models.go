@@ -20,7 +20,7 @@ const (
 // (log-processor --min-level debug); the generator never sends it.
 const LevelDebug = "DEBUG"
 
-// Levels lists the seed's levels in severity order: what the generator
+// Levels lists the generator's levels in severity order: what it
 // sends and what is stored by default.
 var Levels = [...]string{LevelInfo, LevelWarn, LevelError}
 

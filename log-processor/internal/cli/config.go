@@ -134,7 +134,8 @@ func expand(s string) (string, error) {
 		return v
 	})
 	if len(missing) > 0 {
-		return "", fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))
+		return "", fmt.Errorf("environment variable %s is not set (set it before starting: export %s=... in a POSIX shell, $env:%s=\"...\" in PowerShell)",
+			strings.Join(missing, ", "), missing[0], missing[0])
 	}
 	return out, nil
 }

@@ -174,7 +174,7 @@ func TestEndToEnd(t *testing.T) {
 	if r["accepted"] != float64(nA+nB) || r["processed"] != float64(nA+nB) || r["lost"] != float64(0) {
 		t.Errorf("drain report = %v", r)
 	}
-	// The final summary of each source, in the seed's terms.
+	// The final summary of each source, in the original design's terms.
 	finals := map[string]map[string]any{}
 	for _, l := range p.logLines(t, "summary") {
 		finals[l["ws"].(string)] = l

@@ -195,13 +195,32 @@ sources:
 	}
 }
 
-// TestExampleConfigIsValid keeps the commented example file true.
+// TestExampleConfigIsValid keeps the commented example file true, and the
+// copy of it in docs/cli.md the same file; without the variables its header
+// names, the error names them and says how to set them.
 func TestExampleConfigIsValid(t *testing.T) {
+	t.Setenv("CHECKOUT_TOKEN", "")
+	os.Unsetenv("CHECKOUT_TOKEN")
+	var out bytes.Buffer
+	err := Run(t.Context(), []string{"--config", "../../config.example.yaml", "--check-config"}, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "CHECKOUT_TOKEN is not set") || !strings.Contains(err.Error(), "export CHECKOUT_TOKEN=") {
+		t.Fatalf("without CHECKOUT_TOKEN: %v", err)
+	}
 	t.Setenv("CHECKOUT_TOKEN", "example")
 	t.Setenv("FLUENT_BIT_TOKEN", "example-2")
-	var out bytes.Buffer
 	if err := Run(t.Context(), []string{"--config", "../../config.example.yaml", "--check-config"}, &out, io.Discard); err != nil {
 		t.Fatalf("the example config: %v", err)
+	}
+	file, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(doc, append(append([]byte("```yaml\n"), file...), "```"...)) {
+		t.Error("docs/cli.md does not show log-processor/config.example.yaml as it is")
 	}
 	if !strings.Contains(out.String(), "source: checkout") || !strings.Contains(out.String(), "tokens=[fluent-bit]") {
 		t.Fatalf("--check-config printed\n%s", out.String())

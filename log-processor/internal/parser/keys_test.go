@@ -7,6 +7,7 @@ import (
 	"go/format"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -97,5 +98,58 @@ func BenchmarkLookupKey(b *testing.B) {
 		for _, k := range keys {
 			lookupKey(k, false)
 		}
+	}
+}
+
+// precedenceTable renders Precedence as the documentation's table.
+func precedenceTable() string {
+	var b strings.Builder
+	b.WriteString("| field | names, in precedence order |\n|---|---|\n")
+	for _, rk := range Precedence() {
+		if len(rk.Keys) == 0 {
+			continue
+		}
+		quoted := make([]string, len(rk.Keys))
+		for i, k := range rk.Keys {
+			quoted[i] = "`" + k + "`"
+		}
+		line := strings.Join(quoted, ", ")
+		if rk.Then != "" {
+			line += "; then " + rk.Then
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n", rk.Role, line)
+	}
+	return b.String()
+}
+
+// TestPrecedenceTableInDocs: docs/sources.md shows the key table as the
+// parser has it (-update rewrites the docs' copy).
+func TestPrecedenceTableInDocs(t *testing.T) {
+	const path = "../../../docs/sources.md"
+	const marker = "<!-- made from the parser's key table; TestPrecedenceTableInDocs keeps it so -->\n"
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(doc)
+	i := strings.Index(s, marker)
+	if i < 0 {
+		t.Fatalf("%s has no precedence table marker", path)
+	}
+	start := i + len(marker)
+	end := strings.Index(s[start:], "\n\n")
+	if end < 0 {
+		end = len(s) - start
+	}
+	want := precedenceTable()
+	got := s[start : start+end+1]
+	if *update {
+		if err := os.WriteFile(path, []byte(s[:start]+want+s[start+end+1:]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got != want {
+		t.Errorf("%s's precedence table differs from the parser's (go test -run TestPrecedenceTableInDocs -update):\n%s", path, want)
 	}
 }

@@ -11,7 +11,7 @@ import (
 // Parser.MinLevel it stands for LevelInfo.
 type Level int8
 
-// Levels, lowest first. TRACE and DEBUG are not among the seed's levels:
+// Levels, lowest first. TRACE and DEBUG are not among the generator's levels:
 // below the floor they are counted as below_min_level; DEBUG is stored
 // when the floor is lowered to it.
 const (
@@ -69,7 +69,7 @@ func levelWord(b []byte) (Level, bool) {
 	if len(b) == 0 || len(b) > 16 {
 		return 0, false
 	}
-	// The seed's levels and the commonest names first, without the map.
+	// The generator's levels and the commonest names first, without the map.
 	switch {
 	case equalFold(b, "INFO"):
 		return LevelInfo, true

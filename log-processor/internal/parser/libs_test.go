@@ -280,7 +280,7 @@ func readLines(t testing.TB, path string) [][]byte {
 }
 
 // BenchmarkParseDialects parses one INFO line of each library's sample, to
-// compare with BenchmarkParse/valid (the seed's format).
+// compare with BenchmarkParse/valid (the generator's format).
 func BenchmarkParseDialects(b *testing.B) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "libs", "*"))
 	p := Parser{DefaultService: libSource}

@@ -3,7 +3,7 @@
 //
 // It reads the JSON that common logging libraries write (log/slog, zap,
 // zerolog, logrus, pino, bunyan, winston, ECS, OpenTelemetry, GELF) as well
-// as the seed's own format, with no configuration: each field of the entry
+// as the generator's own format, with no configuration: each field of the entry
 // is looked for under the names those libraries use (see keys.go for the
 // names and their precedence), levels and times are normalised (levels.go,
 // times.go), and every other field is kept in the entry's Attrs.

@@ -275,7 +275,7 @@ func (t *Tally) Counts(top int) Counts {
 		ByService: TopServices(t.byService, top),
 	}
 	for i, l := range models.StoredLevels {
-		// The seed's three levels always; DEBUG once there is one.
+		// The generator's three levels always; DEBUG once there is one.
 		if n := t.byLevel[i]; n > 0 || l != models.LevelDebug {
 			c.ByLevel[l] = n
 		}
