@@ -14,6 +14,7 @@ type strRef struct {
 	escaped    bool
 	ok         bool
 	inner      bool
+	pre        bool // decoded already: an OpenTelemetry body that is no string, as plain JSON
 }
 
 // build validates the fields found by scan and assembles the entry.
@@ -91,6 +92,15 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 			s.fromContainers(&refs, false)
 		}
 	}
+	var decoded [numRoles]string
+	if !refs[rMessage].ok && s.conts[cBody].kind == '{' {
+		// A body that is no string (a map, an array, a number, bytes) is
+		// the message as its plain JSON.
+		if plain, ok := s.plainAnyValue(nil, s.conts[cBody]); ok {
+			decoded[rMessage] = string(plain)
+			refs[rMessage] = strRef{end: len(plain), escaped: true, ok: true, pre: true}
+		}
+	}
 	var inData []byte
 	if in != nil {
 		inData = in.data
@@ -105,7 +115,6 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	// Every string field must be within its bound and must not hold NUL,
 	// which PostgreSQL cannot store: what the parser accepts, every backend
 	// stores. Escaped fields are decoded first (decoding never lengthens).
-	var decoded [numRoles]string
 	own := 0 // bytes of the unescaped string fields, copied below
 	// Below the smallest bound no field needs its own looked up.
 	minLimit := min(p.limit(rMessage), p.limit(rService), p.limit(rTrace))
@@ -117,7 +126,9 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		}
 		n := ref.end - ref.start
 		if ref.escaped {
-			decoded[f] = unescape(data(ref)[ref.start:ref.end])
+			if !ref.pre {
+				decoded[f] = unescape(data(ref)[ref.start:ref.end])
+			}
 			if strings.IndexByte(decoded[f], 0) >= 0 {
 				return models.LogEntry{}, NulCharacter
 			}
@@ -269,7 +280,13 @@ func (s *scan) writeAttrs(b *strings.Builder, comma bool) {
 			b.WriteByte(',')
 		}
 		sp := s.attr(i)
-		b.Write(s.data[sp.ks:sp.ke])
+		if sp.prefix == pNone {
+			b.Write(s.data[sp.ks:sp.ke])
+		} else { // "prefix.key"
+			b.WriteByte('"')
+			b.WriteString(prefixes[sp.prefix])
+			b.Write(s.data[sp.ks+1 : sp.ke])
+		}
 		b.WriteByte(':')
 		b.Write(s.data[sp.vs:sp.ve])
 	}
@@ -624,12 +641,15 @@ func (s *scan) otelAttr(list value, name string) strRef {
 
 // keepRaw keeps the member whose key's raw JSON lies at ks:ke in the frame
 // and whose value's lies at vs:ve as an attribute, within the bound.
-func (s *scan) keepRaw(ks, ke, vs, ve int) {
+func (s *scan) keepRaw(ks, ke, vs, ve int) { s.keepPrefixed(pNone, ks, ke, vs, ve) }
+
+// keepPrefixed is keepRaw with the key written under a prefix.
+func (s *scan) keepPrefixed(prefix uint8, ks, ke, vs, ve int) {
 	if s.esc && (unstorable(s.data[ks:ke]) || unstorable(s.data[vs:ve])) { // only escapes can be unstorable
 		s.truncated = true
 		return
 	}
-	n := ke - ks + 1 + ve - vs // "key":value
+	n := ke - ks + 1 + ve - vs + len(prefixes[prefix]) // "key":value
 	if s.nAttrs > 0 {
 		n++ // and the comma before it
 	}
@@ -637,7 +657,7 @@ func (s *scan) keepRaw(ks, ke, vs, ve int) {
 		s.truncated = true
 		return
 	}
-	sp := attrSpan{ks: ks, ke: ke, vs: vs, ve: ve}
+	sp := attrSpan{ks: ks, ke: ke, vs: vs, ve: ve, prefix: prefix}
 	if s.nAttrs < inlineAttrs {
 		s.attrs[s.nAttrs] = sp
 	} else {

@@ -30,15 +30,18 @@ const (
 	cBody              // OpenTelemetry: "body": {"stringValue": ...}
 	cAttributes        // OpenTelemetry: "attributes": [{"key": ..., "value": {...}}]
 	cResource          // OpenTelemetry: "resource": {"attributes": [...]}
+	cScope             // OpenTelemetry: "scope": {"name": ..., "version": ..., "attributes": [...]}
 	numContainers
 )
 
 // containerKinds is the JSON kind ('{' or '[') each container's value has.
-var containerKinds = [numContainers]byte{cLog: '{', cService: '{', cTrace: '{', cSpan: '{', cBody: '{', cAttributes: '[', cResource: '{'}
+var containerKinds = [numContainers]byte{cLog: '{', cService: '{', cTrace: '{', cSpan: '{', cBody: '{', cAttributes: '[', cResource: '{', cScope: '{'}
 
 // keepContainer says which containers are also kept whole as attributes,
-// because they hold more than the entry takes from them.
-var keepContainer = [numContainers]bool{cLog: true, cService: true, cResource: true}
+// because they hold more than the entry takes from them. An OpenTelemetry
+// resource's and scope's members are kept one by one, under a prefix
+// (keepOTel).
+var keepContainer = [numContainers]bool{cLog: true, cService: true}
 
 // containerFallbacks are what the precedence table says a role falls back
 // to after its keys.
@@ -145,6 +148,7 @@ var knownKeys = rank([]knownKey{
 	{"span", keyInfo{role: -1, cont: cSpan}},
 	{"attributes", keyInfo{role: -1, cont: cAttributes}},
 	{"resource", keyInfo{role: -1, cont: cResource}},
+	{"scope", keyInfo{role: -1, cont: cScope}},
 	{"resourceLogs", keyInfo{role: -1, cont: -1, multi: true}},
 	{"version", keyInfo{role: -1, cont: -1, marker: gelfVersion}},
 })
@@ -164,7 +168,8 @@ func rank(keys []knownKey) []knownKey {
 			k.rank = next[k.role]
 			next[k.role]++
 		}
-		k.plain = k.role >= 0 && k.cont < 0 && k.marker == 0 && !k.multi
+		// A nanosecond time (OTLP's) is looked at first: 0 means unset.
+		k.plain = k.role >= 0 && k.cont < 0 && k.marker == 0 && !k.multi && k.flags&kNanos == 0
 	}
 	return keys
 }

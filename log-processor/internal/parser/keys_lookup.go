@@ -53,6 +53,8 @@ func lookupKey(key []byte, escaped bool) *keyInfo {
 			return &knownKeys[8].info
 		case "trace":
 			return &knownKeys[42].info
+		case "scope":
+			return &knownKeys[46].info
 		}
 	case 6:
 		switch string(key) {
@@ -74,7 +76,7 @@ func lookupKey(key []byte, escaped bool) *keyInfo {
 		case "span.id":
 			return &knownKeys[39].info
 		case "version":
-			return &knownKeys[47].info
+			return &knownKeys[48].info
 		}
 	case 8:
 		switch string(key) {
@@ -127,7 +129,7 @@ func lookupKey(key []byte, escaped bool) *keyInfo {
 		case "parentSpanId":
 			return &knownKeys[41].info
 		case "resourceLogs":
-			return &knownKeys[46].info
+			return &knownKeys[47].info
 		}
 	case 13:
 		switch string(key) {

@@ -193,7 +193,7 @@ func TestOTelExport(t *testing.T) {
 	got := parseAll(data)
 	wants := []libWant{
 		ok("INFO", "checkout", "request completed").with(func(w *libWant) {
-			w.ms, w.attrs = 1795919990123, `{"scope":{"name":"checkout.http","version":"1.0.0"},"http.status_code":"200"}`
+			w.ms, w.attrs = 1795919990123, `{"resource.host.name":"web-1","scope.name":"checkout.http","scope.version":"1.0.0","http.status_code":"200"}`
 		}),
 		ok("WARN", "checkout", "slow request").with(func(w *libWant) { w.ms = 1795919990124 }),
 		ok("ERROR", "checkout", "deadlock").with(func(w *libWant) { w.trace = "5b8efff798038103d269b633813fc60c" }),

@@ -168,8 +168,23 @@ type scan struct {
 // than the common libraries write besides the model's fields.
 const inlineAttrs = 12
 
-// attrSpan is a kept member: its key's and its value's raw JSON in the frame.
-type attrSpan struct{ ks, ke, vs, ve int }
+// attrSpan is a kept member: its key's and its value's raw JSON in the
+// frame, and the prefix its key is written with (an OpenTelemetry
+// resource's or scope's attribute).
+type attrSpan struct {
+	ks, ke, vs, ve int
+	prefix         uint8
+}
+
+// Prefixes of kept keys: pNone, or the attribute of an OpenTelemetry
+// resource or instrumentation scope.
+const (
+	pNone = iota
+	pResource
+	pScope
+)
+
+var prefixes = [...]string{pNone: "", pResource: "resource.", pScope: "scope."}
 
 // attr returns the i'th kept member.
 func (s *scan) attr(i int) attrSpan {
@@ -300,6 +315,9 @@ func (s *scan) member(ms int, k *keyInfo) Reason {
 			return OK
 		}
 	}
+	if k.flags&kNanos != 0 && zeroTime(s.data[v.start:v.end]) {
+		return OK // OTLP's 0: no time; the next name may give one
+	}
 	if k.marker != 0 {
 		s.gelf |= k.marker
 	}
@@ -314,8 +332,11 @@ func (s *scan) member(ms int, k *keyInfo) Reason {
 		}
 		*c = v
 		s.anyCont = true
-		if keepContainer[k.cont] {
+		switch {
+		case keepContainer[k.cont]:
 			s.keep(ms, vs, s.i)
+		case k.cont == cResource || k.cont == cScope:
+			s.keepOTel(int(k.cont), v)
 		}
 		return OK
 	}

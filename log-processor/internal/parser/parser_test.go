@@ -216,7 +216,25 @@ var parseCases = []parseCase{
 		check: wantMsgAttrs("m", "")},
 	{name: "otel body not text", in: otelRec(`"body":{"kvlistValue":{"values":[]}},"message":"m"`), want: OK,
 		check: wantMsgAttrs("m", "")},
-	{name: "otel body not text and no message", in: otelRec(`"body":{"intValue":"5"}`), want: MissingMessage},
+	{name: "otel body a number: the message is its JSON", in: otelRec(`"body":{"intValue":"5"}`), want: OK, check: wantMsgAttrs("5", "")},
+	{name: "otel body a map: the message is its JSON", in: otelRec(`"body":{"kvlistValue":{"values":[{"key":"a","value":{"stringValue":"x"}},{"key":"n","value":{"arrayValue":{"values":[{"intValue":"1"},{"boolValue":true},{"doubleValue":2.5}]}}}]}}`),
+		want: OK, check: wantMsgAttrs(`{"a":"x","n":[1,true,2.5]}`, "")},
+	{name: "otel body bytes", in: otelRec(`"body":{"bytesValue":"aGk="}`), want: OK, check: wantMsgAttrs(`"aGk="`, "")},
+	{name: "otel body empty", in: otelRec(`"body":{}`), want: MissingMessage},
+	{name: "otel time 0 is unset", in: `{"timeUnixNano":"0","observedTimeUnixNano":"1764300000000000000","severityNumber":9,"body":{"stringValue":"m"},"service.name":"s"}`, want: OK,
+		check: func(t *testing.T, e models.LogEntry) {
+			if e.Timestamp != 1764300000000 || e.Attrs != "" {
+				t.Errorf("timestamp %d attrs %s, want the observed time and no attributes", e.Timestamp, e.Attrs)
+			}
+		}},
+	{name: "otel resource and scope attributes, prefixed", in: `{"timeUnixNano":"1764300000000000000","severityNumber":9,"body":{"stringValue":"m"},` +
+		`"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"s"}},{"key":"host.name","value":{"stringValue":"h"}}]},` +
+		`"scope":{"name":"lib","version":"1.2","attributes":[{"key":"k","value":{"intValue":"3"}}]},"attributes":[{"key":"a","value":{"boolValue":true}}],"eventName":"login"}`,
+		want: OK, check: func(t *testing.T, e models.LogEntry) {
+			if want := `{"resource.host.name":"h","scope.name":"lib","scope.version":"1.2","scope.k":"3","a":true,"eventName":"login"}`; e.Service != "s" || string(e.Attrs) != want {
+				t.Errorf("service %q attrs %s, want s and %s", e.Service, e.Attrs, want)
+			}
+		}},
 	{name: "otel two bodies", in: otelRec(`"body":{"stringValue":"m"},"body":{"stringValue":"n"}`), want: DuplicateField},
 	{name: "otel two attribute lists", in: otelRec(`"body":{"stringValue":"m"},"attributes":[],"attributes":[]`), want: DuplicateField},
 	{name: "otel list not closed", in: otelRec(`"body":{"stringValue":"m"},"attributes":[{"key":"a","value":{"intValue":"5"}}`), want: InvalidJSON},
