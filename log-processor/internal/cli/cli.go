@@ -25,6 +25,7 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/metrics"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/otlp"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
@@ -87,6 +88,8 @@ type config struct {
 	file       fileConfig
 	ingestAddr string
 	ingest     ingest.Config
+	otlp       otlp.Config
+	otlpGRPC   string // --otlp-grpc-addr
 	tokens     []push.Token
 	ingestCert string
 	ingestKey  string
@@ -209,6 +212,13 @@ func run(ctx context.Context, abandon <-chan struct{}, args []string, stdout, st
 		}
 		started.add(func() { iln.Close() })
 	}
+	var gln net.Listener
+	if cfg.otlpGRPC != "" {
+		if gln, err = net.Listen("tcp", cfg.otlpGRPC); err != nil {
+			return fmt.Errorf("listen for OTLP/gRPC: %w", err)
+		}
+		started.add(func() { gln.Close() })
+	}
 	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -238,7 +248,7 @@ func run(ctx context.Context, abandon <-chan struct{}, args []string, stdout, st
 	sink := intake.NewSink(cfg.sink)
 	cfg.pipeline.Sink, cfg.pipeline.Tail = sink, hub
 	var ingestMux *http.ServeMux
-	cfg.pipeline.Sources, ingestMux = buildSources(&cfg, sink, logger)
+	cfg.pipeline.Sources, ingestMux = buildSources(&cfg, sink, gln, logger)
 	p, err := pipeline.New(cfg.pipeline, store, logger)
 	if err != nil {
 		return err
@@ -265,13 +275,19 @@ func run(ctx context.Context, abandon <-chan struct{}, args []string, stdout, st
 		servers = append(servers, isrv)
 		go func() { ends <- served{"ingest", isrv.Serve(iln)} }()
 		logger.Info("ingest listening", "addr", iln.Addr().String(), "tls", cfg.ingestTLS != nil, "tokens", len(cfg.tokens),
-			"paths", ingest.PathWS+" "+ingest.PathHTTP, "component", "ingest")
+			"paths", strings.Join(pushPaths, " "), "component", "ingest")
 		if len(cfg.tokens) == 0 && !loopback(iln.Addr()) {
 			logger.Warn("the ingest address accepts logs from anyone who can reach it; give tokens (ingest-tokens in --config, "+
 				"--ingest-token-file or $"+ingestTokenEnv+")", "component", "ingest")
 		}
 		if listening != nil {
 			listening(iln.Addr())
+		}
+	}
+	if gln != nil {
+		logger.Info("OTLP/gRPC listening", "addr", gln.Addr().String(), "tls", cfg.ingestTLS != nil, "component", "otlp")
+		if listening != nil {
+			listening(gln.Addr())
 		}
 	}
 
@@ -377,6 +393,10 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	fs.IntVar(&cfg.ingest.MaxRecords, "ingest-max-records", ingest.DefaultMaxRecords, "most records (lines) in one pushed request; more get 413")
 	sizeVar(fs, &cfg.gate.MaxInflightBytes, "ingest-max-inflight-bytes", push.DefaultMaxInflightBytes, "bytes every push path together holds at once (bodies, frames and their parsed entries); past it pushes wait briefly, then get 503 with Retry-After")
 	fs.IntVar(&cfg.gate.MaxRequests, "ingest-max-requests", push.DefaultMaxRequests, "push requests handled at once; more get 503 with Retry-After")
+	fs.StringVar(&cfg.otlpGRPC, "otlp-grpc-addr", "", "listen address for OTLP/gRPC logs (LogsService/Export; 4317 is the convention); off when empty. OTLP/HTTP is served at /v1/logs on --ingest-addr")
+	sizeVar(fs, &cfg.otlp.MaxBodyBytes, "otlp-max-body-bytes", otlp.DefaultMaxBodyBytes, "largest OTLP/HTTP body, once decompressed (the OTLP specification's 20 MiB); larger get 413")
+	sizeVar(fs, &cfg.otlp.GRPCMaxMessageBytes, "otlp-grpc-max-message-bytes", otlp.DefaultGRPCMaxMessageBytes, "largest OTLP/gRPC request message; larger get ResourceExhausted")
+	fs.Uint32Var(&cfg.otlp.GRPCMaxStreams, "otlp-grpc-max-streams", otlp.DefaultGRPCMaxStreams, "OTLP/gRPC calls at once on one connection")
 	fs.IntVar(&cfg.ingest.MaxClients, "ingest-max-clients", ingest.DefaultMaxClients, "WebSocket pushers connected at once; more get 503")
 	fs.DurationVar(&cfg.ingest.SubmitTimeout, "ingest-submit-timeout", ingest.DefaultSubmitTimeout, "how long a pushed HTTP request waits for room in a full queue before 503")
 	busFlags(fs, &cfg.bus)
@@ -501,8 +521,8 @@ func validate(cfg *config) error {
 	pc, rc, pp := &cfg.pipeline, &cfg.receiver, &cfg.sink.Parser
 	// Empty entries (a trailing or doubled comma) are left out.
 	cfg.urls = slices.DeleteFunc(cfg.urls, func(u string) bool { return strings.TrimSpace(u) == "" })
-	if len(cfg.urls) == 0 && len(cfg.file.sources) == 0 && cfg.ingestAddr == "" && pc.Role != pipeline.RoleStore {
-		return errors.New("no sources: give --urls (ws:// or wss:// URLs), sources in --config, or --ingest-addr to receive pushes")
+	if len(cfg.urls) == 0 && len(cfg.file.sources) == 0 && cfg.ingestAddr == "" && cfg.otlpGRPC == "" && pc.Role != pipeline.RoleStore {
+		return errors.New("no sources: give --urls (ws:// or wss:// URLs), sources in --config, or --ingest-addr (or --otlp-grpc-addr) to receive pushes")
 	}
 	seen := make(map[string]bool, len(cfg.urls))
 	cfg.dialed = cfg.dialed[:0]
@@ -617,6 +637,9 @@ func validate(cfg *config) error {
 		{"--tail-client-bytes", cfg.tail.ClientBytes},
 		{"--tail-max-bytes", cfg.tail.TotalBytes},
 		{"--ingest-max-records", int64(cfg.ingest.MaxRecords)},
+		{"--otlp-max-body-bytes", cfg.otlp.MaxBodyBytes},
+		{"--otlp-grpc-max-message-bytes", int64(cfg.otlp.GRPCMaxMessageBytes)},
+		{"--otlp-grpc-max-streams", int64(cfg.otlp.GRPCMaxStreams)},
 		{"--ingest-max-inflight-bytes", cfg.gate.MaxInflightBytes},
 		{"--ingest-max-requests", int64(cfg.gate.MaxRequests)},
 		{"--ingest-max-body-bytes", cfg.ingest.MaxBodyBytes},
@@ -693,12 +716,12 @@ func setupIngest(cfg *config) error {
 		}
 		cfg.ingestTLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
-	if cfg.ingestAddr == "" {
+	if cfg.ingestAddr == "" && cfg.otlpGRPC == "" {
 		if len(tokens) > 0 && len(cfg.tokenFiles)+len(cfg.file.tokens) > 0 || cfg.ingestCert != "" {
-			return errors.New("ingest tokens and --ingest-tls-cert need --ingest-addr")
+			return errors.New("ingest tokens and --ingest-tls-cert need --ingest-addr (or --otlp-grpc-addr)")
 		}
-		return nil
 	}
+	cfg.otlp.MaxRecords, cfg.otlp.SubmitTimeout = cfg.ingest.MaxRecords, cfg.ingest.SubmitTimeout
 	return nil
 }
 
@@ -734,7 +757,10 @@ func printPlan(w io.Writer, cfg config) {
 		for i, t := range cfg.tokens {
 			names[i] = t.Name
 		}
-		fmt.Fprintf(w, "ingest: %s tls=%t tokens=[%s]\n", cfg.ingestAddr, cfg.ingestTLS != nil, strings.Join(names, ","))
+		fmt.Fprintf(w, "ingest: %s tls=%t tokens=[%s] paths=%s\n", cfg.ingestAddr, cfg.ingestTLS != nil, strings.Join(names, ","), strings.Join(pushPaths, ","))
+	}
+	if cfg.otlpGRPC != "" {
+		fmt.Fprintf(w, "otlp-grpc: %s tls=%t\n", cfg.otlpGRPC, cfg.ingestTLS != nil)
 	}
 	if b := cfg.bus; b.kind == "jetstream" {
 		urls := make([]string, len(b.bus.URLs))

@@ -25,6 +25,7 @@ type counters struct {
 }
 
 type sourceStats struct {
+	Name       string `json:"name"`
 	URL        string `json:"url"`
 	Kind       string `json:"kind"`
 	State      string `json:"state"`

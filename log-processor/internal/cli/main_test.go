@@ -73,6 +73,7 @@ func (b *syncBuffer) String() string {
 type processor struct {
 	api    string // base URL of the HTTP API
 	ingest string // host:port of the ingest listener, with --ingest-addr
+	grpc   string // host:port of the OTLP/gRPC listener, with --otlp-grpc-addr
 	cancel context.CancelFunc
 	done   chan error
 	stderr *syncBuffer
@@ -82,7 +83,7 @@ func startProcessor(t *testing.T, args ...string) *processor {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &processor{cancel: cancel, done: make(chan error, 1), stderr: &syncBuffer{}}
-	addrc := make(chan net.Addr, 2)
+	addrc := make(chan net.Addr, 3)
 	args = append([]string{"--http-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	go func() {
 		p.done <- run(ctx, nil, args, io.Discard, p.stderr, func(a net.Addr) { addrc <- a })
@@ -92,6 +93,9 @@ func startProcessor(t *testing.T, args ...string) *processor {
 		p.api = "http://" + a.String()
 		if slices.Contains(args, "--ingest-addr") {
 			p.ingest = (<-addrc).String()
+		}
+		if slices.Contains(args, "--otlp-grpc-addr") {
+			p.grpc = (<-addrc).String()
 		}
 	case err := <-p.done:
 		cancel()

@@ -11,7 +11,6 @@ package ingest
 import (
 	"time"
 
-	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
 )
 
@@ -70,10 +69,5 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Env is what every push source kind shares: the sink its intakes submit
-// into, the tokens, and the one in-flight budget.
-type Env struct {
-	Sink *intake.Sink
-	Auth *push.Auth
-	Gate *push.Gate
-}
+// Env is what every push source kind shares (see push.Env).
+type Env = push.Env

@@ -100,3 +100,20 @@ func (in *Intake) Submit(b *Batch, timeout time.Duration) error {
 	in.submitted.Add(uint64(len(b.Entries)))
 	return nil
 }
+
+// ParseExport parses data as an OpenTelemetry logs export (OTLP/JSON)
+// into b, record by record, and returns parser.Multi. When data is no
+// export it takes nothing into b and returns data's own outcome: a
+// structural reason (not JSON, not an object, too deep, not UTF-8), or
+// another for a well-formed object that holds no export.
+func (in *Intake) ParseExport(b *Batch, data []byte, now time.Time) (parser.Reason, error) {
+	if _, r := in.parser.Parse(data, now); r != parser.Multi {
+		return r, nil
+	}
+	var err error
+	in.parser.ParseEach(data, now, func(e models.LogEntry, r parser.Reason) bool {
+		err = in.Add(b, e, r, now)
+		return err == nil
+	})
+	return parser.Multi, err
+}

@@ -100,7 +100,9 @@ var knownKeys = rank([]knownKey{
 	{"t", role(rTime)},
 	{"date", role(rTime)},
 	{"timeUnixNano", withFlags(role(rTime), kNanos)},
+	{"time_unix_nano", withFlags(role(rTime), kNanos)},
 	{"observedTimeUnixNano", withFlags(role(rTime), kNanos)},
+	{"observed_time_unix_nano", withFlags(role(rTime), kNanos)},
 
 	{"level", role(rLevel)},
 	{"severity_text", role(rLevel)},
@@ -143,6 +145,7 @@ var knownKeys = rank([]knownKey{
 
 	{"parent_id", role(rParent)},
 	{"parentSpanId", role(rParent)},
+	{"parent_span_id", role(rParent)},
 
 	{"trace", keyInfo{role: -1, cont: cTrace}},
 	{"span", keyInfo{role: -1, cont: cSpan}},
@@ -150,6 +153,7 @@ var knownKeys = rank([]knownKey{
 	{"resource", keyInfo{role: -1, cont: cResource}},
 	{"scope", keyInfo{role: -1, cont: cScope}},
 	{"resourceLogs", keyInfo{role: -1, cont: -1, multi: true}},
+	{"resource_logs", keyInfo{role: -1, cont: -1, multi: true}},
 	{"version", keyInfo{role: -1, cont: -1, marker: gelfVersion}},
 })
 

@@ -22,13 +22,13 @@ func lookupKey(key []byte, escaped bool) *keyInfo {
 	case 3:
 		switch string(key) {
 		case "lvl":
-			return &knownKeys[12].info
+			return &knownKeys[14].info
 		case "msg":
-			return &knownKeys[19].info
+			return &knownKeys[21].info
 		case "log":
-			return &knownKeys[23].info
+			return &knownKeys[25].info
 		case "app":
-			return &knownKeys[28].info
+			return &knownKeys[30].info
 		}
 	case 4:
 		switch string(key) {
@@ -37,123 +37,134 @@ func lookupKey(key []byte, escaped bool) *keyInfo {
 		case "date":
 			return &knownKeys[5].info
 		case "text":
-			return &knownKeys[21].info
+			return &knownKeys[23].info
 		case "body":
-			return &knownKeys[22].info
+			return &knownKeys[24].info
 		case "_app":
-			return &knownKeys[30].info
+			return &knownKeys[32].info
 		case "name":
-			return &knownKeys[31].info
+			return &knownKeys[33].info
 		case "span":
-			return &knownKeys[43].info
+			return &knownKeys[46].info
 		}
 	case 5:
 		switch string(key) {
 		case "level":
-			return &knownKeys[8].info
+			return &knownKeys[10].info
 		case "trace":
-			return &knownKeys[42].info
+			return &knownKeys[45].info
 		case "scope":
-			return &knownKeys[46].info
+			return &knownKeys[49].info
 		}
 	case 6:
 		switch string(key) {
 		case "logger":
-			return &knownKeys[32].info
+			return &knownKeys[34].info
 		case "spanId":
-			return &knownKeys[38].info
+			return &knownKeys[40].info
 		}
 	case 7:
 		switch string(key) {
 		case "message":
-			return &knownKeys[18].info
+			return &knownKeys[20].info
 		case "service":
-			return &knownKeys[24].info
+			return &knownKeys[26].info
 		case "traceId":
-			return &knownKeys[35].info
-		case "span_id":
 			return &knownKeys[37].info
-		case "span.id":
+		case "span_id":
 			return &knownKeys[39].info
+		case "span.id":
+			return &knownKeys[41].info
 		case "version":
-			return &knownKeys[48].info
+			return &knownKeys[52].info
 		}
 	case 8:
 		switch string(key) {
 		case "severity":
-			return &knownKeys[11].info
+			return &knownKeys[13].info
 		case "_service":
-			return &knownKeys[27].info
+			return &knownKeys[29].info
 		case "trace_id":
-			return &knownKeys[34].info
-		case "trace.id":
 			return &knownKeys[36].info
+		case "trace.id":
+			return &knownKeys[38].info
 		case "resource":
-			return &knownKeys[45].info
+			return &knownKeys[48].info
 		}
 	case 9:
 		switch string(key) {
 		case "timestamp":
 			return &knownKeys[0].info
 		case "levelname":
-			return &knownKeys[13].info
+			return &knownKeys[15].info
 		case "log.level":
-			return &knownKeys[14].info
+			return &knownKeys[16].info
 		case "component":
-			return &knownKeys[33].info
+			return &knownKeys[35].info
 		case "parent_id":
-			return &knownKeys[40].info
+			return &knownKeys[42].info
 		}
 	case 10:
 		switch string(key) {
 		case "@timestamp":
 			return &knownKeys[1].info
 		case "attributes":
-			return &knownKeys[44].info
+			return &knownKeys[47].info
 		}
 	case 11:
 		switch string(key) {
 		case "application":
-			return &knownKeys[29].info
+			return &knownKeys[31].info
 		}
 	case 12:
 		switch string(key) {
 		case "timeUnixNano":
 			return &knownKeys[6].info
 		case "severityText":
-			return &knownKeys[10].info
+			return &knownKeys[12].info
 		case "service.name":
-			return &knownKeys[25].info
+			return &knownKeys[27].info
 		case "service_name":
-			return &knownKeys[26].info
+			return &knownKeys[28].info
 		case "parentSpanId":
-			return &knownKeys[41].info
+			return &knownKeys[43].info
 		case "resourceLogs":
-			return &knownKeys[47].info
+			return &knownKeys[50].info
 		}
 	case 13:
 		switch string(key) {
 		case "severity_text":
-			return &knownKeys[9].info
+			return &knownKeys[11].info
 		case "short_message":
-			return &knownKeys[20].info
+			return &knownKeys[22].info
+		case "resource_logs":
+			return &knownKeys[51].info
 		}
 	case 14:
 		switch string(key) {
+		case "time_unix_nano":
+			return &knownKeys[7].info
 		case "detected_level":
-			return &knownKeys[15].info
-		case "severityNumber":
 			return &knownKeys[17].info
+		case "severityNumber":
+			return &knownKeys[19].info
+		case "parent_span_id":
+			return &knownKeys[44].info
 		}
 	case 15:
 		switch string(key) {
 		case "severity_number":
-			return &knownKeys[16].info
+			return &knownKeys[18].info
 		}
 	case 20:
 		switch string(key) {
 		case "observedTimeUnixNano":
-			return &knownKeys[7].info
+			return &knownKeys[8].info
+		}
+	case 23:
+		switch string(key) {
+		case "observed_time_unix_nano":
+			return &knownKeys[9].info
 		}
 	}
 	return unknownKey

@@ -50,20 +50,20 @@ func (s *scan) plainAnyValue(dst []byte, v value) ([]byte, bool) {
 	ok := false
 	s.members(v, func(k []byte, kesc bool, mv value) bool {
 		switch {
-		case keyIs(k, kesc, "stringValue") && mv.kind == '"':
+		case (keyIs(k, kesc, "stringValue") || keyIs(k, kesc, "string_value")) && mv.kind == '"':
 			dst, ok = append(dst, s.data[mv.start-1:mv.end+1]...), true
-		case keyIs(k, kesc, "boolValue") && (mv.kind == 't' || mv.kind == 'f'):
+		case (keyIs(k, kesc, "boolValue") || keyIs(k, kesc, "bool_value")) && (mv.kind == 't' || mv.kind == 'f'):
 			dst, ok = append(dst, s.data[mv.start:mv.end]...), true
-		case keyIs(k, kesc, "intValue") && (numberKind(mv.kind) || mv.kind == '"'):
+		case (keyIs(k, kesc, "intValue") || keyIs(k, kesc, "int_value")) && (numberKind(mv.kind) || mv.kind == '"'):
 			n, err := strconv.ParseInt(string(s.data[mv.start:mv.end]), 10, 64)
 			if err == nil {
 				dst, ok = strconv.AppendInt(dst, n, 10), true
 			}
-		case keyIs(k, kesc, "doubleValue") && numberKind(mv.kind):
+		case (keyIs(k, kesc, "doubleValue") || keyIs(k, kesc, "double_value")) && numberKind(mv.kind):
 			dst, ok = append(dst, s.data[mv.start:mv.end]...), true
-		case keyIs(k, kesc, "bytesValue") && mv.kind == '"':
+		case (keyIs(k, kesc, "bytesValue") || keyIs(k, kesc, "bytes_value")) && mv.kind == '"':
 			dst, ok = append(dst, s.data[mv.start-1:mv.end+1]...), true // base64 already, in OTLP/JSON
-		case keyIs(k, kesc, "arrayValue") && mv.kind == '{':
+		case (keyIs(k, kesc, "arrayValue") || keyIs(k, kesc, "array_value")) && mv.kind == '{':
 			dst, ok = append(dst, '['), true
 			first := true
 			vals := s.findValue(mv, "values")
@@ -79,7 +79,7 @@ func (s *scan) plainAnyValue(dst []byte, v value) ([]byte, bool) {
 				return true
 			})
 			dst = append(dst, ']')
-		case keyIs(k, kesc, "kvlistValue") && mv.kind == '{':
+		case (keyIs(k, kesc, "kvlistValue") || keyIs(k, kesc, "kvlist_value")) && mv.kind == '{':
 			dst, ok = append(dst, '{'), true
 			first := true
 			vals := s.findValue(mv, "values")

@@ -99,7 +99,7 @@ func (s *scan) anyValue(want string) (value, Reason) {
 			if !ok {
 				return value{}, InvalidJSON
 			}
-			match = want == "" || keyIs(k, kesc, want)
+			match = want == "" || keyIs(k, kesc, want) || (want == "stringValue" && keyIs(k, kesc, "string_value"))
 		}
 		vs := s.i
 		var v value

@@ -11,11 +11,20 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
 	"github.com/logpipeline/log-processing-service/pkg/bearer"
 )
 
 // Anonymous names the pushers when no token is configured.
 const Anonymous = "anonymous"
+
+// Env is what every push source kind shares: the sink its intakes submit
+// into, the tokens, and the one in-flight budget.
+type Env struct {
+	Sink *intake.Sink
+	Auth *Auth
+	Gate *Gate
+}
 
 // Token is a secret a pusher presents, and the name it is known by in
 // /stats and in the Source of its entries.
@@ -48,17 +57,27 @@ const (
 // Check returns the name of the token r carries, trying the schemes
 // allowed besides Bearer; ok is false when it carries none that matches.
 func (a *Auth) Check(r *http.Request, allow Schemes) (name string, ok bool) {
+	query := ""
+	if allow&Query != 0 && r.Method == http.MethodGet {
+		query = r.URL.Query().Get("token")
+	}
+	return a.CheckHeader(r.Header.Get("Authorization"), query, allow)
+}
+
+// CheckHeader is Check for an Authorization header's value h (gRPC's
+// authorization metadata, say) and, where Query is allowed, a token query
+// parameter's.
+func (a *Auth) CheckHeader(h, query string, allow Schemes) (name string, ok bool) {
 	if len(a.Tokens) == 0 {
 		return Anonymous, true
 	}
 	var secrets [2]string
-	h := r.Header.Get("Authorization")
 	switch {
 	case h != "":
 		if tok, isBearer := bearer.Scheme(h, "Bearer"); isBearer {
 			secrets[0] = tok
 		} else if allow&Basic != 0 {
-			if _, pass, isBasic := r.BasicAuth(); isBasic {
+			if _, pass, isBasic := basicAuth(h); isBasic {
 				secrets[0] = pass
 			}
 		}
@@ -72,8 +91,8 @@ func (a *Auth) Check(r *http.Request, allow Schemes) (name string, ok bool) {
 				}
 			}
 		}
-	case allow&Query != 0 && r.Method == http.MethodGet:
-		secrets[0] = strings.TrimSpace(r.URL.Query().Get("token"))
+	case allow&Query != 0:
+		secrets[0] = strings.TrimSpace(query)
 	}
 	for _, t := range a.Tokens { // every token compared, in constant time
 		for _, s := range secrets {
@@ -83,6 +102,20 @@ func (a *Auth) Check(r *http.Request, allow Schemes) (name string, ok bool) {
 		}
 	}
 	return name, ok
+}
+
+// basicAuth reads an Authorization header of the Basic scheme.
+func basicAuth(h string) (user, pass string, ok bool) {
+	v, isBasic := bearer.Scheme(h, "Basic")
+	if !isBasic {
+		return "", "", false
+	}
+	dec, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return "", "", false
+	}
+	user, pass, ok = strings.Cut(string(dec), ":")
+	return user, pass, ok
 }
 
 // Unauthorized answers 401 with the challenge realm names.

@@ -1,0 +1,532 @@
+package otlp
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Field numbers of the OTLP logs messages (opentelemetry-proto, v1).
+const (
+	fRequestResourceLogs = 1 // ExportLogsServiceRequest.resource_logs
+
+	fResourceLogsResource  = 1 // ResourceLogs.resource
+	fResourceLogsScopeLogs = 2 // ResourceLogs.scope_logs
+
+	fResourceAttributes = 1 // Resource.attributes
+
+	fScopeLogsScope   = 1 // ScopeLogs.scope
+	fScopeLogsRecords = 2 // ScopeLogs.log_records
+
+	fScopeName       = 1 // InstrumentationScope.name
+	fScopeVersion    = 2
+	fScopeAttributes = 3
+
+	fRecordTime         = 1  // LogRecord.time_unix_nano, fixed64
+	fRecordSeverity     = 2  // severity_number, enum
+	fRecordSeverityText = 3  // severity_text
+	fRecordBody         = 5  // body, AnyValue
+	fRecordAttributes   = 6  // attributes, KeyValue
+	fRecordFlags        = 8  // flags, fixed32
+	fRecordTraceID      = 9  // trace_id, bytes
+	fRecordSpanID       = 10 // span_id, bytes
+	fRecordObserved     = 11 // observed_time_unix_nano, fixed64
+	fRecordEventName    = 12 // event_name
+
+	fKeyValueKey   = 1 // KeyValue.key
+	fKeyValueValue = 2 // KeyValue.value, AnyValue
+
+	fAnyString = 1 // AnyValue.string_value
+	fAnyBool   = 2
+	fAnyInt    = 3
+	fAnyDouble = 4
+	fAnyArray  = 5 // ArrayValue{values = 1}
+	fAnyKVList = 6 // KeyValueList{values = 1}
+	fAnyBytes  = 7
+)
+
+// maxDepth bounds the nesting of AnyValues (arrays and maps in arrays and
+// maps), as the JSON parser bounds nesting.
+const maxDepth = 24
+
+// errMalformed: the request is not a well-formed ExportLogsServiceRequest.
+var errMalformed = errors.New("malformed protobuf")
+
+// Records walks msg, an ExportLogsServiceRequest in protobuf wire format,
+// and calls fn with each log record as a record of OTLP/JSON (the record's
+// members with its resource's and scope's, as the JSON parser reads them),
+// in order, until fn returns false. The frame passed to fn lives in buf and
+// is valid until fn returns; Records returns buf for reuse. It allocates
+// nothing in proportion to the records: each is written into buf in turn.
+// A request that is not well-formed protobuf is an error, and so is a
+// value nested deeper than maxDepth; records before it have been passed.
+func Records(msg, buf []byte, fn func(frame []byte) bool) ([]byte, error) {
+	var rerr error
+	more := true
+	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num != fRequestResourceLogs || typ != protowire.BytesType || !more {
+			return nil
+		}
+		buf, more, rerr = resourceLogs(v, buf, fn)
+		return rerr
+	})
+	return buf, err
+}
+
+// resourceLogs walks one ResourceLogs.
+func resourceLogs(msg, buf []byte, fn func([]byte) bool) ([]byte, bool, error) {
+	var resource []byte // the last resource, as protobuf
+	if err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num == fResourceLogsResource && typ == protowire.BytesType {
+			resource = v
+		}
+		return nil
+	}); err != nil {
+		return buf, false, err
+	}
+	more := true
+	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num != fResourceLogsScopeLogs || typ != protowire.BytesType || !more {
+			return nil
+		}
+		var err error
+		buf, more, err = scopeLogs(v, resource, buf, fn)
+		return err
+	})
+	return buf, more, err
+}
+
+// scopeLogs walks one ScopeLogs. Each record is written after the
+// members its resource and scope give every record of the scope, as the
+// JSON parser would keep them from an OTLP/JSON "resource" and "scope":
+// service.name, then the resource's other attributes under "resource.",
+// then the scope's name, version and attributes under "scope.". Written
+// once per scope, flat, they spare the parser reading the resource again
+// for every record.
+func scopeLogs(msg, resource, buf []byte, fn func([]byte) bool) ([]byte, bool, error) {
+	var scope []byte
+	if err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num == fScopeLogsScope && typ == protowire.BytesType {
+			scope = v
+		}
+		return nil
+	}); err != nil {
+		return buf, false, err
+	}
+	buf = append(buf[:0], '{')
+	var err error
+	if resource != nil {
+		if buf, err = resourceMembers(buf, resource); err != nil {
+			return buf, false, err
+		}
+	}
+	if scope != nil {
+		if buf, err = scopeMembers(buf, scope); err != nil {
+			return buf, false, err
+		}
+	}
+	head := len(buf)
+	more := true
+	err = fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num != fScopeLogsRecords || typ != protowire.BytesType || !more {
+			return nil
+		}
+		var err error
+		if buf, err = record(buf[:head], v); err != nil {
+			return err
+		}
+		more = fn(buf)
+		return nil
+	})
+	return buf, more, err
+}
+
+// resourceMembers appends a Resource's service.name (when a string) and
+// its other attributes, each as "resource.KEY": its value, with commas.
+func resourceMembers(buf, msg []byte) ([]byte, error) {
+	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num != fResourceAttributes || typ != protowire.BytesType {
+			return nil
+		}
+		key, val, ok, err := splitKeyValue(v)
+		if err != nil || !ok {
+			return err
+		}
+		if string(key) == "service.name" {
+			if s, isString := stringValue(val); isString {
+				buf = append(appendString(append(buf, `"service.name":`...), s), ',')
+			}
+			return nil
+		}
+		buf, err = prefixed(buf, "resource.", key, val)
+		return err
+	})
+	return buf, err
+}
+
+// scopeMembers appends an InstrumentationScope's name, version and
+// attributes, each as "scope.KEY": its value, with commas.
+func scopeMembers(buf, msg []byte) ([]byte, error) {
+	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		switch num {
+		case fScopeName, fScopeVersion:
+			if len(v) > 0 {
+				name := `"scope.name":`
+				if num == fScopeVersion {
+					name = `"scope.version":`
+				}
+				buf = append(appendString(append(buf, name...), v), ',')
+			}
+		case fScopeAttributes:
+			key, val, ok, err := splitKeyValue(v)
+			if err != nil || !ok {
+				return err
+			}
+			buf, err = prefixed(buf, "scope.", key, val)
+			return err
+		}
+		return nil
+	})
+	return buf, err
+}
+
+// prefixed appends "PREFIXKEY": value, for an attribute of a resource or
+// scope, its value as the OTLP/JSON parser keeps it (see innerValue); an
+// attribute without a value is left out, as the parser leaves it out.
+func prefixed(buf []byte, prefix string, key, val []byte) ([]byte, error) {
+	n := len(buf)
+	buf = append(append(buf, '"'), prefix...)
+	buf = append(appendStringBody(buf, key), '"', ':')
+	buf, ok, err := innerValue(buf, val)
+	if err != nil || !ok {
+		return buf[:n], err
+	}
+	return append(buf, ','), nil
+}
+
+// splitKeyValue returns a KeyValue's key and its AnyValue; ok is false
+// when it has no value.
+func splitKeyValue(msg []byte) (key, val []byte, ok bool, err error) {
+	err = fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		switch num {
+		case fKeyValueKey:
+			key = v
+		case fKeyValueValue:
+			val, ok = v, true
+		}
+		return nil
+	})
+	return key, val, ok, err
+}
+
+// stringValue returns an AnyValue's string, when it holds one (its last
+// field set is string_value).
+func stringValue(msg []byte) ([]byte, bool) {
+	var s []byte
+	isString := false
+	_ = fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num >= fAnyString && num <= fAnyBytes {
+			isString = num == fAnyString && typ == protowire.BytesType
+			s = v
+		}
+		return nil
+	})
+	return s, isString
+}
+
+// innerValue appends the value inside an AnyValue as OTLP/JSON writes it
+// and the JSON parser keeps it: a string, an int as a quoted decimal, a
+// bool, a double, bytes in base64, an array or map as {"values":[...]}.
+// ok is false for an AnyValue with nothing set.
+func innerValue(buf, msg []byte) ([]byte, bool, error) {
+	n := len(buf)
+	buf, err := anyValue(buf, msg, 1)
+	if err != nil {
+		return buf, false, err
+	}
+	// anyValue wrote {"xValue":V}: keep V.
+	w := buf[n:]
+	colon := 0
+	for colon < len(w) && w[colon] != ':' {
+		colon++
+	}
+	if colon >= len(w) { // {}: nothing set
+		return buf[:n], false, nil
+	}
+	return append(buf[:n], w[colon+1:len(w)-1]...), true, nil
+}
+
+// record appends a LogRecord's members as OTLP/JSON, and the closing
+// brace. Zero values are left out, as the JSON mapping does.
+func record(buf, msg []byte) ([]byte, error) {
+	// The members so far (the resource's and the scope's) end with a
+	// comma, or there are none and buf is "{".
+	n := len(buf)
+	if buf[len(buf)-1] == ',' {
+		buf, n = buf[:len(buf)-1], -1 // every member needs a comma before it
+	}
+	var body []byte
+	hasBody, hasAttrs := false, false
+	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+		switch {
+		case num == fRecordAttributes:
+			hasAttrs = true
+		case (num == fRecordTime || num == fRecordObserved) && typ == protowire.Fixed64Type && x != 0:
+			name := `"timeUnixNano":"`
+			if num == fRecordObserved {
+				name = `"observedTimeUnixNano":"`
+			}
+			buf = append(strconv.AppendUint(append(comma(buf, n), name...), x, 10), '"')
+		case num == fRecordSeverity && typ == protowire.VarintType && x != 0:
+			buf = strconv.AppendInt(append(comma(buf, n), `"severityNumber":`...), int64(int32(x)), 10)
+		case num == fRecordSeverityText && typ == protowire.BytesType && len(v) > 0:
+			buf = appendString(append(comma(buf, n), `"severityText":`...), v)
+		case num == fRecordBody && typ == protowire.BytesType:
+			body, hasBody = v, true // the last wins
+		case num == fRecordFlags && typ == protowire.Fixed32Type && x != 0:
+			buf = strconv.AppendUint(append(comma(buf, n), `"flags":`...), x, 10)
+		case (num == fRecordTraceID || num == fRecordSpanID) && typ == protowire.BytesType && len(v) > 0:
+			name := `"traceId":"`
+			if num == fRecordSpanID {
+				name = `"spanId":"`
+			}
+			buf = append(hex.AppendEncode(append(comma(buf, n), name...), v), '"')
+		case num == fRecordEventName && typ == protowire.BytesType && len(v) > 0:
+			buf = appendString(append(comma(buf, n), `"eventName":`...), v)
+		}
+		return nil
+	})
+	if err != nil {
+		return buf, err
+	}
+	if hasBody {
+		if buf, err = anyValue(append(comma(buf, n), `"body":`...), body, 0); err != nil {
+			return buf, err
+		}
+	}
+	if hasAttrs {
+		buf = append(comma(buf, n), `"attributes":`...)
+		if buf, err = keyValues(buf, msg, fRecordAttributes, 0); err != nil {
+			return buf, err
+		}
+	}
+	return append(buf, '}'), nil
+}
+
+// keyValues appends, as an OTLP/JSON array, the KeyValues that are field
+// num of msg.
+func keyValues(buf, msg []byte, num protowire.Number, depth int) ([]byte, error) {
+	buf = append(buf, '[')
+	n := len(buf)
+	err := fields(msg, func(f protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if f != num || typ != protowire.BytesType {
+			return nil
+		}
+		var err error
+		buf, err = keyValue(comma(buf, n), v, depth)
+		return err
+	})
+	return append(buf, ']'), err
+}
+
+// keyValue appends a KeyValue: {"key":"k","value":{...}}.
+func keyValue(buf, msg []byte, depth int) ([]byte, error) {
+	var key, val []byte
+	hasVal := false
+	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		switch num {
+		case fKeyValueKey:
+			key = v
+		case fKeyValueValue:
+			val, hasVal = v, true
+		}
+		return nil
+	})
+	if err != nil {
+		return buf, err
+	}
+	buf = appendString(append(buf, `{"key":`...), key)
+	buf = append(buf, `,"value":`...)
+	if !hasVal {
+		return append(buf, "{}}"...), nil
+	}
+	buf, err = anyValue(buf, val, depth+1)
+	return append(buf, '}'), err
+}
+
+// anyValue appends an AnyValue as OTLP/JSON: {"stringValue":"..."}, ...
+func anyValue(buf, msg []byte, depth int) ([]byte, error) {
+	if depth > maxDepth {
+		return buf, fmt.Errorf("%w: values nested more than %d deep", errMalformed, maxDepth)
+	}
+	// One of its fields is set: the last one present wins.
+	var (
+		last   protowire.Number
+		lastV  []byte
+		lastX  uint64
+		lastOK bool
+	)
+	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+		want := protowire.BytesType
+		switch num {
+		case fAnyBool, fAnyInt:
+			want = protowire.VarintType
+		case fAnyDouble:
+			want = protowire.Fixed64Type
+		}
+		if num >= fAnyString && num <= fAnyBytes && typ == want {
+			last, lastV, lastX, lastOK = num, v, x, true
+		}
+		return nil
+	})
+	if err != nil || !lastOK {
+		return append(buf, "{}"...), err
+	}
+	switch last {
+	case fAnyString:
+		buf = appendString(append(buf, `{"stringValue":`...), lastV)
+	case fAnyBool:
+		buf = append(buf, `{"boolValue":`...)
+		buf = strconv.AppendBool(buf, lastX != 0)
+	case fAnyInt:
+		buf = append(strconv.AppendInt(append(buf, `{"intValue":"`...), int64(lastX), 10), '"')
+	case fAnyDouble:
+		f := math.Float64frombits(lastX)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			buf = append(buf, `{"doubleValue":null`...) // not a JSON number
+		} else {
+			buf = strconv.AppendFloat(append(buf, `{"doubleValue":`...), f, 'g', -1, 64)
+		}
+	case fAnyBytes:
+		buf = append(base64.StdEncoding.AppendEncode(append(buf, `{"bytesValue":"`...), lastV), '"')
+	case fAnyArray, fAnyKVList:
+		name := `{"arrayValue":{"values":[`
+		if last == fAnyKVList {
+			name = `{"kvlistValue":{"values":[`
+		}
+		buf = append(buf, name...)
+		n := len(buf)
+		err = fields(lastV, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+			if num != 1 || typ != protowire.BytesType {
+				return nil
+			}
+			var err error
+			if last == fAnyArray {
+				buf, err = anyValue(comma(buf, n), v, depth+1)
+			} else {
+				buf, err = keyValue(comma(buf, n), v, depth+1)
+			}
+			return err
+		})
+		buf = append(buf, "]}"...)
+	}
+	return append(buf, '}'), err
+}
+
+// fields calls fn with each field of the protobuf message msg: its number,
+// wire type, and its bytes (length-delimited) or its value (varint,
+// fixed32, fixed64). A malformed message is an error; groups are skipped.
+func fields(msg []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return errMalformed
+		}
+		msg = msg[n:]
+		var v []byte
+		var x uint64
+		switch typ {
+		case protowire.VarintType:
+			x, n = protowire.ConsumeVarint(msg)
+		case protowire.Fixed32Type:
+			var x32 uint32
+			x32, n = protowire.ConsumeFixed32(msg)
+			x = uint64(x32)
+		case protowire.Fixed64Type:
+			x, n = protowire.ConsumeFixed64(msg)
+		case protowire.BytesType:
+			v, n = protowire.ConsumeBytes(msg)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, msg)
+		}
+		if n < 0 {
+			return errMalformed
+		}
+		msg = msg[n:]
+		if err := fn(num, typ, v, x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// comma appends a comma unless buf has nothing past n (the first member
+// or element).
+func comma(buf []byte, n int) []byte {
+	if len(buf) > n {
+		return append(buf, ',')
+	}
+	return buf
+}
+
+// appendString appends s as a JSON string. Bytes that are not UTF-8 become
+// U+FFFD; control characters, quotes and backslashes are escaped.
+func appendString(buf, s []byte) []byte {
+	return append(appendStringBody(append(buf, '"'), s), '"')
+}
+
+// appendStringBody is appendString without the quotes.
+func appendStringBody(buf, s []byte) []byte {
+	const hexDigits = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			buf = append(buf, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				buf = append(buf, '\\', c)
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(buf, s[start:]...)
+}
