@@ -131,6 +131,12 @@ func scopeLogs(msg, resource, buf []byte, fn func([]byte) bool) ([]byte, bool, e
 			return buf, false, err
 		}
 	}
+	// buf[:head] is the members every record starts with, without the
+	// comma after the last (records write after it, so it is not kept).
+	members := buf[len(buf)-1] == ','
+	if members {
+		buf = buf[:len(buf)-1]
+	}
 	head := len(buf)
 	more := true
 	err = fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
@@ -138,7 +144,7 @@ func scopeLogs(msg, resource, buf []byte, fn func([]byte) bool) ([]byte, bool, e
 			return nil
 		}
 		var err error
-		if buf, err = record(buf[:head], v); err != nil {
+		if buf, err = record(buf[:head], v, members); err != nil {
 			return err
 		}
 		more = fn(buf)
@@ -269,13 +275,13 @@ func innerValue(buf, msg []byte) ([]byte, bool, error) {
 }
 
 // record appends a LogRecord's members as OTLP/JSON, and the closing
-// brace. Zero values are left out, as the JSON mapping does.
-func record(buf, msg []byte) ([]byte, error) {
-	// The members so far (the resource's and the scope's) end with a
-	// comma, or there are none and buf is "{".
-	n := len(buf)
-	if buf[len(buf)-1] == ',' {
-		buf, n = buf[:len(buf)-1], -1 // every member needs a comma before it
+// brace, to buf, which holds "{" and, when members is set, the members of
+// its resource and scope. Zero values are left out, as the JSON mapping
+// does.
+func record(buf, msg []byte, members bool) ([]byte, error) {
+	n := len(buf) // a comma before every member but the first
+	if members {
+		n = -1 // every member needs one
 	}
 	var body []byte
 	hasBody, hasAttrs := false, false
