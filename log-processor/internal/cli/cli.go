@@ -22,6 +22,7 @@ import (
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/api"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/esbulk"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/metrics"
@@ -89,6 +90,7 @@ type config struct {
 	ingestAddr string
 	ingest     ingest.Config
 	otlp       otlp.Config
+	es         esbulk.Config
 	otlpGRPC   string // --otlp-grpc-addr
 	tokens     []push.Token
 	ingestCert string
@@ -397,6 +399,7 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	sizeVar(fs, &cfg.otlp.MaxBodyBytes, "otlp-max-body-bytes", otlp.DefaultMaxBodyBytes, "largest OTLP/HTTP body, once decompressed (the OTLP specification's 20 MiB); larger get 413")
 	sizeVar(fs, &cfg.otlp.GRPCMaxMessageBytes, "otlp-grpc-max-message-bytes", otlp.DefaultGRPCMaxMessageBytes, "largest OTLP/gRPC request message; larger get ResourceExhausted")
 	fs.Uint32Var(&cfg.otlp.GRPCMaxStreams, "otlp-grpc-max-streams", otlp.DefaultGRPCMaxStreams, "OTLP/gRPC calls at once on one connection")
+	sizeVar(fs, &cfg.es.MaxBodyBytes, "es-max-body-bytes", esbulk.DefaultMaxBodyBytes, "largest Elasticsearch _bulk body on --ingest-addr, once decompressed; larger get 413")
 	fs.IntVar(&cfg.ingest.MaxClients, "ingest-max-clients", ingest.DefaultMaxClients, "WebSocket pushers connected at once; more get 503")
 	fs.DurationVar(&cfg.ingest.SubmitTimeout, "ingest-submit-timeout", ingest.DefaultSubmitTimeout, "how long a pushed HTTP request waits for room in a full queue before 503")
 	busFlags(fs, &cfg.bus)
@@ -640,6 +643,7 @@ func validate(cfg *config) error {
 		{"--otlp-max-body-bytes", cfg.otlp.MaxBodyBytes},
 		{"--otlp-grpc-max-message-bytes", int64(cfg.otlp.GRPCMaxMessageBytes)},
 		{"--otlp-grpc-max-streams", int64(cfg.otlp.GRPCMaxStreams)},
+		{"--es-max-body-bytes", cfg.es.MaxBodyBytes},
 		{"--ingest-max-inflight-bytes", cfg.gate.MaxInflightBytes},
 		{"--ingest-max-requests", int64(cfg.gate.MaxRequests)},
 		{"--ingest-max-body-bytes", cfg.ingest.MaxBodyBytes},
@@ -722,6 +726,7 @@ func setupIngest(cfg *config) error {
 		}
 	}
 	cfg.otlp.MaxRecords, cfg.otlp.SubmitTimeout = cfg.ingest.MaxRecords, cfg.ingest.SubmitTimeout
+	cfg.es.MaxRecords, cfg.es.SubmitTimeout = cfg.ingest.MaxRecords, cfg.ingest.SubmitTimeout
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/esbulk"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/otlp"
@@ -47,6 +48,7 @@ func buildSources(cfg *config, sink *intake.Sink, grpcLn net.Listener, logger *s
 		ingest.NewHTTP(cfg.ingest, env, logger),
 		ingest.NewWS(cfg.ingest, env, logger),
 		otlp.NewHTTP(cfg.otlp, env, logger),
+		esbulk.New(cfg.es, env, logger),
 	} {
 		ps.Mount(mux)
 		out = append(out, ps)
@@ -56,4 +58,4 @@ func buildSources(cfg *config, sink *intake.Sink, grpcLn net.Listener, logger *s
 
 // pushPaths are the routes the ingest listener serves, for the log line and
 // --check-config.
-var pushPaths = []string{"POST " + ingest.PathHTTP, "GET " + ingest.PathWS, "POST " + otlp.Path}
+var pushPaths = []string{"POST " + ingest.PathHTTP, "GET " + ingest.PathWS, "POST " + otlp.Path, "POST " + esbulk.Path}

@@ -50,12 +50,28 @@ func (b *Batch) Records() int { return b.records }
 // many) into b and returns its outcome (for an export, the last
 // record's).
 func (in *Intake) Parse(b *Batch, record []byte, now time.Time) (parser.Reason, error) {
-	e, r := in.parser.Parse(record, now)
+	return in.parse(&in.parser, b, record, now)
+}
+
+// ParseAs is Parse with service as the service of a record that names
+// none (the intake's default when service is empty): for protocols whose
+// requests say where each record belongs, as a bulk request's index.
+func (in *Intake) ParseAs(b *Batch, record []byte, service string, now time.Time) (parser.Reason, error) {
+	if service == "" || service == in.parser.DefaultService {
+		return in.parse(&in.parser, b, record, now)
+	}
+	p := in.parser
+	p.DefaultService = service
+	return in.parse(&p, b, record, now)
+}
+
+func (in *Intake) parse(p *parser.Parser, b *Batch, record []byte, now time.Time) (parser.Reason, error) {
+	e, r := p.Parse(record, now)
 	if r != parser.Multi {
 		return r, in.Add(b, e, r, now)
 	}
 	var err error
-	in.parser.ParseEach(record, now, func(e models.LogEntry, er parser.Reason) bool {
+	p.ParseEach(record, now, func(e models.LogEntry, er parser.Reason) bool {
 		r, err = er, in.Add(b, e, er, now)
 		return err == nil
 	})
