@@ -25,6 +25,7 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/esbulk"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/loki"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/metrics"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/otlp"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
@@ -91,6 +92,7 @@ type config struct {
 	ingest     ingest.Config
 	otlp       otlp.Config
 	es         esbulk.Config
+	loki       loki.Config
 	otlpGRPC   string // --otlp-grpc-addr
 	tokens     []push.Token
 	ingestCert string
@@ -400,6 +402,9 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	sizeVar(fs, &cfg.otlp.GRPCMaxMessageBytes, "otlp-grpc-max-message-bytes", otlp.DefaultGRPCMaxMessageBytes, "largest OTLP/gRPC request message; larger get ResourceExhausted")
 	fs.Uint32Var(&cfg.otlp.GRPCMaxStreams, "otlp-grpc-max-streams", otlp.DefaultGRPCMaxStreams, "OTLP/gRPC calls at once on one connection")
 	sizeVar(fs, &cfg.es.MaxBodyBytes, "es-max-body-bytes", esbulk.DefaultMaxBodyBytes, "largest Elasticsearch _bulk body on --ingest-addr, once decompressed; larger get 413")
+	sizeVar(fs, &cfg.loki.MaxBodyBytes, "loki-max-body-bytes", loki.DefaultMaxBodyBytes, "largest Loki push body on --ingest-addr, once decompressed (Snappy or gzip); larger get 413")
+	fs.IntVar(&cfg.loki.MaxLabels, "loki-max-labels", loki.DefaultMaxLabels, "labels of a Loki stream; a stream with more has its entries refused as field_too_long")
+	sizeVar(fs, &cfg.loki.MaxLabelBytes, "loki-max-label-bytes", loki.DefaultMaxLabelBytes, "a Loki label's name or value; longer refuses the stream's entries as field_too_long")
 	fs.IntVar(&cfg.ingest.MaxClients, "ingest-max-clients", ingest.DefaultMaxClients, "WebSocket pushers connected at once; more get 503")
 	fs.DurationVar(&cfg.ingest.SubmitTimeout, "ingest-submit-timeout", ingest.DefaultSubmitTimeout, "how long a pushed HTTP request waits for room in a full queue before 503")
 	busFlags(fs, &cfg.bus)
@@ -644,6 +649,9 @@ func validate(cfg *config) error {
 		{"--otlp-grpc-max-message-bytes", int64(cfg.otlp.GRPCMaxMessageBytes)},
 		{"--otlp-grpc-max-streams", int64(cfg.otlp.GRPCMaxStreams)},
 		{"--es-max-body-bytes", cfg.es.MaxBodyBytes},
+		{"--loki-max-body-bytes", cfg.loki.MaxBodyBytes},
+		{"--loki-max-labels", int64(cfg.loki.MaxLabels)},
+		{"--loki-max-label-bytes", int64(cfg.loki.MaxLabelBytes)},
 		{"--ingest-max-inflight-bytes", cfg.gate.MaxInflightBytes},
 		{"--ingest-max-requests", int64(cfg.gate.MaxRequests)},
 		{"--ingest-max-body-bytes", cfg.ingest.MaxBodyBytes},
@@ -727,6 +735,7 @@ func setupIngest(cfg *config) error {
 	}
 	cfg.otlp.MaxRecords, cfg.otlp.SubmitTimeout = cfg.ingest.MaxRecords, cfg.ingest.SubmitTimeout
 	cfg.es.MaxRecords, cfg.es.SubmitTimeout = cfg.ingest.MaxRecords, cfg.ingest.SubmitTimeout
+	cfg.loki.MaxRecords, cfg.loki.SubmitTimeout = cfg.ingest.MaxRecords, cfg.ingest.SubmitTimeout
 	return nil
 }
 

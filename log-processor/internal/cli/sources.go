@@ -8,6 +8,7 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/esbulk"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/loki"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/otlp"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
@@ -49,6 +50,7 @@ func buildSources(cfg *config, sink *intake.Sink, grpcLn net.Listener, logger *s
 		ingest.NewWS(cfg.ingest, env, logger),
 		otlp.NewHTTP(cfg.otlp, env, logger),
 		esbulk.New(cfg.es, env, logger),
+		loki.New(cfg.loki, env, logger),
 	} {
 		ps.Mount(mux)
 		out = append(out, ps)
@@ -58,4 +60,4 @@ func buildSources(cfg *config, sink *intake.Sink, grpcLn net.Listener, logger *s
 
 // pushPaths are the routes the ingest listener serves, for the log line and
 // --check-config.
-var pushPaths = []string{"POST " + ingest.PathHTTP, "GET " + ingest.PathWS, "POST " + otlp.Path, "POST " + esbulk.Path}
+var pushPaths = []string{"POST " + ingest.PathHTTP, "GET " + ingest.PathWS, "POST " + otlp.Path, "POST " + esbulk.Path, "POST " + loki.Path}

@@ -278,7 +278,7 @@ func (h *HTTP) refuse(w http.ResponseWriter, json bool, token string, err error)
 		w.Header().Set("Retry-After", "1")
 		writeStatus(w, json, http.StatusServiceUnavailable, "no room for the request now (the queue or the in-flight budget is full); retry")
 	case errors.Is(err, intake.ErrTooMany):
-		writeStatus(w, json, http.StatusRequestEntityTooLarge, fmt.Sprintf("more than %d log records in one request (--otlp-max-records): send smaller batches", h.cfg.MaxRecords))
+		writeStatus(w, json, http.StatusRequestEntityTooLarge, fmt.Sprintf("more than %d log records in one request (--ingest-max-records): send smaller batches", h.cfg.MaxRecords))
 	case errors.Is(err, queue.ErrTooLarge):
 		writeStatus(w, json, http.StatusRequestEntityTooLarge, "more records than the queue holds at once (--queue-size, --queue-max-bytes): send smaller batches")
 	case errors.Is(err, push.ErrTooLarge):

@@ -657,3 +657,60 @@ func Elements(data []byte, fn func(el []byte) bool) Reason {
 	}
 	return s.end()
 }
+
+// Members calls fn with each member of the JSON object that data holds
+// (whitespace around it allowed), in order, until fn returns false: its
+// key, decoded, and its value's JSON text. It validates the object as it
+// goes and returns OK, or InvalidJSON (or TooDeep) at the first flaw,
+// having called fn for the members before it. It allocates only for a key
+// that holds escapes.
+func Members(data []byte, fn func(key, value []byte) bool) Reason {
+	s := cursor{data: data}
+	s.ws()
+	if s.i >= len(data) || data[s.i] != '{' {
+		return InvalidJSON
+	}
+	more := s.open('}')
+	if !more && data[s.i-1] != '}' {
+		return InvalidJSON // "{" and nothing after it
+	}
+	for more {
+		k, escaped, ok := s.key()
+		if !ok {
+			return InvalidJSON
+		}
+		if escaped {
+			k = []byte(unescape(k))
+		}
+		start := s.i
+		if r := s.skip(2); r != OK {
+			return r
+		}
+		if !fn(k, data[start:s.i]) {
+			return OK
+		}
+		var r Reason
+		if more, r = s.next('}'); r != OK {
+			return r
+		}
+	}
+	return s.end()
+}
+
+// StringOf returns the text of v, a JSON value as Members and Elements
+// pass it, when v is a string: decoded, and without a copy when it holds
+// no escapes (then it shares v's memory). ok is false for any other value.
+func StringOf(v []byte) (text []byte, ok bool) {
+	s := cursor{data: v}
+	if len(v) < 2 || v[0] != '"' {
+		return nil, false
+	}
+	start, end, escaped, ok := s.str()
+	if !ok || s.i != len(v) {
+		return nil, false
+	}
+	if escaped {
+		return []byte(unescape(v[start:end])), true
+	}
+	return v[start:end], true
+}

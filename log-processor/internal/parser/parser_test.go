@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unicode/utf8"
 	"time"
 
 	"github.com/logpipeline/log-processing-service/pkg/models"
@@ -680,6 +681,64 @@ func FuzzElements(f *testing.F) {
 		}
 		if r == OK && len(els) != len(arr) {
 			t.Fatalf("Elements(%q): %d elements, encoding/json %d", in, len(els), len(arr))
+		}
+	})
+}
+
+func TestMembers(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+		r    Reason
+	}{
+		{`{}`, nil, OK},
+		{` { "a" : 1 , "b\u00e9":"x", "c":{"d":[1]}} `, []string{`a=1`, `bé="x"`, `c={"d":[1]}`}, OK},
+		{`{"a":1`, []string{"a=1"}, InvalidJSON},
+		{`{"a":1,}`, []string{"a=1"}, InvalidJSON},
+		{`{"a"}`, nil, InvalidJSON},
+		{`{a:1}`, nil, InvalidJSON},
+		{`{"a":1}x`, []string{"a=1"}, InvalidJSON},
+		{`[]`, nil, InvalidJSON},
+		{`{`, nil, InvalidJSON},
+	} {
+		var got []string
+		r := Members([]byte(tc.in), func(k, v []byte) bool { got = append(got, string(k)+"="+string(v)); return true })
+		if r != tc.r || strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("Members(%q) = %v %q, want %v %q", tc.in, r, got, tc.r, tc.want)
+		}
+	}
+	for in, want := range map[string]string{`"plain"`: "plain", `"a\"b\n"`: "a\"b\n", `"\u00e9"`: "é"} {
+		if got, ok := StringOf([]byte(in)); !ok || string(got) != want {
+			t.Errorf("StringOf(%s) = %q %t, want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{`1`, `"open`, `"a"x`, `null`, ``} {
+		if _, ok := StringOf([]byte(in)); ok {
+			t.Errorf("StringOf(%s) ok", in)
+		}
+	}
+}
+
+func FuzzMembers(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1,"b":[2]}`, `{"a\u0041":"x"}`, `{"a":`, ` { } `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var keys []string
+		r := Members(in, func(k, v []byte) bool {
+			keys = append(keys, string(k))
+			if s, ok := StringOf(v); ok && utf8.Valid(v) {
+				var want string
+				if err := json.Unmarshal(v, &want); err != nil || want != string(s) {
+					t.Fatalf("StringOf(%s) = %q, encoding/json %q (%v)", v, s, want, err)
+				}
+			}
+			return true
+		})
+		var obj map[string]json.RawMessage
+		err := json.Unmarshal(in, &obj)
+		if (r == OK) != (err == nil && obj != nil) && r != TooDeep && utf8.Valid(in) {
+			t.Fatalf("Members(%q) = %v, encoding/json says %v", in, r, err)
 		}
 	})
 }
