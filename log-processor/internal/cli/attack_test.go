@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"io"
 	"net/http"
 	"strconv"
@@ -14,9 +15,11 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/klauspost/compress/snappy"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/e2e"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/loadtest"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/loki"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
 )
 
@@ -226,6 +229,48 @@ func TestPushAttacksBounded(t *testing.T) {
 		})
 		a.check(t)
 	})
+	t.Run("ingest protocols: bombs and maximum-size requests in a loop", func(t *testing.T) {
+		// Snappy blocks claiming a GiB; gzip bombs to OTLP and _bulk; and
+		// real requests near each protocol's 20 MiB bound, highly
+		// compressible, so that each costs the sender little.
+		snappyBomb := append(binary.AppendUvarint(nil, 1<<30), 0)
+		var zb bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&zb, gzip.BestCompression)
+		_, _ = zw.Write(bytes.Repeat([]byte{'\n'}, 30*mib))
+		zw.Close()
+		now := time.Now()
+		var entries []loki.Entry
+		for range 18 * mib / 2500 { // within --ingest-max-records
+			entries = append(entries, loki.Entry{Time: now, Line: strings.Repeat("l", 2500)})
+		}
+		lokiMax := snappy.Encode(nil, loki.AppendProto(nil, []loki.Stream{{Labels: `{app="a"}`, Entries: entries}}))
+		doc := `{"@timestamp":"` + now.UTC().Format(time.RFC3339) + `","message":"` + strings.Repeat("m", 2500) + `"}`
+		bulkMax := bytes.Repeat([]byte(`{"create":{"_index":"a"}}`+"\n"+doc+"\n"), 18*mib/(len(doc)+27))
+		a := attackProcessor(t)
+		gz := map[string]string{"Content-Encoding": "gzip"}
+		proto := map[string]string{"Content-Type": "application/x-protobuf"}
+		for round := range 3 {
+			codes := map[string]map[int]int{
+				"loki bomb": concurrently(30, func() int { return a.post(loki.Path, snappyBomb, proto) }),
+				"loki max":  concurrently(30, func() int { return a.post(loki.Path, lokiMax, proto) }),
+				"otlp gzip": concurrently(30, func() int {
+					return a.post("/v1/logs", zb.Bytes(), map[string]string{"Content-Encoding": "gzip", "Content-Type": "application/x-protobuf"})
+				}),
+				"bulk gzip": concurrently(30, func() int { return a.post("/_bulk", zb.Bytes(), gz) }),
+				"bulk max":  concurrently(30, func() int { return a.post("/_bulk", bulkMax, nil) }),
+			}
+			t.Logf("round %d (Loki %d bytes for %d decoded, _bulk %d bytes): %v", round, len(lokiMax), snappyLen(lokiMax), len(bulkMax), codes)
+			for name, c := range codes {
+				if c[0] > 0 || c[http.StatusInternalServerError] > 0 {
+					t.Errorf("%s: %v", name, c)
+				}
+			}
+			if c := codes["loki bomb"]; c[http.StatusRequestEntityTooLarge] != 30 {
+				t.Errorf("Snappy bombs: %v, want 30 refused with 413", c)
+			}
+		}
+		a.check(t)
+	})
 	t.Run("slow tail readers while 60 KB messages flow", func(t *testing.T) {
 		a := attackProcessor(t)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -260,4 +305,10 @@ func TestPushAttacksBounded(t *testing.T) {
 		a.check(t)
 		readers.Wait()
 	})
+}
+
+// snappyLen is the decoded length a Snappy block claims.
+func snappyLen(b []byte) int {
+	n, _ := snappy.DecodedLen(b)
+	return n
 }

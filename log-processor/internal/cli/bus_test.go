@@ -417,7 +417,7 @@ func TestNATSCredentialsHidden(t *testing.T) {
 	}
 	wrong := strings.Replace(srv.URL(), "nats://", "nats://alice:wrong@", 1)
 	err := run(context.Background(), nil, []string{"--bus", "jetstream", "--nats-url", wrong, "--urls", gen.WSURL(""), "--http-addr", "127.0.0.1:0"},
-		io.Discard, io.Discard, nil)
+		io.Discard, io.Discard, nil, nil)
 	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization") || strings.Contains(err.Error(), "wrong@") {
 		t.Errorf("start with a wrong password: %v", err)
 	}

@@ -145,14 +145,17 @@ func openBus(ctx context.Context, cfg config, logger *slog.Logger) (*bus.Bus, er
 // until ctx ends, then drains. --help prints the usage to stdout and
 // returns nil.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return RunUntil(ctx, nil, args, stdout, stderr)
+	return run(ctx, nil, args, stdout, stderr, nil, nil)
 }
 
 // RunUntil is Run with a second stop: when abandon is closed while the
 // processor drains (a second Ctrl+C), the drain is abandoned, and its
 // report still says what was lost. abandon may be nil.
+// It also sets the Go runtime's soft memory limit from the processor's
+// bounds (see memoryLimit): it is the binary's entry point, and the limit
+// is the process's. Run leaves the runtime as it is.
 func RunUntil(ctx context.Context, abandon <-chan struct{}, args []string, stdout, stderr io.Writer) error {
-	return run(ctx, abandon, args, stdout, stderr, nil)
+	return run(ctx, abandon, args, stdout, stderr, nil, applyMemoryLimit)
 }
 
 // closers are what run has started, closed in reverse order when it
@@ -174,8 +177,10 @@ type served struct {
 }
 
 // run is RunUntil with a hook called with each listener's address once it
-// listens (the API's first).
-func run(ctx context.Context, abandon <-chan struct{}, args []string, stdout, stderr io.Writer, listening func(net.Addr)) error {
+// listens (the API's first), and limit, when not nil, called with the
+// configuration before anything starts.
+func run(ctx context.Context, abandon <-chan struct{}, args []string, stdout, stderr io.Writer, listening func(net.Addr),
+	limit func(*config, *slog.Logger)) error {
 	cfg, err := parse(args, stdout)
 	if errors.Is(err, pflag.ErrHelp) {
 		return nil
@@ -194,6 +199,9 @@ func run(ctx context.Context, abandon <-chan struct{}, args []string, stdout, st
 	if cfg.checkOnly {
 		printPlan(stdout, cfg)
 		return nil
+	}
+	if limit != nil {
+		limit(&cfg, logger)
 	}
 	for _, name := range cfg.file.insecure {
 		logger.Warn("source skips TLS certificate verification (insecure_skip_verify): anyone on the path can read and forge its logs", "component", "receiver", "source", name)

@@ -86,7 +86,7 @@ func startProcessor(t *testing.T, args ...string) *processor {
 	addrc := make(chan net.Addr, 3)
 	args = append([]string{"--http-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	go func() {
-		p.done <- run(ctx, nil, args, io.Discard, p.stderr, func(a net.Addr) { addrc <- a })
+		p.done <- run(ctx, nil, args, io.Discard, p.stderr, func(a net.Addr) { addrc <- a }, nil)
 	}()
 	select {
 	case a := <-addrc:
