@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,8 +80,8 @@ type Bulk struct {
 	seq  atomic.Int64 // _seq_no of the documents taken
 	ids  *ids
 
-	bufs    push.Buffers
-	batches sync.Pool // *intake.Batch
+	bufs   push.Buffers
+	states sync.Pool // *state
 }
 
 // New returns the _bulk source.
@@ -173,36 +174,57 @@ type action struct {
 // errMalformed: an action line that is not one.
 var errMalformed = errors.New("malformed action/metadata line")
 
-// meta is an action's metadata; the others (routing, pipeline,
-// require_alias, ...) are ignored.
-type meta struct {
-	Index string `json:"_index"`
-	ID    string `json:"_id"`
-}
-
-// parseAction reads an action line: {"index":{"_index":"x","_id":"y"}}.
-func parseAction(line []byte) (action, error) {
-	var m struct {
-		Index, Create, Delete, Update *meta
-	}
-	if err := json.Unmarshal(line, &m); err != nil {
-		return action{}, errMalformed
-	}
+// parseAction reads an action line, {"index":{"_index":"x","_id":"y"}},
+// without allocating but for a new index name or an id; prev is the
+// previous action, whose index name is reused when it is the same.
+func parseAction(line []byte, prev *action) (action, error) {
 	var a action
 	n := 0
-	for _, c := range []struct {
-		verb string
-		m    *meta
-	}{{"index", m.Index}, {"create", m.Create}, {"delete", m.Delete}, {"update", m.Update}} {
-		if c.m != nil {
-			a, n = action{verb: c.verb, index: c.m.Index, id: c.m.ID}, n+1
+	var err error
+	r := parser.Members(line, func(verb, meta []byte) bool {
+		n++
+		switch string(verb) {
+		case "index", "create", "delete", "update":
+		default:
+			err = fmt.Errorf("%w: unknown action [%s]", errMalformed, verb)
+			return false
 		}
-	}
-	if n != 1 {
+		a.verb = verbs[string(verb)]
+		if parser.Members(meta, func(key, v []byte) bool {
+			switch string(key) {
+			case "_index":
+				if text, ok := parser.StringOf(v); ok {
+					if string(text) == prev.index {
+						a.index = prev.index
+					} else {
+						a.index = string(text)
+					}
+				}
+			case "_id":
+				if text, ok := parser.StringOf(v); ok {
+					a.id = string(text)
+				}
+			}
+			return true
+		}) != parser.OK {
+			err = fmt.Errorf("%w: the metadata of [%s] is no object", errMalformed, verb)
+			return false
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return action{}, err
+	case r != parser.OK:
+		return action{}, errMalformed
+	case n != 1:
 		return action{}, fmt.Errorf("%w: expected one of index, create, delete or update", errMalformed)
 	}
 	return a, nil
 }
+
+// verbs are the actions' names, as strings made once.
+var verbs = map[string]string{"index": "index", "create": "create", "delete": "delete", "update": "update"}
 
 // item is one document's answer, in request order.
 type item struct {
@@ -238,46 +260,60 @@ func (b *Bulk) serveBulk(w http.ResponseWriter, r *http.Request, token string) {
 		return
 	}
 	in := b.path.Requests(token, r.RemoteAddr)
-	batch, _ := b.batches.Get().(*intake.Batch)
-	if batch == nil {
-		batch = new(intake.Batch)
+	st, _ := b.states.Get().(*state)
+	if st == nil {
+		st = new(state)
 	}
-	defer func() {
-		batch.Reset()
-		if cap(batch.Entries) <= maxPooledEntries {
-			b.batches.Put(batch)
-		}
-	}()
-	batch.MaxEntries, batch.Reserve = b.cfg.MaxRecords, slot.Take
-	items, err := b.parse(in, batch, body, r.PathValue("index"), time.Now())
+	defer b.putState(st)
+	st.batch.MaxEntries, st.batch.Reserve = b.cfg.MaxRecords, slot.Take
+	show := filterPath(r.URL.Query().Get("filter_path"))
+	items, err := b.parse(in, &st.batch, st.items[:0], body, r.PathValue("index"), show&showID != 0, time.Now())
+	st.items = items
 	if err != nil {
 		b.refuse(w, token, err)
 		return
 	}
-	if err := in.Submit(batch, b.cfg.SubmitTimeout); err != nil {
+	if err := in.Submit(&st.batch, b.cfg.SubmitTimeout); err != nil {
 		b.refuse(w, token, err)
 		return
 	}
 	b.path.Done(token, false)
-	b.answer(w, items, time.Since(start))
+	b.answer(w, items, time.Since(start), show)
+}
+
+// state is what a request reuses: its batch and its items.
+type state struct {
+	batch intake.Batch
+	items []item
+}
+
+// putState keeps st for another request, unless it grew large.
+func (b *Bulk) putState(st *state) {
+	st.batch.Reset()
+	clear(st.items)
+	if cap(st.batch.Entries) <= maxPooledEntries && cap(st.items) <= maxPooledEntries {
+		b.states.Put(st)
+	}
 }
 
 // parse reads the action and document lines of body into batch and
-// returns each action's item. defIndex is the URL's index.
-func (b *Bulk) parse(in *intake.Intake, batch *intake.Batch, body []byte, defIndex string, now time.Time) ([]item, error) {
-	var items []item
+// appends each action's item to items. defIndex is the URL's index; ids
+// says whether the answer shows the ids made for documents given none.
+func (b *Bulk) parse(in *intake.Intake, batch *intake.Batch, items []item, body []byte, defIndex string, ids bool, now time.Time) ([]item, error) {
 	var pending *action // an action whose document line comes next
+	var prev action
 	line := 0
 	for l := range intake.Lines(body) {
 		line++
 		if pending == nil {
-			a, err := parseAction(l)
+			a, err := parseAction(l, &prev)
 			if err != nil {
-				return nil, fmt.Errorf("%w [%d]", err, line)
+				return items, fmt.Errorf("%w [%d]", err, line)
 			}
 			if a.index == "" {
 				a.index = defIndex
 			}
+			prev = a
 			if a.verb == "delete" { // no document line
 				items = append(items, item{action: a, status: http.StatusBadRequest, errTyp: "action_request_validation_exception",
 					reason: "delete is not supported: this is a log pipeline, it stores and never deletes"})
@@ -293,12 +329,12 @@ func (b *Bulk) parse(in *intake.Intake, batch *intake.Batch, body []byte, defInd
 				reason: "update is not supported: send the document with index or create"})
 			continue
 		}
-		if a.id == "" {
+		if a.id == "" && ids {
 			a.id = b.ids.next()
 		}
 		r, err := in.ParseAs(batch, l, a.index, now) // no index: the token's name
 		if err != nil {
-			return nil, err
+			return items, err
 		}
 		it := item{action: a}
 		switch {
@@ -312,7 +348,7 @@ func (b *Bulk) parse(in *intake.Intake, batch *intake.Batch, body []byte, defInd
 		items = append(items, it)
 	}
 	if pending != nil {
-		return nil, fmt.Errorf("%w [%d]: the last action has no document", errMalformed, line)
+		return items, fmt.Errorf("%w [%d]: the last action has no document", errMalformed, line)
 	}
 	return items, nil
 }
@@ -332,8 +368,58 @@ func reasonText(r parser.Reason) string {
 	return "the document is no log entry the processor can store"
 }
 
-// answer writes the bulk response: every item, in order.
-func (b *Bulk) answer(w http.ResponseWriter, items []item, took time.Duration) {
+// shown are the members of a bulk response a request's filter_path asks
+// for.
+type shown uint8
+
+const (
+	showTook shown = 1 << iota
+	showErrors
+	showIndex  // items.*._index
+	showID     // items.*._id
+	showStatus // items.*.status
+	showError  // items.*.error
+	showResult // items.*.result and the rest of a success: _version, _shards, _seq_no, _primary_term
+	showAll    = showTook | showErrors | showIndex | showID | showStatus | showError | showResult
+)
+
+// filterPath reads the filter_path shippers send to keep the response
+// small (Filebeat's and Logstash's errors,items.*.error,items.*.status):
+// top-level members and item fields by name. Any pattern it does not know
+// shows everything, which is always a superset of what was asked.
+func filterPath(q string) shown {
+	if q == "" {
+		return showAll
+	}
+	var s shown
+	for p := range strings.SplitSeq(q, ",") {
+		switch strings.TrimSpace(p) {
+		case "took":
+			s |= showTook
+		case "errors":
+			s |= showErrors
+		case "items", "items.*", "items.*.*", "items.**":
+			s |= showIndex | showID | showStatus | showError | showResult
+		case "items.*._index":
+			s |= showIndex
+		case "items.*._id":
+			s |= showID
+		case "items.*.status":
+			s |= showStatus
+		case "items.*.error", "items.*.error.*", "items.*.error.type", "items.*.error.reason":
+			s |= showError
+		case "items.*.result", "items.*._version", "items.*._seq_no", "items.*._shards", "items.*._primary_term":
+			s |= showResult
+		default:
+			return showAll
+		}
+	}
+	return s
+}
+
+// answer writes the bulk response: every item, in order, with the members
+// show asks for.
+func (b *Bulk) answer(w http.ResponseWriter, items []item, took time.Duration, show shown) {
 	errorsSeen := false
 	for _, it := range items {
 		if it.status >= 300 {
@@ -341,34 +427,61 @@ func (b *Bulk) answer(w http.ResponseWriter, items []item, took time.Duration) {
 		}
 	}
 	out := make([]byte, 0, 64+192*len(items))
-	out = fmt.Appendf(out, `{"took":%d,"errors":%t,"items":[`, took.Milliseconds(), errorsSeen)
-	for i, it := range items {
-		if i > 0 {
+	out = append(out, '{')
+	comma := func() {
+		if out[len(out)-1] != '{' {
 			out = append(out, ',')
 		}
-		out = append(out, `{"`...)
-		out = append(out, it.verb...)
-		out = append(out, `":{"_index":`...)
-		out = appendString(out, it.index)
-		out = append(out, `,"_id":`...)
-		out = appendString(out, it.id)
-		out = append(out, `,"status":`...)
-		out = strconv.AppendInt(out, int64(it.status), 10)
-		if it.errTyp != "" {
-			out = append(out, `,"error":{"type":"`...)
-			out = append(out, it.errTyp...)
-			out = append(out, `","reason":`...)
-			out = appendString(out, it.reason)
-			out = append(out, "}}}"...)
-			continue
-		}
-		out = append(out, `,"_version":1,"result":"`...)
-		out = append(out, it.result...)
-		out = append(out, `","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":`...)
-		out = strconv.AppendInt(out, it.seq, 10)
-		out = append(out, `,"_primary_term":1}}`...)
 	}
-	out = append(out, "]}\n"...)
+	if show&showTook != 0 {
+		out = append(out, `"took":`...)
+		out = strconv.AppendInt(out, took.Milliseconds(), 10)
+	}
+	if show&showErrors != 0 {
+		comma()
+		out = strconv.AppendBool(append(out, `"errors":`...), errorsSeen)
+	}
+	if show&(showIndex|showID|showStatus|showError|showResult) != 0 {
+		comma()
+		out = append(out, `"items":[`...)
+		for i, it := range items {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, `{"`...)
+			out = append(out, it.verb...)
+			out = append(out, `":{`...)
+			if show&showIndex != 0 {
+				out = appendString(append(out, `"_index":`...), it.index)
+			}
+			if show&showID != 0 {
+				comma()
+				out = appendString(append(out, `"_id":`...), it.id)
+			}
+			if show&showStatus != 0 {
+				comma()
+				out = strconv.AppendInt(append(out, `"status":`...), int64(it.status), 10)
+			}
+			switch {
+			case it.errTyp != "" && show&showError != 0:
+				comma()
+				out = append(out, `"error":{"type":"`...)
+				out = append(out, it.errTyp...)
+				out = appendString(append(out, `","reason":`...), it.reason)
+				out = append(out, '}')
+			case it.errTyp == "" && show&showResult != 0:
+				comma()
+				out = append(out, `"_version":1,"result":"`...)
+				out = append(out, it.result...)
+				out = append(out, `","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":`...)
+				out = strconv.AppendInt(out, it.seq, 10)
+				out = append(out, `,"_primary_term":1`...)
+			}
+			out = append(out, "}}"...)
+		}
+		out = append(out, ']')
+	}
+	out = append(out, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	_, _ = w.Write(out)

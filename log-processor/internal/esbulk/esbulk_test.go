@@ -493,7 +493,7 @@ func FuzzBulk(f *testing.F) {
 	now := time.Now()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		batch := intake.Batch{MaxEntries: 1000}
-		items, err := b.parse(in, &batch, body, "idx", now)
+		items, err := b.parse(in, &batch, nil, body, "idx", true, now)
 		if err != nil {
 			return
 		}
@@ -501,10 +501,36 @@ func FuzzBulk(f *testing.F) {
 			t.Fatalf("%d entries from %d items", len(batch.Entries), len(items))
 		}
 		w := httptest.NewRecorder()
-		b.answer(w, items, time.Millisecond)
+		b.answer(w, items, time.Millisecond, showAll)
 		var a bulkAnswer
 		if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil || len(a.Items) != len(items) {
 			t.Fatalf("answer %s: %v", w.Body.Bytes(), err)
 		}
 	})
+}
+
+// TestBulkFilterPath: the filter_path Filebeat and Logstash send keeps the
+// response to what they read; a pattern not known here shows everything.
+func TestBulkFilterPath(t *testing.T) {
+	f := newFixture(t, true, 64, Config{})
+	body := `{"create":{"_index":"a"}}` + "\n" + ecs("info", "m") + "\n" + `{"create":{"_index":"a"}}` + "\n" + ecs("LOUD", "m") + "\n"
+	cases := []struct{ filter, want string }{
+		{"errors,items.*.error,items.*.status", `{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":400,"error":{"type":"document_parsing_exception","reason":"invalid_level: a level that is no known level name or number"}}}]}`},
+		{"took,errors", `{"took":0,"errors":true}`},
+		{"items.*._index,items.*.result", `{"items":[{"create":{"_index":"a","_version":1,"result":"created","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":3,"_primary_term":1}},{"create":{"_index":"a"}}]}`}, // the third document taken
+	}
+	for _, c := range cases {
+		code, _, out := f.do(t, "POST", "/_bulk?filter_path="+c.filter, body)
+		got := strings.TrimSpace(string(out))
+		if c.filter == "took,errors" {
+			got = strings.Replace(got, `"took":1`, `"took":0`, 1)
+		}
+		if code != 200 || got != c.want {
+			t.Errorf("filter_path=%s: %d\n%s\nwant\n%s", c.filter, code, got, c.want)
+		}
+	}
+	_, _, out := f.do(t, "POST", "/_bulk?filter_path=-items.*._shards", body)
+	if !strings.Contains(string(out), `"took":`) || !strings.Contains(string(out), `"_shards":`) {
+		t.Errorf("an unknown pattern: %s, want everything", out)
+	}
 }

@@ -32,6 +32,12 @@ Usage:
       processor (memory storage), each with its CPU-seconds per million
       messages: the row to compare builds with.
 
+  loadtest protocols --processor bin/log-processor [flags]
+      Measure the processor (memory storage) taking each ingest protocol
+      from one client sending the same request of 500 entries in a loop:
+      POST /ingest NDJSON, OTLP/HTTP (protobuf, JSON), Elasticsearch _bulk,
+      Loki push (protobuf with Snappy, JSON); each compared with NDJSON.
+
   loadtest flood-server [--addr 127.0.0.1:0] [--per-write 64]
       Serve that flood at ws://ADDR/ws/logs until stopped.
 
@@ -130,6 +136,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			printTable(stdout, rows, nil)
 			return nil
 		}
+	case "protocols":
+		cfg := SuiteConfig{Out: stdout}
+		fs.StringVar(&cfg.ProcessorBin, "processor", "bin/log-processor", "log-processor binary")
+		run = func() error {
+			cfg.Warmup, cfg.Duration = *warmup, *duration
+			rows, err := cfg.protocolRows(ctx)
+			if err != nil {
+				return err
+			}
+			printTable(stdout, rows, nil)
+			return nil
+		}
 	case "suite":
 		cfg := SuiteConfig{Out: stdout}
 		fs.StringVar(&cfg.GeneratorBin, "generator", "bin/mock-log-generator", "mock-log-generator binary")
@@ -149,7 +167,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return RunSuite(ctx, cfg)
 		}
 	default:
-		return &UsageError{fmt.Errorf("unknown command %q (want ceiling, watch, flood, flood-server or suite; see --help)", cmd)}
+		return &UsageError{fmt.Errorf("unknown command %q (want ceiling, watch, flood, flood-server, protocols or suite; see --help)", cmd)}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

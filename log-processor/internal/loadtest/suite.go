@@ -111,6 +111,11 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 		}
 		rows = append(rows, r)
 	}
+	pr, err := cfg.protocolRows(ctx)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, pr...)
 	// Below capacity, with default flags, nothing may be dropped.
 	if cfg.NATSServer != "" {
 		br, err := cfg.busRows(ctx, urls, flooded[1])

@@ -524,21 +524,63 @@ func (s *scan) members(obj value, fn func(key []byte, keyEscaped bool, v value) 
 	}
 }
 
-// elements calls fn for each element of the validated array arr.
-func (s *scan) elements(arr value, fn func(v value) bool) {
+// elements calls fn for each element of the validated array arr, and
+// returns the index after the array, or -1 when fn stopped the walk.
+func (s *scan) elements(arr value, fn func(v value) bool) int {
 	sub := cursor{data: s.data[:arr.end], i: arr.start + 1}
 	for {
 		sub.ws()
 		if sub.i >= len(sub.data) || sub.data[sub.i] == ']' {
-			return
+			return sub.i + 1
 		}
 		v, ok := sub.value()
 		if !ok || !fn(v) {
-			return
+			return -1
 		}
 		sub.ws()
 		if sub.i >= len(sub.data) || sub.data[sub.i] != ',' {
-			return
+			return sub.i + 1
+		}
+		sub.i++
+	}
+}
+
+// objects is elements for an array whose objects fn walks into: each
+// object is passed before it is skipped, with the array's end as its end
+// (a walk stops at its closing brace); fn returns where its walk stopped
+// inside it (between two of its members), or -1, and whether to go on.
+// The rest of the object is skipped from there, so that walking a large
+// export's levels costs one pass, not one per level. Elements that are no
+// objects are skipped. It returns the index after the array, or -1 when
+// fn stopped the walk.
+func (s *scan) objects(arr value, fn func(obj value) (resume int, more bool)) int {
+	sub := cursor{data: s.data[:arr.end], i: arr.start + 1}
+	for {
+		sub.ws()
+		if sub.i >= len(sub.data) || sub.data[sub.i] == ']' {
+			return sub.i + 1
+		}
+		if sub.data[sub.i] != '{' {
+			if !sub.skipValid() {
+				return -1
+			}
+		} else {
+			resume, more := fn(value{start: sub.i, end: arr.end, kind: '{'})
+			if !more {
+				return -1
+			}
+			if resume > sub.i {
+				sub.i = resume
+				if !sub.closeFrom(1) {
+					return -1
+				}
+			} else if !sub.skipValid() {
+				return -1
+			}
+		}
+		sub.ws()
+		if sub.i >= len(sub.data) || sub.data[sub.i] != ',' {
+			return sub.i + 1
 		}
 		sub.i++
 	}
@@ -551,11 +593,67 @@ func (s *cursor) value() (value, bool) {
 		st, en, esc, ok := s.str()
 		return value{start: st, end: en, kind: '"', escaped: esc}, ok
 	}
-	if s.skip(2) != OK {
+	if !s.skipValid() {
 		return value{}, false
 	}
 	return value{start: start, end: s.i, kind: s.data[start]}, true
 }
+
+// skipValid steps over one value of a frame that has been validated,
+// without validating it again: a container is skipped by counting its
+// brackets, its strings by str, so that walking a large validated export
+// level by level costs little more than one pass per level.
+func (s *cursor) skipValid() bool {
+	d := s.data
+	if s.i >= len(d) {
+		return false
+	}
+	switch d[s.i] {
+	case '"':
+		_, _, _, ok := s.str()
+		return ok
+	case '{', '[':
+	default: // a number or a literal: up to the next delimiter
+		for s.i < len(d) && !delim[d[s.i]] {
+			s.i++
+		}
+		return true
+	}
+	return s.closeFrom(0)
+}
+
+// closeFrom steps to the end of the container s.i is in, depth levels
+// deep in it (0: s.i is at its opening bracket), in a validated frame.
+func (s *cursor) closeFrom(depth int) bool {
+	d := s.data
+	for s.i < len(d) {
+		switch d[s.i] {
+		case '"':
+			if _, _, _, ok := s.str(); !ok {
+				return false
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				s.i++
+				return true
+			}
+		}
+		s.i++
+	}
+	return false
+}
+
+// delim marks the bytes that end a number or a literal.
+var delim = func() (t [256]bool) {
+	for _, c := range []byte(",}] \t\r\n:") {
+		t[c] = true
+	}
+	return t
+}()
 
 // rawSpan returns where a value's JSON text lies, quotes included for
 // strings.

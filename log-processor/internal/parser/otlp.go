@@ -26,24 +26,26 @@ func (p *Parser) ParseEach(data []byte, now time.Time, fn func(e models.LogEntry
 		return
 	}
 	top := value{start: s.i, end: end, kind: '{'}
-	rls := s.member2(top, "resourceLogs", "resource_logs")
+	rls := s.memberOpen(top, "resourceLogs", "resource_logs")
 	if rls.kind != '[' {
 		fn(models.LogEntry{}, InvalidJSON)
 		return
 	}
 	var frame []byte
 	more := true
-	s.elements(rls, func(rl value) bool {
-		if rl.kind != '{' {
-			return true
-		}
+	s.objects(rls, func(rl value) (int, bool) {
 		resource := s.member2(rl, "resource", "resource")
-		s.elements(s.member2(rl, "scopeLogs", "scope_logs"), func(sl value) bool {
-			if sl.kind != '{' {
-				return true
-			}
+		sls := s.memberOpen(rl, "scopeLogs", "scope_logs")
+		if sls.kind != '[' {
+			return -1, true
+		}
+		after := s.objects(sls, func(sl value) (int, bool) {
 			scope := s.member2(sl, "scope", "scope")
-			s.elements(s.member2(sl, "logRecords", "log_records"), func(rec value) bool {
+			recs := s.memberOpen(sl, "logRecords", "log_records")
+			if recs.kind != '[' {
+				return -1, true
+			}
+			after := s.elements(recs, func(rec value) bool {
 				if rec.kind != '{' {
 					more = fn(models.LogEntry{}, NotObject)
 					return more
@@ -68,9 +70,9 @@ func (p *Parser) ParseEach(data []byte, now time.Time, fn func(e models.LogEntry
 				more = fn(e, r)
 				return more
 			})
-			return more
+			return after, more
 		})
-		return more
+		return after, more
 	})
 }
 
@@ -85,6 +87,44 @@ func (s *scan) member2(obj value, camel, snake string) value {
 		return true
 	})
 	return out
+}
+
+// memberOpen is member2 for an array that is only to be walked by
+// elements: found, it is not skipped, and its end is
+// obj's, since a walk stops at its closing bracket. It saves a pass over
+// what is most of an export: its scopeLogs and logRecords.
+func (s *scan) memberOpen(obj value, camel, snake string) value {
+	sub := cursor{data: s.data[:obj.end], i: obj.start + 1}
+	for {
+		sub.ws()
+		if sub.i >= len(sub.data) || sub.data[sub.i] != '"' {
+			return value{}
+		}
+		ks, ke, kesc, ok := sub.str()
+		if !ok {
+			return value{}
+		}
+		sub.ws()
+		if sub.i >= len(sub.data) || sub.data[sub.i] != ':' {
+			return value{}
+		}
+		sub.i++
+		sub.ws()
+		if k := sub.data[ks:ke]; keyIs(k, kesc, camel) || keyIs(k, kesc, snake) {
+			if sub.i < len(sub.data) && sub.data[sub.i] == '[' {
+				return value{start: sub.i, end: obj.end, kind: '['}
+			}
+			return value{}
+		}
+		if !sub.skipValid() {
+			return value{}
+		}
+		sub.ws()
+		if sub.i >= len(sub.data) || sub.data[sub.i] != ',' {
+			return value{}
+		}
+		sub.i++
+	}
 }
 
 func isBlank(b []byte) bool {
