@@ -254,6 +254,7 @@ type request struct {
 	cur    stream
 	ab     attrs  // reused to build attributes
 	kept   []pair // reused: an entry's metadata besides its ids
+	one    []byte // reused: a text entry's strings, before their one copy
 }
 
 // stream is what a stream's labels say about its entries.
@@ -286,7 +287,7 @@ func (l *Push) done(req *request) {
 	clear(req.sc.labels[:cap(req.sc.labels)])
 	clear(req.sc.metadata[:cap(req.sc.metadata)])
 	clear(req.kept[:cap(req.kept)])
-	if cap(req.batch.Entries) <= 1024 && cap(req.ab.b) <= 64<<10 && cap(req.sc.labels) <= 256 && cap(req.sc.metadata) <= 256 {
+	if cap(req.batch.Entries) <= 1024 && cap(req.ab.b) <= 64<<10 && cap(req.one) <= 64<<10 && cap(req.sc.labels) <= 256 && cap(req.sc.metadata) <= 256 {
 		l.requests.Put(req)
 	}
 }
@@ -428,18 +429,28 @@ func (req *request) build(ns int64, line []byte, metadata []pair) (models.LogEnt
 		// JSON that is no log, or a log the parser refuses: the line is
 		// kept as text.
 	}
-	attrs := cur.attrs
+	// A text line: its message, merged attributes and ids in one
+	// allocation.
+	l := parser.Line{Time: ms, Level: cur.level, Service: cur.service, Attrs: cur.attrs}
+	one := req.one[:0]
 	if len(kept) > 0 {
-		attrs = req.merge(cur.attrs, kept, "")
-	}
-	e, r := req.p.Text(line, ms, cur.level, cur.service, attrs, req.now)
-	if r.IsEntry() && (trace != nil || span != nil || len(kept) > 0) {
-		setIDs(&e, trace, span)
-		if c := req.p.Check(&e, req.now); c != parser.OK {
-			return models.LogEntry{}, c
+		a := req.attrsBuf()
+		a.members(cur.attrs)
+		for _, p := range kept {
+			a.member(p.name, p.value)
 		}
+		one = a.close(one)
 	}
-	return e, r
+	na := len(one)
+	one = append(append(append(one, line...), trace...), span...)
+	req.one = one
+	all := string(one)
+	if len(kept) > 0 {
+		l.Attrs = models.Attrs(all[:na])
+	}
+	l.Message, all = all[na:na+len(line)], all[na+len(line):]
+	l.TraceID, l.SpanID = all[:len(trace)], all[len(trace):]
+	return req.p.Text(l, req.now)
 }
 
 func setIDs(e *models.LogEntry, trace, span []byte) {
@@ -527,8 +538,9 @@ func (a *attrs) members(o models.Attrs) {
 	a.b = append(a.b, m...)
 }
 
-// done closes the object and returns it, or "" when it holds nothing.
-func (a *attrs) done() models.Attrs {
+// close appends the object, closed, to dst; nothing when it holds
+// nothing.
+func (a *attrs) close(dst []byte) []byte {
 	if a.full {
 		if len(a.b) > 1 {
 			a.b = append(a.b, ',')
@@ -536,10 +548,14 @@ func (a *attrs) done() models.Attrs {
 		a.b = append(a.b, `"_truncated":true`...)
 	}
 	if len(a.b) == 1 {
-		return ""
+		return dst
 	}
-	a.b = append(a.b, '}')
-	return models.Attrs(a.b)
+	return append(append(dst, a.b...), '}')
+}
+
+// done closes the object and returns it, or "" when it holds nothing.
+func (a *attrs) done() models.Attrs {
+	return models.Attrs(a.close(nil))
 }
 
 // appendString appends s as a JSON string; s is valid UTF-8.

@@ -481,3 +481,53 @@ func FuzzLabels(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode: a request of 500 entries (three streams, a label set
+// each, a metadata pair per entry) decoded and mapped to entries, per
+// entry: protobuf after its Snappy block is inflated, and JSON.
+func BenchmarkDecode(b *testing.B) {
+	now := time.Now()
+	var streams []testStream
+	for l, level := range []string{"info", "warn", "error"} {
+		s := testStream{labels: `{env="prod", level="` + level + `", service_name="checkout"}`}
+		for i := l; i < 500; i += 3 {
+			s.entries = append(s.entries, testEntry{now, "request " + strconv.Itoa(i) + " completed for user u-1007 in 12 ms", [][2]string{{"user_id", "u-1007"}}})
+		}
+		streams = append(streams, s)
+	}
+	for _, c := range []struct {
+		name   string
+		body   []byte
+		decode func([]byte, *scratch, handler) error
+	}{{"protobuf", encodeProto(streams), decodeProto}, {"json", encodeJSON(streams), decodeJSON}} {
+		b.Run(c.name, func(b *testing.B) {
+			req := newCollect().req
+			req.now = now
+			var sc scratch
+			h := &keep{req: req}
+			b.ReportAllocs()
+			for b.Loop() {
+				h.n = 0
+				if err := c.decode(c.body, &sc, h); err != nil || h.n != 500 {
+					b.Fatal(err, h.n)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/entry")
+			b.ReportMetric(float64(testing.AllocsPerRun(10, func() { h.n = 0; _ = c.decode(c.body, &sc, h) }))/500, "allocs/entry")
+		})
+	}
+}
+
+// keep maps each entry, as a request does, and counts the entries kept.
+type keep struct {
+	req *request
+	n   int
+}
+
+func (k *keep) stream(labels []pair) error { return k.req.stream(labels) }
+func (k *keep) entry(ns int64, line []byte, md []pair) error {
+	if _, r := k.req.build(ns, line, md); r.IsEntry() {
+		k.n++
+	}
+	return nil
+}

@@ -1,7 +1,6 @@
 package parser
 
 import (
-	"bytes"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -9,48 +8,64 @@ import (
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
-// Text makes the entry of a log line that is text rather than JSON, from
-// what its protocol says about it (a Loki stream's labels, say): the line
-// is the message, at time ms (Unix milliseconds), at level (0: the
-// parser's DefaultLevel, counted as such), of service (empty: the
-// parser's DefaultService). The parser's rules apply as to a JSON log's
-// fields: the bounds, UTF-8 and no NUL, the time window, the level floor.
-// attrs is kept as given: the caller has made it a JSON object within the
-// bound (Check tells). The entry holds a copy of line.
-func (p *Parser) Text(line []byte, ms int64, level Level, service string, attrs models.Attrs, now time.Time) (models.LogEntry, Reason) {
+// Line is a log line that is text rather than JSON, with what its
+// protocol says about it (a Loki stream's labels, say).
+type Line struct {
+	Message string
+	Time    int64  // Unix milliseconds
+	Level   Level  // 0: the parser's DefaultLevel, counted as such
+	Service string // "": the parser's DefaultService
+	// Attrs is kept as given: the caller has made it a JSON object
+	// within the bound, of valid UTF-8 (Check tells).
+	Attrs           models.Attrs
+	TraceID, SpanID string
+}
+
+// Text makes the entry of a text line. The parser's rules apply as to a
+// JSON log's fields: the bounds, UTF-8 and no NUL, the time window, the
+// level floor. The entry holds l's strings as they are.
+func (p *Parser) Text(l Line, now time.Time) (models.LogEntry, Reason) {
 	r := OK
-	if level == 0 {
-		level, r = p.DefaultLevel, DefaultLevel
-		if level == 0 {
-			level = LevelInfo
+	if l.Level == 0 {
+		l.Level, r = p.DefaultLevel, DefaultLevel
+		if l.Level == 0 {
+			l.Level = LevelInfo
 		}
 	}
-	if !p.Keeps(level) {
+	if !p.Keeps(l.Level) {
 		return models.LogEntry{}, BelowMinLevel
 	}
-	if service == "" {
-		service = p.DefaultService
+	if l.Service == "" {
+		l.Service = p.DefaultService
 	}
 	switch {
-	case len(line) == 0:
+	case l.Message == "":
 		return models.LogEntry{}, MissingMessage
-	case service == "":
+	case l.Service == "":
 		return models.LogEntry{}, MissingService
-	case len(line) > p.limit(rMessage) || len(service) > p.limit(rService):
-		return models.LogEntry{}, FieldTooLong
-	case !utf8.Valid(line) || !utf8.ValidString(service):
-		return models.LogEntry{}, InvalidUTF8
-	case bytes.IndexByte(line, 0) >= 0 || strings.IndexByte(service, 0) >= 0:
-		return models.LogEntry{}, NulCharacter
+	}
+	for _, f := range [...]struct {
+		v    string
+		role int
+	}{{l.Message, rMessage}, {l.Service, rService}, {l.TraceID, rTrace}, {l.SpanID, rSpan}} {
+		switch {
+		case len(f.v) > p.limit(f.role):
+			return models.LogEntry{}, FieldTooLong
+		case !utf8.ValidString(f.v):
+			return models.LogEntry{}, InvalidUTF8
+		case strings.IndexByte(f.v, 0) >= 0:
+			return models.LogEntry{}, NulCharacter
+		}
 	}
 	skew := p.MaxSkew
 	if skew <= 0 {
 		skew = DefaultMaxSkew
 	}
-	if d := skew.Milliseconds(); ms < now.UnixMilli()-d || ms > now.UnixMilli()+d {
+	if d := skew.Milliseconds(); l.Time < now.UnixMilli()-d || l.Time > now.UnixMilli()+d {
 		return models.LogEntry{}, TimestampOutOfRange
 	}
-	return models.LogEntry{Timestamp: ms, Level: level.String(), Message: string(line), Service: service, Attrs: attrs}, r
+	return models.LogEntry{Timestamp: l.Time, Level: l.Level.String(), Message: l.Message, Service: l.Service,
+		TraceID: l.TraceID, SpanID: l.SpanID, Attrs: l.Attrs}, r
 }
 
 // Keeps reports whether entries at level l are stored: at or above
