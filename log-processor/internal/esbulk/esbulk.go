@@ -92,12 +92,7 @@ func New(cfg Config, env push.Env, logger *slog.Logger) *Bulk {
 
 // Run takes requests until ctx ends, then refuses new ones and returns
 // once those in flight are done.
-func (b *Bulk) Run(ctx context.Context) error {
-	<-ctx.Done()
-	b.path.Close()
-	b.path.LogSummary()
-	return nil
-}
+func (b *Bulk) Run(ctx context.Context) error { return b.path.Serve(ctx) }
 
 // Stats returns a row per token.
 func (b *Bulk) Stats() []intake.Stats { return b.path.Stats() }

@@ -22,10 +22,10 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
-	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
-	"github.com/logpipeline/log-processing-service/pkg/models"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/push/pushtest"
 )
 
 var (
@@ -35,54 +35,18 @@ var (
 
 const secret = "es-token-7f3"
 
-// gateStore saves a batch only while its gate is open, and keeps what it
-// saved: a database that can be made to stall.
-type gateStore struct {
-	mu    sync.Mutex
-	cond  *sync.Cond
-	open  bool
-	saved []models.LogEntry
-}
-
-func (s *gateStore) Save(ctx context.Context, batch []models.LogEntry) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for !s.open && ctx.Err() == nil {
-		s.cond.Wait()
-	}
-	s.saved = append(s.saved, batch...)
-	return nil
-}
-
-func (s *gateStore) setOpen(open bool) {
-	s.mu.Lock()
-	s.open = open
-	s.cond.Broadcast()
-	s.mu.Unlock()
-}
-
-func (s *gateStore) entries() []models.LogEntry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]models.LogEntry(nil), s.saved...)
-}
-
 type fixture struct {
-	store *gateStore
+	store *pushtest.Store
 	bulk  *Bulk
 	url   string
 }
 
 // newFixture serves the _bulk source on loopback in front of a real pool
-// of one worker and a queue of queueSize, saving into a gateStore.
+// of one worker and a queue of queueSize, saving into a pushtest.Store.
 func newFixture(t *testing.T, open bool, queueSize int, cfg Config) *fixture {
 	t.Helper()
-	f := &fixture{store: &gateStore{open: open}}
-	f.store.cond = sync.NewCond(&f.store.mu)
-	pool := workerpool.New(workerpool.Config{Workers: 1, QueueSize: queueSize, MaxBatch: 1}, f.store, discard)
-	sink := intake.NewSink(intake.SinkConfig{})
-	sink.Connect(pool, nil)
-	env := push.Env{Sink: sink, Auth: &push.Auth{Tokens: []push.Token{{Name: "beats", Value: secret}}}, Gate: push.NewGate(push.GateConfig{})}
+	f := &fixture{store: pushtest.NewStore(open)}
+	env := pushtest.Env(t, f.store, queueSize, parser.Parser{}, push.GateConfig{}, push.Token{Name: "beats", Value: secret})
 	f.bulk = New(cfg, env, discard)
 	mux := http.NewServeMux()
 	f.bulk.Mount(mux)
@@ -95,8 +59,6 @@ func newFixture(t *testing.T, open bool, queueSize int, cfg Config) *fixture {
 		cancel()
 		wg.Wait()
 		srv.Close()
-		f.store.setOpen(true)
-		_ = pool.Close(context.Background())
 	})
 	return f
 }
@@ -184,9 +146,9 @@ func TestBulkAnswers(t *testing.T) {
 	if r := a.Items[4]["index"].Error.Reason; !strings.Contains(r, "invalid_level") {
 		t.Errorf("the refused document's reason %q does not name invalid_level", r)
 	}
-	poll.Until(t, 10*time.Second, "3 stored", func() bool { return len(f.store.entries()) == 3 })
+	poll.Until(t, 10*time.Second, "3 stored", func() bool { return len(f.store.Entries()) == 3 })
 	services := map[string]string{}
-	for _, e := range f.store.entries() {
+	for _, e := range f.store.Entries() {
 		services[e.Message] = e.Service + " " + e.Level
 		if e.Source != "push:beats" {
 			t.Errorf("source %q, want push:beats", e.Source)
@@ -248,7 +210,7 @@ func TestBulkRefusals(t *testing.T) {
 	if resp.StatusCode != 401 || resp.Header.Get("X-Elastic-Product") != "Elasticsearch" {
 		t.Errorf("wrong key: %d %v", resp.StatusCode, resp.Header)
 	}
-	if n := len(f.store.entries()); n != 0 {
+	if n := len(f.store.Entries()); n != 0 {
 		t.Errorf("%d entries kept from refused requests", n)
 	}
 }
@@ -274,11 +236,11 @@ func TestBulkFullQueue(t *testing.T) {
 	if st := f.bulk.Stats()[0]; st.Refused != 1 || st.Submitted != uint64(accepted) {
 		t.Fatalf("after the refusal: %+v, want 1 refused and %d submitted", st, accepted)
 	}
-	f.store.setOpen(true)
+	f.store.SetOpen(true)
 	if code, _, out := f.do(t, "POST", "/_bulk", body); code != 200 {
 		t.Fatalf("retry: %d %s", code, out)
 	}
-	poll.Until(t, 10*time.Second, "all stored", func() bool { return len(f.store.entries()) == accepted+3 })
+	poll.Until(t, 10*time.Second, "all stored", func() bool { return len(f.store.Entries()) == accepted+3 })
 }
 
 // TestStartupCalls: what shippers call before they send is answered as an
@@ -441,8 +403,8 @@ func TestOfficialClientBulkIndexer(t *testing.T) {
 			t.Errorf("indexer stats %+v, failures %v", st, failures)
 		}
 	}
-	poll.Until(t, 10*time.Second, "299 stored", func() bool { return len(f.store.entries()) == 299 })
-	for _, e := range f.store.entries() {
+	poll.Until(t, 10*time.Second, "299 stored", func() bool { return len(f.store.Entries()) == 299 })
+	for _, e := range f.store.Entries() {
 		if e.Service != "shop" || !strings.Contains(string(e.Attrs), `"host":{"name":"web-1"}`) {
 			t.Fatalf("stored %+v, want service shop (the index) and attributes", e)
 		}

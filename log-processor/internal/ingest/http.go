@@ -40,12 +40,7 @@ func (h *HTTP) Mount(mux *http.ServeMux) { mux.HandleFunc("POST "+PathHTTP, h.se
 
 // Run takes requests until ctx ends, then refuses new ones and returns
 // once those in flight are done: after it, nothing is submitted.
-func (h *HTTP) Run(ctx context.Context) error {
-	<-ctx.Done()
-	h.path.Close()
-	h.path.LogSummary()
-	return nil
-}
+func (h *HTTP) Run(ctx context.Context) error { return h.path.Serve(ctx) }
 
 // Stats returns a row per token.
 func (h *HTTP) Stats() []intake.Stats { return h.path.Stats() }

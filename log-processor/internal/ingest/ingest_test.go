@@ -20,76 +20,34 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
-	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
-	"github.com/logpipeline/log-processing-service/pkg/models"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/push/pushtest"
 )
 
 var discard = slog.New(slog.DiscardHandler)
 
-// gateStore saves a batch only while its gate is open, and keeps what it
-// saved: a database that can be made to stall.
-type gateStore struct {
-	mu    sync.Mutex
-	open  bool
-	cond  *sync.Cond
-	saved []models.LogEntry
-}
-
-func newGateStore() *gateStore {
-	s := &gateStore{}
-	s.cond = sync.NewCond(&s.mu)
-	return s
-}
-
-func (s *gateStore) Save(ctx context.Context, batch []models.LogEntry) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for !s.open && ctx.Err() == nil {
-		s.cond.Wait()
-	}
-	s.saved = append(s.saved, batch...)
-	return nil
-}
-
-func (s *gateStore) setOpen(open bool) {
-	s.mu.Lock()
-	s.open = open
-	s.cond.Broadcast()
-	s.mu.Unlock()
-}
-
-func (s *gateStore) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.saved)
-}
-
 const secret = "s3cret-token-value"
 
 type fixture struct {
-	store *gateStore
-	pool  *workerpool.Pool
+	store *pushtest.Store
+	sink  *intake.Sink
 	posts *HTTP
 	ws    *WS
 	http  *httptest.Server
 }
 
 // newFixture serves the ingest endpoints on loopback in front of a real
-// pool of one worker and a queue of eight, saving into a gateStore.
+// pool of one worker and a queue of eight, saving into a pushtest.Store.
 func newFixture(t *testing.T, open bool) *fixture {
 	return newFixtureWith(t, open, Config{SubmitTimeout: 20 * time.Millisecond, MaxBodyBytes: 64 << 10}, push.GateConfig{})
 }
 
 func newFixtureWith(t *testing.T, open bool, cfg Config, gate push.GateConfig) *fixture {
 	t.Helper()
-	f := &fixture{store: newGateStore()}
-	f.store.setOpen(open)
-	f.pool = workerpool.New(workerpool.Config{Workers: 1, QueueSize: 8, MaxBatch: 1}, f.store, discard)
-	sink := intake.NewSink(intake.SinkConfig{})
-	sink.Connect(f.pool, nil)
-	env := Env{Sink: sink, Auth: &push.Auth{Tokens: []push.Token{{Name: "shipper", Value: secret}}}, Gate: push.NewGate(gate)}
-	f.posts, f.ws = NewHTTP(cfg, env, discard), NewWS(cfg, env, discard)
+	f := &fixture{store: pushtest.NewStore(open)}
+	env := pushtest.Env(t, f.store, 8, parser.Parser{}, gate, push.Token{Name: "shipper", Value: secret})
+	f.sink, f.posts, f.ws = env.Sink, NewHTTP(cfg, env, discard), NewWS(cfg, env, discard)
 	mux := http.NewServeMux()
 	f.posts.Mount(mux)
 	f.ws.Mount(mux)
@@ -102,8 +60,6 @@ func newFixtureWith(t *testing.T, open bool, cfg Config, gate push.GateConfig) *
 		cancel()
 		wg.Wait()
 		f.http.Close()
-		f.store.setOpen(true)
-		_ = f.pool.Close(context.Background())
 	})
 	return f
 }
@@ -243,11 +199,11 @@ func TestPostFullQueue(t *testing.T) {
 	if st.Refused != 1 || st.Submitted != uint64(accepted) || st.Total != uint64(accepted) {
 		t.Fatalf("after a refusal: %+v, want 1 refused request and only the %d accepted lines counted", st, accepted)
 	}
-	f.store.setOpen(true)
+	f.store.SetOpen(true)
 	if code, res, _ := f.post(t, strings.NewReader(body), nil); code != 200 || res.Accepted != 5 {
 		t.Fatalf("retry: %d %+v", code, res)
 	}
-	poll.Until(t, 10*time.Second, "the condition", func() bool { return f.store.count() == accepted+5 })
+	poll.Until(t, 10*time.Second, "the condition", func() bool { return f.store.Len() == accepted+5 })
 	if st := f.posts.Stats()[0]; st.Submitted != uint64(accepted+5) || st.Dropped != 0 || st.Refused != 1 {
 		t.Fatalf("after the retry: %+v, want %d submitted, 1 refused, none dropped", st, accepted+5)
 	}
@@ -278,9 +234,9 @@ func TestWebSocketPusherIsSlowedNotDropped(t *testing.T) {
 		}
 	}
 	// The queue fills; the rest wait in the socket.
-	poll.Until(t, 10*time.Second, "the condition", func() bool { return f.pool.Stats().Queued >= 8 })
-	f.store.setOpen(true)
-	poll.Until(t, 10*time.Second, "the condition", func() bool { return f.store.count() == 2*frames })
+	poll.Until(t, 10*time.Second, "the condition", func() bool { return f.sink.QueueStats().Queued >= 8 })
+	f.store.SetOpen(true)
+	poll.Until(t, 10*time.Second, "the condition", func() bool { return f.store.Len() == 2*frames })
 	st := f.ws.Stats()
 	if len(st) != 1 || st[0].Submitted != 2*frames || st[0].Dropped != 0 || st[0].Clients != 1 {
 		t.Fatalf("stats %+v, want %d submitted, none dropped, one client", st, 2*frames)

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/pbwire"
 )
 
 // Field numbers of Loki's push messages (pkg/push/push.proto).
@@ -52,13 +53,13 @@ type scratch struct {
 // themselves. A message that is not well-formed is errMalformed, after
 // the streams and entries before the flaw were passed.
 func decodeProto(msg []byte, sc *scratch, h handler) error {
-	return fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	return pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != fRequestStreams || typ != protowire.BytesType {
 			return nil
 		}
 		// The labels first, wherever they are in the message.
 		var labels []byte
-		if err := fields(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if err := pbwire.Fields(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 			if num == fStreamLabels && typ == protowire.BytesType {
 				labels = v
 			}
@@ -73,7 +74,7 @@ func decodeProto(msg []byte, sc *scratch, h handler) error {
 		if err := h.stream(sc.labels); err != nil {
 			return err
 		}
-		return fields(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		return pbwire.Fields(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 			if num != fStreamEntries || typ != protowire.BytesType {
 				return nil
 			}
@@ -87,11 +88,11 @@ func protoEntry(v []byte, sc *scratch, h handler) error {
 	var ns int64
 	var line []byte
 	sc.metadata = sc.metadata[:0]
-	err := fields(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err := pbwire.Fields(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		switch {
 		case num == fEntryTimestamp && typ == protowire.BytesType:
 			var secs, nanos uint64
-			if err := fields(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
+			if err := pbwire.Fields(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
 				if typ == protowire.VarintType {
 					switch num {
 					case fTimestampSeconds:
@@ -113,7 +114,7 @@ func protoEntry(v []byte, sc *scratch, h handler) error {
 			line = v
 		case num == fEntryMetadata && typ == protowire.BytesType:
 			var p pair
-			if err := fields(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+			if err := pbwire.Fields(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 				if typ == protowire.BytesType {
 					switch num {
 					case fPairName:
@@ -134,43 +135,6 @@ func protoEntry(v []byte, sc *scratch, h handler) error {
 		return err
 	}
 	return h.entry(ns, line, sc.metadata)
-}
-
-// fields calls fn for each field of msg: its number, type, and value (the
-// bytes of a length-delimited field, or the number of a varint or fixed
-// one).
-func fields(msg []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
-	for len(msg) > 0 {
-		num, typ, n := protowire.ConsumeTag(msg)
-		if n < 0 {
-			return fmt.Errorf("%w: %v", errMalformed, protowire.ParseError(n))
-		}
-		msg = msg[n:]
-		var v []byte
-		var x uint64
-		switch typ {
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(msg)
-		case protowire.Fixed64Type:
-			x, n = protowire.ConsumeFixed64(msg)
-		case protowire.Fixed32Type:
-			var x32 uint32
-			x32, n = protowire.ConsumeFixed32(msg)
-			x = uint64(x32)
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(msg)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, msg)
-		}
-		if n < 0 {
-			return fmt.Errorf("%w: %v", errMalformed, protowire.ParseError(n))
-		}
-		msg = msg[n:]
-		if err := fn(num, typ, v, x); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // decodeJSON walks data, a push request in Loki's JSON form,

@@ -103,12 +103,7 @@ func (l *Push) Mount(mux *http.ServeMux) { mux.HandleFunc("POST "+Path, l.serve)
 
 // Run takes requests until ctx ends, then refuses new ones and returns
 // once those in flight are done.
-func (l *Push) Run(ctx context.Context) error {
-	<-ctx.Done()
-	l.path.Close()
-	l.path.LogSummary()
-	return nil
-}
+func (l *Push) Run(ctx context.Context) error { return l.path.Serve(ctx) }
 
 // Stats returns a row per token.
 func (l *Push) Stats() []intake.Stats { return l.path.Stats() }

@@ -23,8 +23,7 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
-	"github.com/logpipeline/log-processing-service/log-processor/internal/workerpool"
-	"github.com/logpipeline/log-processing-service/pkg/models"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/push/pushtest"
 )
 
 var discard = slog.New(slog.DiscardHandler)
@@ -119,39 +118,8 @@ func encodeLegacyJSON(streams []testStream) []byte {
 	return b
 }
 
-// store keeps what it saves, and can be made to stall.
-type store struct {
-	mu    sync.Mutex
-	cond  *sync.Cond
-	open  bool
-	saved []models.LogEntry
-}
-
-func (s *store) Save(ctx context.Context, batch []models.LogEntry) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for !s.open && ctx.Err() == nil {
-		s.cond.Wait()
-	}
-	s.saved = append(s.saved, batch...)
-	return nil
-}
-
-func (s *store) setOpen(open bool) {
-	s.mu.Lock()
-	s.open = open
-	s.cond.Broadcast()
-	s.mu.Unlock()
-}
-
-func (s *store) entries() []models.LogEntry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]models.LogEntry(nil), s.saved...)
-}
-
 type fixture struct {
-	store *store
+	store *pushtest.Store
 	push  *Push
 	url   string
 }
@@ -160,12 +128,8 @@ type fixture struct {
 // of one worker and a queue of queueSize.
 func newFixture(t *testing.T, open bool, queueSize int, cfg Config) *fixture {
 	t.Helper()
-	f := &fixture{store: &store{open: open}}
-	f.store.cond = sync.NewCond(&f.store.mu)
-	pool := workerpool.New(workerpool.Config{Workers: 1, QueueSize: queueSize, MaxBatch: 1}, f.store, discard)
-	sink := intake.NewSink(intake.SinkConfig{Parser: parser.Parser{MaxAttrsBytes: 512}})
-	sink.Connect(pool, nil)
-	env := push.Env{Sink: sink, Auth: &push.Auth{Tokens: []push.Token{{Name: "alloy", Value: secret}}}, Gate: push.NewGate(push.GateConfig{})}
+	f := &fixture{store: pushtest.NewStore(open)}
+	env := pushtest.Env(t, f.store, queueSize, parser.Parser{MaxAttrsBytes: 512}, push.GateConfig{}, push.Token{Name: "alloy", Value: secret})
 	f.push = New(cfg, env, discard)
 	mux := http.NewServeMux()
 	f.push.Mount(mux)
@@ -178,8 +142,6 @@ func newFixture(t *testing.T, open bool, queueSize int, cfg Config) *fixture {
 		cancel()
 		wg.Wait()
 		srv.Close()
-		f.store.setOpen(true)
-		_ = pool.Close(context.Background())
 	})
 	return f
 }
@@ -271,8 +233,8 @@ func TestPushMapping(t *testing.T) {
 			if code != http.StatusNoContent {
 				t.Fatalf("%d %s, want 204", code, out)
 			}
-			poll.Until(t, 10*time.Second, "7 stored", func() bool { return len(f.store.entries()) == 7 })
-			for _, e := range f.store.entries() {
+			poll.Until(t, 10*time.Second, "7 stored", func() bool { return len(f.store.Entries()) == 7 })
+			for _, e := range f.store.Entries() {
 				got := e.Service + " " + e.Level + " " + string(e.Attrs)
 				w := want[e.Message]
 				if c.name == "JSON, the older form" && e.Message == "payment declined" {
@@ -337,7 +299,7 @@ func TestPushRefusals(t *testing.T) {
 			}
 		})
 	}
-	if n := len(f.store.entries()); n != 0 {
+	if n := len(f.store.Entries()); n != 0 {
 		t.Fatalf("%d entries kept from refused requests", n)
 	}
 	// Entries refused one by one: too old, a stream over the label bounds,
@@ -353,7 +315,7 @@ func TestPushRefusals(t *testing.T) {
 	if code != 400 || !strings.Contains(out, "4 entries refused (field_too_long 2, nul_character 1, timestamp_out_of_range 1), the other 2 stored") {
 		t.Errorf("mixed: %d %q", code, out)
 	}
-	poll.Until(t, 10*time.Second, "2 stored", func() bool { return len(f.store.entries()) == 2 })
+	poll.Until(t, 10*time.Second, "2 stored", func() bool { return len(f.store.Entries()) == 2 })
 }
 
 // TestPushFullQueue: with storage stalled, requests fill the queue and
@@ -376,11 +338,11 @@ func TestPushFullQueue(t *testing.T) {
 	if st := f.push.Stats()[0]; st.Refused != 1 || st.Submitted != uint64(accepted) {
 		t.Fatalf("after the refusal: %+v", st)
 	}
-	f.store.setOpen(true)
+	f.store.SetOpen(true)
 	if code, _, out := f.send(t, "application/x-protobuf", body); code != 204 {
 		t.Fatalf("retry: %d %s", code, out)
 	}
-	poll.Until(t, 10*time.Second, "all stored", func() bool { return len(f.store.entries()) == accepted+3 })
+	poll.Until(t, 10*time.Second, "all stored", func() bool { return len(f.store.Entries()) == accepted+3 })
 }
 
 func TestParseLabels(t *testing.T) {

@@ -3,13 +3,14 @@ package otlp
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/logpipeline/log-processing-service/log-processor/internal/pbwire"
 )
 
 // Field numbers of the OTLP logs messages (opentelemetry-proto, v1).
@@ -56,7 +57,7 @@ const (
 const maxDepth = 24
 
 // errMalformed: the request is not a well-formed ExportLogsServiceRequest.
-var errMalformed = errors.New("malformed protobuf")
+var errMalformed = pbwire.ErrMalformed
 
 // Records walks msg, an ExportLogsServiceRequest in protobuf wire format,
 // and calls fn with each log record as a record of OTLP/JSON (the record's
@@ -69,7 +70,7 @@ var errMalformed = errors.New("malformed protobuf")
 func Records(msg, buf []byte, fn func(frame []byte) bool) ([]byte, error) {
 	var rerr error
 	more := true
-	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err := pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != fRequestResourceLogs || typ != protowire.BytesType || !more {
 			return nil
 		}
@@ -82,7 +83,7 @@ func Records(msg, buf []byte, fn func(frame []byte) bool) ([]byte, error) {
 // resourceLogs walks one ResourceLogs.
 func resourceLogs(msg, buf []byte, fn func([]byte) bool) ([]byte, bool, error) {
 	var resource []byte // the last resource, as protobuf
-	if err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	if err := pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num == fResourceLogsResource && typ == protowire.BytesType {
 			resource = v
 		}
@@ -91,7 +92,7 @@ func resourceLogs(msg, buf []byte, fn func([]byte) bool) ([]byte, bool, error) {
 		return buf, false, err
 	}
 	more := true
-	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err := pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != fResourceLogsScopeLogs || typ != protowire.BytesType || !more {
 			return nil
 		}
@@ -111,7 +112,7 @@ func resourceLogs(msg, buf []byte, fn func([]byte) bool) ([]byte, bool, error) {
 // for every record.
 func scopeLogs(msg, resource, buf []byte, fn func([]byte) bool) ([]byte, bool, error) {
 	var scope []byte
-	if err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	if err := pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num == fScopeLogsScope && typ == protowire.BytesType {
 			scope = v
 		}
@@ -139,7 +140,7 @@ func scopeLogs(msg, resource, buf []byte, fn func([]byte) bool) ([]byte, bool, e
 	}
 	head := len(buf)
 	more := true
-	err = fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err = pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != fScopeLogsRecords || typ != protowire.BytesType || !more {
 			return nil
 		}
@@ -156,7 +157,7 @@ func scopeLogs(msg, resource, buf []byte, fn func([]byte) bool) ([]byte, bool, e
 // resourceMembers appends a Resource's service.name (when a string) and
 // its other attributes, each as "resource.KEY": its value, with commas.
 func resourceMembers(buf, msg []byte) ([]byte, error) {
-	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err := pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != fResourceAttributes || typ != protowire.BytesType {
 			return nil
 		}
@@ -179,7 +180,7 @@ func resourceMembers(buf, msg []byte) ([]byte, error) {
 // scopeMembers appends an InstrumentationScope's name, version and
 // attributes, each as "scope.KEY": its value, with commas.
 func scopeMembers(buf, msg []byte) ([]byte, error) {
-	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err := pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if typ != protowire.BytesType {
 			return nil
 		}
@@ -222,7 +223,7 @@ func prefixed(buf []byte, prefix string, key, val []byte) ([]byte, error) {
 // splitKeyValue returns a KeyValue's key and its AnyValue; ok is false
 // when it has no value.
 func splitKeyValue(msg []byte) (key, val []byte, ok bool, err error) {
-	err = fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err = pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if typ != protowire.BytesType {
 			return nil
 		}
@@ -242,7 +243,7 @@ func splitKeyValue(msg []byte) (key, val []byte, ok bool, err error) {
 func stringValue(msg []byte) ([]byte, bool) {
 	var s []byte
 	isString := false
-	_ = fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	_ = pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num >= fAnyString && num <= fAnyBytes {
 			isString = num == fAnyString && typ == protowire.BytesType
 			s = v
@@ -285,7 +286,7 @@ func record(buf, msg []byte, members bool) ([]byte, error) {
 	}
 	var body []byte
 	hasBody, hasAttrs := false, false
-	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+	err := pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch {
 		case num == fRecordAttributes:
 			hasAttrs = true
@@ -336,7 +337,7 @@ func record(buf, msg []byte, members bool) ([]byte, error) {
 func keyValues(buf, msg []byte, num protowire.Number, depth int) ([]byte, error) {
 	buf = append(buf, '[')
 	n := len(buf)
-	err := fields(msg, func(f protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err := pbwire.Fields(msg, func(f protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if f != num || typ != protowire.BytesType {
 			return nil
 		}
@@ -351,7 +352,7 @@ func keyValues(buf, msg []byte, num protowire.Number, depth int) ([]byte, error)
 func keyValue(buf, msg []byte, depth int) ([]byte, error) {
 	var key, val []byte
 	hasVal := false
-	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err := pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if typ != protowire.BytesType {
 			return nil
 		}
@@ -387,7 +388,7 @@ func anyValue(buf, msg []byte, depth int) ([]byte, error) {
 		lastX  uint64
 		lastOK bool
 	)
-	err := fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+	err := pbwire.Fields(msg, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		want := protowire.BytesType
 		switch num {
 		case fAnyBool, fAnyInt:
@@ -427,7 +428,7 @@ func anyValue(buf, msg []byte, depth int) ([]byte, error) {
 		}
 		buf = append(buf, name...)
 		n := len(buf)
-		err = fields(lastV, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		err = pbwire.Fields(lastV, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 			if num != 1 || typ != protowire.BytesType {
 				return nil
 			}
@@ -442,43 +443,6 @@ func anyValue(buf, msg []byte, depth int) ([]byte, error) {
 		buf = append(buf, "]}"...)
 	}
 	return append(buf, '}'), err
-}
-
-// fields calls fn with each field of the protobuf message msg: its number,
-// wire type, and its bytes (length-delimited) or its value (varint,
-// fixed32, fixed64). A malformed message is an error; groups are skipped.
-func fields(msg []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
-	for len(msg) > 0 {
-		num, typ, n := protowire.ConsumeTag(msg)
-		if n < 0 {
-			return errMalformed
-		}
-		msg = msg[n:]
-		var v []byte
-		var x uint64
-		switch typ {
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(msg)
-		case protowire.Fixed32Type:
-			var x32 uint32
-			x32, n = protowire.ConsumeFixed32(msg)
-			x = uint64(x32)
-		case protowire.Fixed64Type:
-			x, n = protowire.ConsumeFixed64(msg)
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(msg)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, msg)
-		}
-		if n < 0 {
-			return errMalformed
-		}
-		msg = msg[n:]
-		if err := fn(num, typ, v, x); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // comma appends a comma unless buf has nothing past n (the first member

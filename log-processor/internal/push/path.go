@@ -193,6 +193,15 @@ func (p *Path) Health() intake.Health {
 	return h
 }
 
+// Serve is the Run of a request-based push source: it waits for ctx to
+// end, then closes the path (Close) and logs its summary.
+func (p *Path) Serve(ctx context.Context) error {
+	<-ctx.Done()
+	p.Close()
+	p.LogSummary()
+	return nil
+}
+
 // LogSummary logs the summary line of each token's requests (streams log
 // theirs as they go and when they end).
 func (p *Path) LogSummary() {
