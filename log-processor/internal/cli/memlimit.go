@@ -9,7 +9,7 @@ import (
 // memoryHeadroom is what the limit allows besides the bounded memories:
 // the runtime, connections' buffers, parsing in progress, the API's
 // answers.
-const memoryHeadroom = 48 << 20
+const memoryHeadroom = 64 << 20
 
 // memoryLimit is the soft memory limit the processor's bounds imply: the
 // queue, the memory store, the in-flight budget of the push paths, the
@@ -37,5 +37,5 @@ func applyMemoryLimit(cfg *config, logger *slog.Logger) {
 	}
 	n := memoryLimit(cfg)
 	debug.SetMemoryLimit(n)
-	logger.Info("memory limit", "MiB", n>>20, "why", "the sum of the memory bounds and 48 MiB; GOMEMLIMIT overrides it")
+	logger.Info("memory limit", "MiB", n>>20, "why", "the sum of the memory bounds and 64 MiB; GOMEMLIMIT overrides it")
 }

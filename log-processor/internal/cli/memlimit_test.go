@@ -14,10 +14,10 @@ func TestMemoryLimit(t *testing.T) {
 		args []string
 		want int64
 	}{
-		{[]string{"-u", "ws://h/ws/logs"}, (32 + 16 + 2*8 + 48 + 32) * mib},
-		{[]string{"-u", "ws://h/ws/logs", "--ingest-addr", "127.0.0.1:0"}, (32 + 16 + 2*8 + 48 + 32 + 64) * mib},
+		{[]string{"-u", "ws://h/ws/logs"}, (32 + 16 + 2*8 + 64 + 32) * mib},
+		{[]string{"-u", "ws://h/ws/logs", "--ingest-addr", "127.0.0.1:0"}, (32 + 16 + 2*8 + 64 + 32 + 64) * mib},
 		{[]string{"--ingest-addr", "127.0.0.1:0", "--storage", "sqlite", "--dsn", "x.db", "--queue-max-bytes", "8MiB", "--ingest-max-inflight-bytes", "16MiB"},
-			(8 + 16 + 2*8 + 48 + 16) * mib},
+			(8 + 16 + 2*8 + 64 + 16) * mib},
 	} {
 		cfg, err := parse(tc.args, io.Discard)
 		if err != nil {
