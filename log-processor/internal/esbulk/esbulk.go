@@ -13,6 +13,7 @@
 package esbulk
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -297,18 +298,24 @@ func (b *Bulk) putState(st *state) {
 func (b *Bulk) parse(in *intake.Intake, batch *intake.Batch, items []item, body []byte, defIndex string, ids bool, now time.Time) ([]item, error) {
 	var pending *action // an action whose document line comes next
 	var prev action
+	var prevLine []byte // the previous action line, read as prev
 	line := 0
 	for l := range intake.Lines(body) {
 		line++
 		if pending == nil {
-			a, err := parseAction(l, &prev)
-			if err != nil {
-				return items, fmt.Errorf("%w [%d]", err, line)
+			// Shippers repeat one action line for every document: the
+			// same bytes mean the same action, read once.
+			a := prev
+			if prevLine == nil || !bytes.Equal(l, prevLine) {
+				var err error
+				if a, err = parseAction(l, &prev); err != nil {
+					return items, fmt.Errorf("%w [%d]", err, line)
+				}
+				if a.index == "" {
+					a.index = defIndex
+				}
 			}
-			if a.index == "" {
-				a.index = defIndex
-			}
-			prev = a
+			prev, prevLine = a, l
 			if a.verb == "delete" { // no document line
 				items = append(items, item{action: a, status: http.StatusBadRequest, errTyp: "action_request_validation_exception",
 					reason: "delete is not supported: this is a log pipeline, it stores and never deletes"})
