@@ -144,19 +144,23 @@ func protoEntry(v []byte, sc *scratch, h handler) error {
 // calling h for each stream and entry, as decodeProto does. Timestamps are
 // strings of nanoseconds (numbers are taken too).
 func decodeJSON(data []byte, sc *scratch, h handler) error {
+	// Validated once, then walked level by level without validating again.
+	if r := parser.Valid(data); r != parser.OK {
+		return fmt.Errorf("%w: %s", errMalformed, r)
+	}
 	var err error
 	bad := func(format string, a ...any) bool {
 		err = fmt.Errorf("%w: "+format, append([]any{errMalformed}, a...)...)
 		return false
 	}
-	r := parser.Members(data, func(key, v []byte) bool {
+	r := parser.ValidMembers(data, func(key, v []byte) bool {
 		if string(key) != "streams" {
 			return true
 		}
-		if parser.Elements(v, func(s []byte) bool {
+		if parser.ValidElements(v, func(s []byte) bool {
 			var values, entries []byte
 			sc.labels = sc.labels[:0]
-			if r := parser.Members(s, func(key, v []byte) bool {
+			if r := parser.ValidMembers(s, func(key, v []byte) bool {
 				switch string(key) {
 				case "stream", "labels":
 					if v[0] == '"' { // the labels' text form, as the protobuf has it
@@ -164,7 +168,7 @@ func decodeJSON(data []byte, sc *scratch, h handler) error {
 						sc.labels, err = parseLabels(text, sc.labels)
 						return err == nil
 					}
-					if r := parser.Members(v, func(name, value []byte) bool {
+					if r := parser.ValidMembers(v, func(name, value []byte) bool {
 						text, ok := parser.StringOf(value)
 						if !ok {
 							return bad("label %q is no string", name)
@@ -190,7 +194,7 @@ func decodeJSON(data []byte, sc *scratch, h handler) error {
 				return false
 			}
 			if entries != nil {
-				if r := parser.Elements(entries, func(e []byte) bool {
+				if r := parser.ValidElements(entries, func(e []byte) bool {
 					return legacyEntry(e, sc, h, &err)
 				}); r != parser.OK || err != nil {
 					return err == nil && bad("entries: %s", r)
@@ -199,7 +203,7 @@ func decodeJSON(data []byte, sc *scratch, h handler) error {
 			if values == nil {
 				return true
 			}
-			if r := parser.Elements(values, func(e []byte) bool {
+			if r := parser.ValidElements(values, func(e []byte) bool {
 				return jsonEntry(e, sc, h, &err)
 			}); r != parser.OK || err != nil {
 				return err == nil && bad("values: %s", r)
@@ -229,7 +233,7 @@ func jsonEntry(e []byte, sc *scratch, h handler, errp *error) bool {
 		*errp = fmt.Errorf("%w: a value: "+format, append([]any{errMalformed}, a...)...)
 		return false
 	}
-	if r := parser.Elements(e, func(v []byte) bool {
+	if r := parser.ValidElements(e, func(v []byte) bool {
 		n++
 		switch n {
 		case 1:
@@ -249,7 +253,7 @@ func jsonEntry(e []byte, sc *scratch, h handler, errp *error) bool {
 			}
 			line = text
 		case 3:
-			if r := parser.Members(v, func(name, value []byte) bool {
+			if r := parser.ValidMembers(v, func(name, value []byte) bool {
 				text, ok := parser.StringOf(value)
 				if !ok {
 					return fail("structured metadata %q is no string", name)
@@ -297,7 +301,7 @@ func legacyEntry(e []byte, sc *scratch, h handler, errp *error) bool {
 	var line []byte
 	seen := 0
 	sc.metadata = sc.metadata[:0]
-	if r := parser.Members(e, func(key, v []byte) bool {
+	if r := parser.ValidMembers(e, func(key, v []byte) bool {
 		switch string(key) {
 		case "ts", "timestamp":
 			text, ok := parser.StringOf(v)

@@ -697,6 +697,74 @@ func Members(data []byte, fn func(key, value []byte) bool) Reason {
 	return s.end()
 }
 
+// Valid reports whether data is one JSON value, whitespace around it
+// allowed, by the rules Parse applies: OK, InvalidJSON or TooDeep.
+func Valid(data []byte) Reason {
+	s := cursor{data: data}
+	s.ws()
+	if r := s.skip(0); r != OK {
+		return r
+	}
+	return s.end()
+}
+
+// ValidMembers is Members for an object within data that Valid has
+// accepted: it steps over values without validating them again (a nested
+// walk costs a quick pass per level, not a validation), and returns
+// InvalidJSON only when data is no object.
+func ValidMembers(data []byte, fn func(key, value []byte) bool) Reason {
+	s := cursor{data: data}
+	s.ws()
+	if s.i >= len(data) || data[s.i] != '{' {
+		return InvalidJSON
+	}
+	for more := s.open('}'); more; {
+		k, escaped, ok := s.key()
+		if !ok {
+			return InvalidJSON
+		}
+		if escaped {
+			k = []byte(unescape(k))
+		}
+		start := s.i
+		if !s.skipValid() {
+			return InvalidJSON
+		}
+		if !fn(k, data[start:s.i]) {
+			return OK
+		}
+		var r Reason
+		if more, r = s.next('}'); r != OK {
+			return r
+		}
+	}
+	return OK
+}
+
+// ValidElements is Elements for an array within data that Valid has
+// accepted, as ValidMembers is Members.
+func ValidElements(data []byte, fn func(el []byte) bool) Reason {
+	s := cursor{data: data}
+	s.ws()
+	if s.i >= len(data) || data[s.i] != '[' {
+		return InvalidJSON
+	}
+	for more := s.open(']'); more; {
+		start := s.i
+		if !s.skipValid() {
+			return InvalidJSON
+		}
+		if !fn(data[start:s.i]) {
+			return OK
+		}
+		var r Reason
+		if more, r = s.next(']'); r != OK {
+			return r
+		}
+	}
+	return OK
+}
+
 // StringOf returns the text of v, a JSON value as Members and Elements
 // pass it, when v is a string: decoded, and without a copy when it holds
 // no escapes (then it shares v's memory). ok is false for any other value.

@@ -674,6 +674,14 @@ func FuzzElements(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var els [][]byte
 		r := Elements(in, func(el []byte) bool { els = append(els, el); return true })
+		if v := Valid(in); v == OK {
+			var again [][]byte
+			if ValidElements(in, func(el []byte) bool { again = append(again, el); return true }) != r || len(again) != len(els) {
+				t.Fatalf("ValidElements(%q): %d elements, Elements %d (%v)", in, len(again), len(els), r)
+			}
+		} else if r == OK {
+			t.Fatalf("Elements(%q) OK, Valid %v", in, v)
+		}
 		var arr []json.RawMessage
 		err := json.Unmarshal(in, &arr)
 		if (r == OK) != (err == nil) && r != TooDeep {
@@ -707,6 +715,12 @@ func TestMembers(t *testing.T) {
 			t.Errorf("Members(%q) = %v %q, want %v %q", tc.in, r, got, tc.r, tc.want)
 		}
 	}
+	for in, want := range map[string]Reason{`{"a":1}`: OK, ` [1, {"b":[]}] `: OK, `"s"`: OK, `{"a":1`: InvalidJSON, `[1]x`: InvalidJSON, ``: InvalidJSON,
+		strings.Repeat("[", 40) + strings.Repeat("]", 40): TooDeep} {
+		if got := Valid([]byte(in)); got != want {
+			t.Errorf("Valid(%q) = %v, want %v", in, got, want)
+		}
+	}
 	for in, want := range map[string]string{`"plain"`: "plain", `"a\"b\n"`: "a\"b\n", `"\u00e9"`: "é"} {
 		if got, ok := StringOf([]byte(in)); !ok || string(got) != want {
 			t.Errorf("StringOf(%s) = %q %t, want %q", in, got, ok, want)
@@ -735,6 +749,13 @@ func FuzzMembers(f *testing.F) {
 			}
 			return true
 		})
+		if Valid(in) == OK {
+			var again []string
+			if ValidMembers(in, func(k, v []byte) bool { again = append(again, string(k)); return true }) != r ||
+				strings.Join(again, "\x00") != strings.Join(keys, "\x00") {
+				t.Fatalf("ValidMembers(%q) = %q, Members %q (%v)", in, again, keys, r)
+			}
+		}
 		var obj map[string]json.RawMessage
 		err := json.Unmarshal(in, &obj)
 		if (r == OK) != (err == nil && obj != nil) && r != TooDeep && utf8.Valid(in) {
