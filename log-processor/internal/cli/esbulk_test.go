@@ -66,7 +66,7 @@ func TestElasticsearchClient(t *testing.T) {
 	if s.ByService["logs-web-default"] != 100 || s.ByService["checkout"] != 100 || s.ByLevel["ERROR"] != 200 {
 		t.Errorf("by service %v, by level %v", s.ByService, s.ByLevel)
 	}
-	if src := sourceNamedBy(s, "push:beats:es"); src == nil || src.Submitted != 200 || src.Requests == 0 {
+	if src := sourceNamed(s, "push:beats:es"); src == nil || src.Submitted != 200 || src.Requests == 0 {
 		t.Errorf("source push:beats:es: %+v", src)
 	}
 	if err := p.stop(t); err != nil {

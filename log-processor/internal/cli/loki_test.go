@@ -64,7 +64,7 @@ func TestLokiPush(t *testing.T) {
 	if len(recs) != 1 || recs[0].Attrs["env"] != "prod" || recs[0].Attrs["tenant"] != "tenant-1" || recs[0].Attrs["n"] == nil {
 		t.Errorf("a stored entry: %+v", recs)
 	}
-	if src := sourceNamedBy(s, "push:alloy:loki"); src == nil || src.Submitted != 150 || src.Requests != 1 {
+	if src := sourceNamed(s, "push:alloy:loki"); src == nil || src.Submitted != 150 || src.Requests != 1 {
 		t.Errorf("source push:alloy:loki: %+v", src)
 	}
 	if err := p.stop(t); err != nil {

@@ -97,7 +97,7 @@ func TestOTLPWithTheSDK(t *testing.T) {
 		t.Errorf("a stored record: %+v", recs)
 	}
 	for _, name := range []string{"push:otel:otlp", "push:otel:otlp-grpc"} {
-		if src := sourceNamedBy(s, name); src == nil || src.Submitted == 0 || src.Requests == 0 {
+		if src := sourceNamed(s, name); src == nil || src.Submitted == 0 || src.Requests == 0 {
 			t.Errorf("source %s: %+v", name, src)
 		}
 	}
@@ -129,16 +129,6 @@ func sdkRecords(n int) []sdklog.Record {
 		out[i].SetBody(attribute.StringValue("x"))
 	}
 	return out
-}
-
-// sourceNamedBy finds a source of /stats by its name.
-func sourceNamedBy(s stats, name string) *sourceStats {
-	for i := range s.Sources {
-		if s.Sources[i].Name == name {
-			return &s.Sources[i]
-		}
-	}
-	return nil
 }
 
 // TestOTLPHTTPAnswers: OTLP/HTTP's answers, in the request's encoding:

@@ -36,10 +36,11 @@ func getBody(t *testing.T, url string) string {
 	return string(b)
 }
 
-// sourceNamed returns the source whose url (a name, for named sources) is name.
+// sourceNamed returns the first source of /stats whose url (a name, for
+// named dialed sources; a path, for push paths) or name is name.
 func sourceNamed(s stats, name string) *sourceStats {
 	for i := range s.Sources {
-		if s.Sources[i].URL == name {
+		if s.Sources[i].URL == name || s.Sources[i].Name == name {
 			return &s.Sources[i]
 		}
 	}

@@ -39,11 +39,7 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	case r != OK:
 		return models.LogEntry{}, r
 	}
-	floor := p.MinLevel
-	if floor == 0 {
-		floor = LevelInfo
-	}
-	if lv < floor {
+	if !p.Keeps(lv) {
 		return models.LogEntry{}, BelowMinLevel
 	}
 	ts := s

@@ -633,29 +633,7 @@ func isHex(c byte) bool {
 // it. It allocates nothing, so that a body of many elements costs no
 // memory in proportion to their number.
 func Elements(data []byte, fn func(el []byte) bool) Reason {
-	s := cursor{data: data}
-	s.ws()
-	if s.i >= len(data) || data[s.i] != '[' {
-		return InvalidJSON
-	}
-	more := s.open(']')
-	if !more && data[s.i-1] != ']' {
-		return InvalidJSON // "[" and nothing after it
-	}
-	for more {
-		start := s.i
-		if r := s.skip(2); r != OK {
-			return r
-		}
-		if !fn(data[start:s.i]) {
-			return OK
-		}
-		var r Reason
-		if more, r = s.next(']'); r != OK {
-			return r
-		}
-	}
-	return s.end()
+	return walk(data, ']', false, func(_, el []byte) bool { return fn(el) })
 }
 
 // Members calls fn with each member of the JSON object that data holds
@@ -665,36 +643,7 @@ func Elements(data []byte, fn func(el []byte) bool) Reason {
 // having called fn for the members before it. It allocates only for a key
 // that holds escapes.
 func Members(data []byte, fn func(key, value []byte) bool) Reason {
-	s := cursor{data: data}
-	s.ws()
-	if s.i >= len(data) || data[s.i] != '{' {
-		return InvalidJSON
-	}
-	more := s.open('}')
-	if !more && data[s.i-1] != '}' {
-		return InvalidJSON // "{" and nothing after it
-	}
-	for more {
-		k, escaped, ok := s.key()
-		if !ok {
-			return InvalidJSON
-		}
-		if escaped {
-			k = []byte(unescape(k))
-		}
-		start := s.i
-		if r := s.skip(2); r != OK {
-			return r
-		}
-		if !fn(k, data[start:s.i]) {
-			return OK
-		}
-		var r Reason
-		if more, r = s.next('}'); r != OK {
-			return r
-		}
-	}
-	return s.end()
+	return walk(data, '}', false, fn)
 }
 
 // Valid reports whether data is one JSON value, whitespace around it
@@ -713,56 +662,62 @@ func Valid(data []byte) Reason {
 // walk costs a quick pass per level, not a validation), and returns
 // InvalidJSON only when data is no object.
 func ValidMembers(data []byte, fn func(key, value []byte) bool) Reason {
-	s := cursor{data: data}
-	s.ws()
-	if s.i >= len(data) || data[s.i] != '{' {
-		return InvalidJSON
-	}
-	for more := s.open('}'); more; {
-		k, escaped, ok := s.key()
-		if !ok {
-			return InvalidJSON
-		}
-		if escaped {
-			k = []byte(unescape(k))
-		}
-		start := s.i
-		if !s.skipValid() {
-			return InvalidJSON
-		}
-		if !fn(k, data[start:s.i]) {
-			return OK
-		}
-		var r Reason
-		if more, r = s.next('}'); r != OK {
-			return r
-		}
-	}
-	return OK
+	return walk(data, '}', true, fn)
 }
 
 // ValidElements is Elements for an array within data that Valid has
 // accepted, as ValidMembers is Members.
 func ValidElements(data []byte, fn func(el []byte) bool) Reason {
+	return walk(data, ']', true, func(_, el []byte) bool { return fn(el) })
+}
+
+// walk is Members (closer '}') and Elements (closer ']', no keys), over
+// data validated as it goes, or, when valid is set, already validated.
+func walk(data []byte, closer byte, valid bool, fn func(key, value []byte) bool) Reason {
+	opener := byte('[')
+	if closer == '}' {
+		opener = '{'
+	}
 	s := cursor{data: data}
 	s.ws()
-	if s.i >= len(data) || data[s.i] != '[' {
+	if s.i >= len(data) || data[s.i] != opener {
 		return InvalidJSON
 	}
-	for more := s.open(']'); more; {
-		start := s.i
-		if !s.skipValid() {
-			return InvalidJSON
+	more := s.open(closer)
+	if !more && data[s.i-1] != closer {
+		return InvalidJSON // an opening bracket and nothing after it
+	}
+	for more {
+		var k []byte
+		if closer == '}' {
+			key, escaped, ok := s.key()
+			if !ok {
+				return InvalidJSON
+			}
+			if k = key; escaped {
+				k = []byte(unescape(key))
+			}
 		}
-		if !fn(data[start:s.i]) {
+		start := s.i
+		if valid {
+			if !s.skipValid() {
+				return InvalidJSON
+			}
+		} else if r := s.skip(2); r != OK {
+			return r
+		}
+		if !fn(k, data[start:s.i]) {
 			return OK
 		}
 		var r Reason
-		if more, r = s.next(']'); r != OK {
+		if more, r = s.next(closer); r != OK {
 			return r
 		}
 	}
-	return OK
+	if valid {
+		return OK
+	}
+	return s.end()
 }
 
 // StringOf returns the text of v, a JSON value as Members and Elements
