@@ -179,13 +179,19 @@ func parseAction(line []byte, prev *action) (action, error) {
 	var err error
 	r := parser.Members(line, func(verb, meta []byte) bool {
 		n++
-		switch string(verb) {
-		case "index", "create", "delete", "update":
+		switch string(verb) { // constant strings: no copy of the line's bytes
+		case "index":
+			a.verb = "index"
+		case "create":
+			a.verb = "create"
+		case "delete":
+			a.verb = "delete"
+		case "update":
+			a.verb = "update"
 		default:
 			err = fmt.Errorf("%w: unknown action [%s]", errMalformed, verb)
 			return false
 		}
-		a.verb = verbs[string(verb)]
 		if parser.Members(meta, func(key, v []byte) bool {
 			switch string(key) {
 			case "_index":
@@ -218,9 +224,6 @@ func parseAction(line []byte, prev *action) (action, error) {
 	}
 	return a, nil
 }
-
-// verbs are the actions' names, as strings made once.
-var verbs = map[string]string{"index": "index", "create": "create", "delete": "delete", "update": "update"}
 
 // item is one document's answer, in request order.
 type item struct {

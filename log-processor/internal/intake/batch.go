@@ -2,6 +2,9 @@ package intake
 
 import (
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
@@ -41,6 +44,20 @@ type Batch struct {
 func (b *Batch) Reset() {
 	clear(b.Entries)
 	b.Entries, b.Outcomes, b.Bytes, b.records = b.Entries[:0], [parser.NumReasons]uint64{}, 0, 0
+}
+
+// Refused returns how many of b's records the parser's rules refused, and
+// their reasons with counts, by name: "invalid_level 2, missing_message 1".
+func (b *Batch) Refused() (n uint64, reasons string) {
+	var parts []string
+	for r, c := range b.Outcomes {
+		if reason := parser.Reason(r); c > 0 && reason.IsError() {
+			n += c
+			parts = append(parts, fmt.Sprintf("%s %d", reason, c))
+		}
+	}
+	slices.Sort(parts)
+	return n, strings.Join(parts, ", ")
 }
 
 // Records returns how many records b has taken, valid or not.

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -200,19 +199,11 @@ func (l *Push) unsnappy(body []byte, slot *push.Slot) ([]byte, error) {
 
 // refused says which entries the parser's rules refused, or "".
 func refused(b *intake.Batch) string {
-	var n uint64
-	var parts []string
-	for r, c := range b.Outcomes {
-		if reason := parser.Reason(r); c > 0 && reason.IsError() {
-			n += c
-			parts = append(parts, fmt.Sprintf("%s %d", reason, c))
-		}
-	}
+	n, reasons := b.Refused()
 	if n == 0 {
 		return ""
 	}
-	slices.Sort(parts)
-	return fmt.Sprintf("%d entries refused (%s), the other %d stored: see docs/api.md, rejection reasons", n, strings.Join(parts, ", "), len(b.Entries))
+	return fmt.Sprintf("%d entries refused (%s), the other %d stored: see docs/api.md, rejection reasons", n, reasons, len(b.Entries))
 }
 
 // refuse answers a request that was not taken, as Loki would.

@@ -20,8 +20,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -169,16 +167,9 @@ func (x *exporter) export(msg []byte, json bool, token, remote string, slot *pus
 		return outcome{}, err
 	}
 	var o outcome
-	var parts []string
-	for r, n := range b.Outcomes {
-		if reason := parser.Reason(r); n > 0 && reason.IsError() {
-			o.rejected += n
-			parts = append(parts, fmt.Sprintf("%s %d", reason, n))
-		}
-	}
-	if o.rejected > 0 {
-		slices.Sort(parts)
-		o.reasons = fmt.Sprintf("%d log records refused (%s): see docs/api.md, rejection reasons", o.rejected, strings.Join(parts, ", "))
+	if n, reasons := b.Refused(); n > 0 {
+		o.rejected = n
+		o.reasons = fmt.Sprintf("%d log records refused (%s): see docs/api.md, rejection reasons", n, reasons)
 	}
 	return o, nil
 }
