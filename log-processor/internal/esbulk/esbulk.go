@@ -457,11 +457,11 @@ func (b *Bulk) answer(w http.ResponseWriter, items []item, took time.Duration, s
 			out = append(out, it.verb...)
 			out = append(out, `":{`...)
 			if show&showIndex != 0 {
-				out = appendString(append(out, `"_index":`...), it.index)
+				out = parser.AppendString(append(out, `"_index":`...), it.index)
 			}
 			if show&showID != 0 {
 				comma()
-				out = appendString(append(out, `"_id":`...), it.id)
+				out = parser.AppendString(append(out, `"_id":`...), it.id)
 			}
 			if show&showStatus != 0 {
 				comma()
@@ -472,7 +472,7 @@ func (b *Bulk) answer(w http.ResponseWriter, items []item, took time.Duration, s
 				comma()
 				out = append(out, `"error":{"type":"`...)
 				out = append(out, it.errTyp...)
-				out = appendString(append(out, `","reason":`...), it.reason)
+				out = parser.AppendString(append(out, `","reason":`...), it.reason)
 				out = append(out, '}')
 			case it.errTyp == "" && show&showResult != 0:
 				comma()
@@ -490,21 +490,6 @@ func (b *Bulk) answer(w http.ResponseWriter, items []item, took time.Duration, s
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	_, _ = w.Write(out)
-}
-
-// appendString appends s as a JSON string: as it is when it needs no
-// escapes (index names and ids nearly always), else as encoding/json
-// writes it.
-func appendString(out []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(out, q...)
-		}
-	}
-	out = append(out, '"')
-	out = append(out, s...)
-	return append(out, '"')
 }
 
 // refuse answers a request that was not taken, as Elasticsearch would.

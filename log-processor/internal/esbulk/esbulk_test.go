@@ -48,18 +48,7 @@ func newFixture(t *testing.T, open bool, queueSize int, cfg Config) *fixture {
 	f := &fixture{store: pushtest.NewStore(open)}
 	env := pushtest.Env(t, f.store, queueSize, parser.Parser{}, push.GateConfig{}, push.Token{Name: "beats", Value: secret})
 	f.bulk = New(cfg, env, discard)
-	mux := http.NewServeMux()
-	f.bulk.Mount(mux)
-	srv := httptest.NewServer(mux)
-	f.url = srv.URL
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = f.bulk.Run(ctx) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		srv.Close()
-	})
+	f.url = pushtest.Serve(t, f.bulk)
 	return f
 }
 

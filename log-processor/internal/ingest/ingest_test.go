@@ -3,15 +3,12 @@ package ingest
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +31,7 @@ type fixture struct {
 	sink  *intake.Sink
 	posts *HTTP
 	ws    *WS
-	http  *httptest.Server
+	url   string
 }
 
 // newFixture serves the ingest endpoints on loopback in front of a real
@@ -48,19 +45,7 @@ func newFixtureWith(t *testing.T, open bool, cfg Config, gate push.GateConfig) *
 	f := &fixture{store: pushtest.NewStore(open)}
 	env := pushtest.Env(t, f.store, 8, parser.Parser{}, gate, push.Token{Name: "shipper", Value: secret})
 	f.sink, f.posts, f.ws = env.Sink, NewHTTP(cfg, env, discard), NewWS(cfg, env, discard)
-	mux := http.NewServeMux()
-	f.posts.Mount(mux)
-	f.ws.Mount(mux)
-	f.http = httptest.NewServer(mux)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = f.posts.Run(ctx) })
-	wg.Go(func() { _ = f.ws.Run(ctx) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		f.http.Close()
-	})
+	f.url = pushtest.Serve(t, f.posts, f.ws)
 	return f
 }
 
@@ -79,7 +64,7 @@ func lines(n int) string {
 
 func (f *fixture) post(t *testing.T, body io.Reader, header map[string]string) (int, Result, http.Header) {
 	t.Helper()
-	target := f.http.URL + PathHTTP
+	target := f.url + PathHTTP
 	if q := header["X-Query"]; q != "" {
 		target += "?" + q
 	}
@@ -214,7 +199,7 @@ func TestPostFullQueue(t *testing.T) {
 // dropped; every line arrives once storage moves.
 func TestWebSocketPusherIsSlowedNotDropped(t *testing.T) {
 	f := newFixture(t, false)
-	url := "ws" + strings.TrimPrefix(f.http.URL, "http") + PathWS
+	url := "ws" + strings.TrimPrefix(f.url, "http") + PathWS
 	if _, resp, err := websocket.DefaultDialer.Dial(url, nil); err == nil || resp == nil || resp.StatusCode != 401 {
 		t.Fatalf("dial without a token: err %v, want 401", err)
 	}

@@ -15,6 +15,7 @@
 package loki
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -348,14 +349,8 @@ func rank(names []string, name []byte) int {
 	return len(names)
 }
 
-func hasNUL(b []byte) bool {
-	for _, c := range b {
-		if c == 0 {
-			return true
-		}
-	}
-	return false
-}
+// hasNUL reports whether b holds NUL, which PostgreSQL cannot store.
+func hasNUL(b []byte) bool { return bytes.IndexByte(b, 0) >= 0 }
 
 // entry takes one entry of the current stream into the batch.
 func (req *request) entry(ns int64, line []byte, metadata []pair) error {
@@ -497,9 +492,9 @@ func (a *attrs) member(name, value []byte) {
 	if n > 1 {
 		a.b = append(a.b, ',')
 	}
-	a.b = appendString(a.b, name)
+	a.b = parser.AppendString(a.b, name)
 	a.b = append(a.b, ':')
-	a.b = appendString(a.b, value)
+	a.b = parser.AppendString(a.b, value)
 	if len(a.b) > a.limit {
 		a.b, a.full = a.b[:n], true
 	}
@@ -542,27 +537,4 @@ func (a *attrs) close(dst []byte) []byte {
 // done closes the object and returns it, or "" when it holds nothing.
 func (a *attrs) done() models.Attrs {
 	return models.Attrs(a.close(nil))
-}
-
-// appendString appends s as a JSON string; s is valid UTF-8.
-func appendString(b, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c == '\n':
-			b = append(b, '\\', 'n')
-		case c == '\t':
-			b = append(b, '\\', 't')
-		case c == '\r':
-			b = append(b, '\\', 'r')
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }

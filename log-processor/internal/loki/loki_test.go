@@ -3,16 +3,13 @@ package loki
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -131,18 +128,7 @@ func newFixture(t *testing.T, open bool, queueSize int, cfg Config) *fixture {
 	f := &fixture{store: pushtest.NewStore(open)}
 	env := pushtest.Env(t, f.store, queueSize, parser.Parser{MaxAttrsBytes: 512}, push.GateConfig{}, push.Token{Name: "alloy", Value: secret})
 	f.push = New(cfg, env, discard)
-	mux := http.NewServeMux()
-	f.push.Mount(mux)
-	srv := httptest.NewServer(mux)
-	f.url = srv.URL + Path
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = f.push.Run(ctx) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		srv.Close()
-	})
+	f.url = pushtest.Serve(t, f.push) + Path
 	return f
 }
 

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pbwire"
 )
 
@@ -167,7 +167,7 @@ func resourceMembers(buf, msg []byte) ([]byte, error) {
 		}
 		if string(key) == "service.name" {
 			if s, isString := stringValue(val); isString {
-				buf = append(appendString(append(buf, `"service.name":`...), s), ',')
+				buf = append(parser.AppendString(append(buf, `"service.name":`...), s), ',')
 			}
 			return nil
 		}
@@ -191,7 +191,7 @@ func scopeMembers(buf, msg []byte) ([]byte, error) {
 				if num == fScopeVersion {
 					name = `"scope.version":`
 				}
-				buf = append(appendString(append(buf, name...), v), ',')
+				buf = append(parser.AppendString(append(buf, name...), v), ',')
 			}
 		case fScopeAttributes:
 			key, val, ok, err := splitKeyValue(v)
@@ -212,7 +212,7 @@ func scopeMembers(buf, msg []byte) ([]byte, error) {
 func prefixed(buf []byte, prefix string, key, val []byte) ([]byte, error) {
 	n := len(buf)
 	buf = append(append(buf, '"'), prefix...)
-	buf = append(appendStringBody(buf, key), '"', ':')
+	buf = append(parser.AppendStringBody(buf, key), '"', ':')
 	buf, ok, err := innerValue(buf, val)
 	if err != nil || !ok {
 		return buf[:n], err
@@ -299,7 +299,7 @@ func record(buf, msg []byte, members bool) ([]byte, error) {
 		case num == fRecordSeverity && typ == protowire.VarintType && x != 0:
 			buf = strconv.AppendInt(append(comma(buf, n), `"severityNumber":`...), int64(int32(x)), 10)
 		case num == fRecordSeverityText && typ == protowire.BytesType && len(v) > 0:
-			buf = appendString(append(comma(buf, n), `"severityText":`...), v)
+			buf = parser.AppendString(append(comma(buf, n), `"severityText":`...), v)
 		case num == fRecordBody && typ == protowire.BytesType:
 			body, hasBody = v, true // the last wins
 		case num == fRecordFlags && typ == protowire.Fixed32Type && x != 0:
@@ -311,7 +311,7 @@ func record(buf, msg []byte, members bool) ([]byte, error) {
 			}
 			buf = append(hex.AppendEncode(append(comma(buf, n), name...), v), '"')
 		case num == fRecordEventName && typ == protowire.BytesType && len(v) > 0:
-			buf = appendString(append(comma(buf, n), `"eventName":`...), v)
+			buf = parser.AppendString(append(comma(buf, n), `"eventName":`...), v)
 		}
 		return nil
 	})
@@ -367,7 +367,7 @@ func keyValue(buf, msg []byte, depth int) ([]byte, error) {
 	if err != nil {
 		return buf, err
 	}
-	buf = appendString(append(buf, `{"key":`...), key)
+	buf = parser.AppendString(append(buf, `{"key":`...), key)
 	buf = append(buf, `,"value":`...)
 	if !hasVal {
 		return append(buf, "{}}"...), nil
@@ -406,7 +406,7 @@ func anyValue(buf, msg []byte, depth int) ([]byte, error) {
 	}
 	switch last {
 	case fAnyString:
-		buf = appendString(append(buf, `{"stringValue":`...), lastV)
+		buf = parser.AppendString(append(buf, `{"stringValue":`...), lastV)
 	case fAnyBool:
 		buf = append(buf, `{"boolValue":`...)
 		buf = strconv.AppendBool(buf, lastX != 0)
@@ -452,51 +452,4 @@ func comma(buf []byte, n int) []byte {
 		return append(buf, ',')
 	}
 	return buf
-}
-
-// appendString appends s as a JSON string. Bytes that are not UTF-8 become
-// U+FFFD; control characters, quotes and backslashes are escaped.
-func appendString(buf, s []byte) []byte {
-	return append(appendStringBody(append(buf, '"'), s), '"')
-}
-
-// appendStringBody is appendString without the quotes.
-func appendStringBody(buf, s []byte) []byte {
-	const hexDigits = "0123456789abcdef"
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			buf = append(buf, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				buf = append(buf, '\\', c)
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(buf, s[start:]...)
 }

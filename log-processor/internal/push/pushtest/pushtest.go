@@ -6,6 +6,8 @@ package pushtest
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -79,4 +81,32 @@ func Env(t testing.TB, store *Store, queueSize int, p parser.Parser, gate push.G
 		_ = pool.Close(context.Background())
 	})
 	return push.Env{Sink: sink, Auth: &push.Auth{Tokens: tokens}, Gate: push.NewGate(gate)}
+}
+
+// Source is a push source as the tests serve it.
+type Source interface {
+	Mount(mux *http.ServeMux)
+	Run(ctx context.Context) error
+}
+
+// Serve mounts the sources on a server on loopback and runs them; when the
+// test ends they are stopped and the server closed. It returns the
+// server's URL.
+func Serve(t testing.TB, sources ...Source) string {
+	mux := http.NewServeMux()
+	for _, src := range sources {
+		src.Mount(mux)
+	}
+	srv := httptest.NewServer(mux)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, src := range sources {
+		wg.Go(func() { _ = src.Run(ctx) })
+	}
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		srv.Close()
+	})
+	return srv.URL
 }
