@@ -114,7 +114,7 @@ func TestPublishConsume(t *testing.T) {
 	for i := range all {
 		all[i] = entry(5000 + i)
 	}
-	if err := p.SubmitAll(all, time.Second); err != nil {
+	if err := p.SubmitAll(all, time.Second, nil); err != nil {
 		t.Fatal(err)
 	}
 	closePublisher(t, p)

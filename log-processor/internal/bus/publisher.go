@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -38,6 +39,7 @@ type Publisher struct {
 	mu      sync.Mutex
 	enc     encoder
 	size    int64     // bytes (Size) of the entries in enc
+	acks    []ackPart // of the entries in enc
 	opened  time.Time // when enc's first entry came
 	queue   []outMsg  // sealed, waiting for a sender
 	nextID  uint64
@@ -66,6 +68,20 @@ type outMsg struct {
 	id    string
 	count int
 	bytes int64
+	acks  []ackPart // resolved when the stream acknowledges the message, or it is given up
+}
+
+// ackPart is n entries of an ack.
+type ackPart struct {
+	ack *queue.Ack
+	n   int
+}
+
+// resolve resolves m's acks.
+func (m *outMsg) resolve(err error) {
+	for _, a := range m.acks {
+		a.ack.Done(a.n, err)
+	}
 }
 
 // NewPublisher starts a publisher bounded by queueBytes (the bytes of the
@@ -92,13 +108,14 @@ func (p *Publisher) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) 
 		return false
 	}
 	p.mu.Lock()
-	p.add(&e, size)
+	p.add(&e, size, nil)
 	p.mu.Unlock()
 	return true
 }
 
-// SubmitAll accepts every entry or none (see queue.Queue).
-func (p *Publisher) SubmitAll(entries []models.LogEntry, timeout time.Duration) error {
+// SubmitAll accepts every entry or none (see queue.Queue); an ack is
+// resolved as the stream acknowledges the messages that hold the entries.
+func (p *Publisher) SubmitAll(entries []models.LogEntry, timeout time.Duration, ack *queue.Ack) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -114,19 +131,27 @@ func (p *Publisher) SubmitAll(entries []models.LogEntry, timeout time.Duration) 
 	}
 	p.mu.Lock()
 	for i := range entries {
-		p.add(&entries[i], int64(entries[i].Size()))
+		p.add(&entries[i], int64(entries[i].Size()), ack)
 	}
 	p.mu.Unlock()
 	return nil
 }
 
-// add appends e to the open message, sealing it when full. p.mu is held.
-func (p *Publisher) add(e *models.LogEntry, size int64) {
+// add appends e to the open message, sealing it when full; ack, if not
+// nil, is resolved with that message. p.mu is held.
+func (p *Publisher) add(e *models.LogEntry, size int64, ack *queue.Ack) {
 	if p.enc.count == 0 {
 		p.opened = time.Now()
 	}
 	p.enc.add(e)
 	p.size += size
+	if ack != nil {
+		if n := len(p.acks); n > 0 && p.acks[n-1].ack == ack {
+			p.acks[n-1].n++
+		} else {
+			p.acks = append(p.acks, ackPart{ack, 1})
+		}
+	}
 	p.waiting.Add(1)
 	if p.enc.count >= p.cfg.Batch || p.enc.size() >= p.cfg.BatchBytes {
 		p.seal()
@@ -140,9 +165,9 @@ func (p *Publisher) seal() {
 	}
 	p.nextID++
 	p.queue = append(p.queue, outMsg{data: p.enc.message(p.cfg.Compress), id: p.id + "-" + strconv.FormatUint(p.nextID, 10),
-		count: p.enc.count, bytes: p.size})
+		count: p.enc.count, bytes: p.size, acks: p.acks})
 	p.enc.reset()
-	p.size = 0
+	p.size, p.acks = 0, nil
 	select {
 	case p.ready <- struct{}{}:
 	default:
@@ -215,6 +240,9 @@ func (p *Publisher) send() {
 	}
 }
 
+// errLost: a message given up at a shutdown that overran its deadline.
+var errLost = errors.New("not published: shutdown deadline passed")
+
 // publishTimeout bounds one publish attempt.
 const publishTimeout = 5 * time.Second
 
@@ -235,6 +263,7 @@ func (p *Publisher) publish(m *outMsg) {
 			if attempt > 1 {
 				p.retrying.Add(-1)
 			}
+			m.resolve(nil)
 			break
 		}
 		if attempt == 1 {
@@ -253,6 +282,7 @@ func (p *Publisher) publish(m *outMsg) {
 			t.Stop()
 			p.lost.Add(uint64(m.count))
 			p.retrying.Add(-1)
+			m.resolve(errLost)
 		}
 		break
 	}
@@ -318,6 +348,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 	p.cancel()
 	p.mu.Lock()
 	for _, m := range p.queue { // left by senders that stopped at the hard stop
+		m.resolve(errLost)
 		p.lost.Add(uint64(m.count))
 		p.waiting.Add(-int64(m.count))
 	}

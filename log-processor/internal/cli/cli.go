@@ -99,6 +99,7 @@ type config struct {
 	ingestKey  string
 	ingestTLS  *tls.Config // from ingestCert and ingestKey
 	tokenFiles []string    // NAME=PATH
+	ack        string      // --ack
 
 	storage   string // memory, sqlite or postgres
 	dsn       string
@@ -415,6 +416,8 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	sizeVar(fs, &cfg.loki.MaxLabelBytes, "loki-max-label-bytes", loki.DefaultMaxLabelBytes, "a Loki label's name or value; longer refuses the stream's entries as field_too_long")
 	fs.IntVar(&cfg.ingest.MaxClients, "ingest-max-clients", ingest.DefaultMaxClients, "WebSocket pushers connected at once; more get 503")
 	fs.DurationVar(&cfg.ingest.SubmitTimeout, "ingest-submit-timeout", ingest.DefaultSubmitTimeout, "how long a pushed HTTP request waits for room in a full queue before 503")
+	fs.StringVar(&cfg.ack, "ack", string(intake.AckStored), "when a push request is answered: stored (once its entries are committed by the storage, or acknowledged by the bus) or queued (once they are in the queue; faster, lost if the process dies first)")
+	fs.DurationVar(&cfg.sink.AckTimeout, "ack-timeout", intake.DefaultAckTimeout, "with --ack stored, how long a push request waits for its entries to be stored; past it the answer is the protocol's retryable one (503, 429, gRPC Unavailable)")
 	busFlags(fs, &cfg.bus)
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error (debug shows ping/pong)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
@@ -611,12 +614,18 @@ func validate(cfg *config) error {
 		{"--pong-wait", int64(rc.PongWait)},
 		{"--max-backoff", int64(rc.MaxBackoff)},
 		{"--summary-interval", int64(cfg.sink.SummaryInterval)},
+		{"--ack-timeout", int64(cfg.sink.AckTimeout)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
 			return fmt.Errorf("%s must be greater than zero", p.name)
 		}
 	}
+	ack, err := intake.ParseAck(cfg.ack)
+	if err != nil {
+		return fmt.Errorf("--ack: %w", err)
+	}
+	cfg.sink.Ack = ack
 	switch cfg.storage {
 	case "memory":
 	case "sqlite", "postgres":

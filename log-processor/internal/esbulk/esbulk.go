@@ -272,7 +272,7 @@ func (b *Bulk) serveBulk(w http.ResponseWriter, r *http.Request, token string) {
 		b.refuse(w, token, err)
 		return
 	}
-	if err := in.Submit(&st.batch, b.cfg.SubmitTimeout); err != nil {
+	if err := in.Submit(r.Context(), &st.batch, b.cfg.SubmitTimeout); err != nil {
 		b.refuse(w, token, err)
 		return
 	}
@@ -500,6 +500,11 @@ func (b *Bulk) refuse(w http.ResponseWriter, token string, err error) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "es_rejected_execution_exception",
 			"no room for the request now (the queue or the in-flight budget is full); retry")
+	case errors.Is(err, queue.ErrUnconfirmed):
+		b.path.Done(token, true)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "es_rejected_execution_exception",
+			"the documents were not confirmed stored in time (--ack-timeout); retry")
 	case errors.Is(err, intake.ErrTooMany):
 		writeError(w, http.StatusRequestEntityTooLarge, "illegal_argument_exception",
 			fmt.Sprintf("more than %d documents in one request (--ingest-max-records): send smaller batches", b.cfg.MaxRecords))

@@ -106,7 +106,7 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, token, err)
 		return
 	}
-	if err := in.Submit(b, h.cfg.SubmitTimeout); err != nil {
+	if err := in.Submit(r.Context(), b, h.cfg.SubmitTimeout); err != nil {
 		h.refuse(w, token, err)
 		return
 	}
@@ -171,6 +171,9 @@ func (h *HTTP) refuse(w http.ResponseWriter, token string, err error) {
 	case errors.Is(err, queue.ErrFull):
 		h.path.Done(token, true)
 		push.Busy(w, http.StatusServiceUnavailable, "queue full: none of the request's entries was taken; retry")
+	case errors.Is(err, queue.ErrUnconfirmed):
+		h.path.Done(token, true)
+		push.Busy(w, http.StatusServiceUnavailable, "the entries were not confirmed stored in time (--ack-timeout); retry")
 	case errors.Is(err, queue.ErrTooLarge):
 		http.Error(w, "more entries than the queue holds at once (--queue-size, --queue-max-bytes): send smaller batches", http.StatusRequestEntityTooLarge)
 	case errors.Is(err, intake.ErrTooMany):

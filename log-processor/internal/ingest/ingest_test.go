@@ -17,7 +17,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
-	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/push/pushtest"
 )
@@ -41,9 +40,13 @@ func newFixture(t *testing.T, open bool) *fixture {
 }
 
 func newFixtureWith(t *testing.T, open bool, cfg Config, gate push.GateConfig) *fixture {
+	return newFixtureSink(t, open, cfg, gate, intake.SinkConfig{})
+}
+
+func newFixtureSink(t *testing.T, open bool, cfg Config, gate push.GateConfig, sc intake.SinkConfig) *fixture {
 	t.Helper()
 	f := &fixture{store: pushtest.NewStore(open)}
-	env := pushtest.Env(t, f.store, 8, parser.Parser{}, gate, push.Token{Name: "shipper", Value: secret})
+	env := pushtest.EnvWith(t, f.store, 8, sc, gate, push.Token{Name: "shipper", Value: secret})
 	f.sink, f.posts, f.ws = env.Sink, NewHTTP(cfg, env, discard), NewWS(cfg, env, discard)
 	f.url = pushtest.Serve(t, f.posts, f.ws)
 	return f
@@ -191,6 +194,35 @@ func TestPostFullQueue(t *testing.T) {
 	poll.Until(t, 10*time.Second, "the condition", func() bool { return f.store.Len() == accepted+5 })
 	if st := f.posts.Stats()[0]; st.Submitted != uint64(accepted+5) || st.Dropped != 0 || st.Refused != 1 {
 		t.Fatalf("after the retry: %+v, want %d submitted, 1 refused, none dropped", st, accepted+5)
+	}
+}
+
+// TestPostAckStored: with --ack stored a request is answered once its
+// entries are saved; while storage stalls, the answer is a retryable 503
+// after the ack timeout (the entries are counted as unconfirmed), and the
+// request's retry once storage moves is answered 200 with its entries
+// saved by then.
+func TestPostAckStored(t *testing.T) {
+	f := newFixtureSink(t, false, Config{SubmitTimeout: time.Second, MaxBodyBytes: 64 << 10}, push.GateConfig{},
+		intake.SinkConfig{Ack: intake.AckStored, AckTimeout: 50 * time.Millisecond})
+	code, _, h := f.post(t, strings.NewReader(lines(3)), nil)
+	if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
+		t.Fatalf("storage stalled: status %d (Retry-After %q), want 503 with Retry-After", code, h.Get("Retry-After"))
+	}
+	if st := f.posts.Stats()[0]; st.Unconfirmed != 3 || st.Refused != 1 {
+		t.Fatalf("after the unconfirmed request: %+v, want 3 unconfirmed in 1 refused request", st)
+	}
+	f.store.SetOpen(true)
+	for i := range 5 {
+		code, res, _ := f.post(t, strings.NewReader(lines(4)), nil)
+		if code != 200 || res.Accepted != 4 {
+			t.Fatalf("request %d with storage open: %d %+v", i, code, res)
+		}
+		// The first request's 3 are saved too (they were queued), before
+		// or with these.
+		if got, want := f.store.Len(), 3+4*(i+1); got != want {
+			t.Fatalf("answered 200 with %d entries saved, want %d", got, want)
+		}
 	}
 }
 

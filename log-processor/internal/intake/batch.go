@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/queue"
 	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
@@ -120,8 +122,18 @@ func (in *Intake) Add(b *Batch, e models.LogEntry, r parser.Reason, now time.Tim
 // success it adds b's outcomes to the intake's counters; on failure it
 // counts nothing, so that a retried request is not counted twice. Submit
 // may be called concurrently for different batches.
-func (in *Intake) Submit(b *Batch, timeout time.Duration) error {
-	if err := in.sink.queue.SubmitAll(b.Entries, timeout); err != nil {
+//
+// With AckStored, Submit then waits until the entries are durable, or
+// ctx ends, or the sink's ack timeout passes: queue.ErrUnconfirmed (the
+// request's answer must be a retryable refusal: the entries were queued,
+// and may yet be stored, but were not confirmed). Those are counted as
+// submitted, and under Counters.Unconfirmed.
+func (in *Intake) Submit(ctx context.Context, b *Batch, timeout time.Duration) error {
+	var ack *queue.Ack
+	if in.sink.ack == AckStored && len(b.Entries) > 0 {
+		ack = queue.NewAck(len(b.Entries))
+	}
+	if err := in.sink.queue.SubmitAll(b.Entries, timeout, ack); err != nil {
 		return err
 	}
 	in.lastMsg.Store(time.Now().UnixNano())
@@ -131,6 +143,15 @@ func (in *Intake) Submit(b *Batch, timeout time.Duration) error {
 		}
 	}
 	in.submitted.Add(uint64(len(b.Entries)))
+	if ack == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, in.sink.ackTimeout)
+	defer cancel()
+	if err := ack.Wait(ctx); err != nil {
+		in.unconfirmed.Add(uint64(len(b.Entries)))
+		return err
+	}
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -44,10 +45,12 @@ const DefaultSubmitTimeout = 10 * time.Millisecond
 // cannot. NewSink makes it; pipeline.New connects it to the queue, once,
 // before any source runs. Its methods are safe for concurrent use.
 type Sink struct {
-	parser  parser.Parser
-	summary time.Duration
-	queue   queue.Queue
-	blocked func() string
+	parser     parser.Parser
+	summary    time.Duration
+	ack        Ack
+	ackTimeout time.Duration
+	queue      queue.Queue
+	blocked    func() string
 }
 
 // SinkConfig describes a Sink. A zero field means its default.
@@ -58,10 +61,53 @@ type SinkConfig struct {
 	// SummaryInterval is how often a streaming source logs its summary
 	// line while frames flow; 0: only when it stops.
 	SummaryInterval time.Duration
+	// Ack is when a request's entries are acknowledged (AckQueued when
+	// empty), and AckTimeout (DefaultAckTimeout when zero) how long, at
+	// most, a request waits with AckStored.
+	Ack        Ack
+	AckTimeout time.Duration
 }
 
+// Ack is when a request's entries count as taken: the answer a pushing
+// client gets says so.
+type Ack string
+
+// Acks.
+const (
+	// AckQueued: once they are in the queue (memory, or the bus's
+	// publisher); a crash before they are stored loses them.
+	AckQueued Ack = "queued"
+	// AckStored: once they are durable: committed by the store, or
+	// acknowledged by the stream.
+	AckStored Ack = "stored"
+)
+
+// ParseAck returns the Ack named s.
+func ParseAck(s string) (Ack, error) {
+	switch a := Ack(s); a {
+	case AckQueued, AckStored:
+		return a, nil
+	}
+	return "", fmt.Errorf("unknown ack %q: want stored or queued", s)
+}
+
+// DefaultAckTimeout bounds a request's wait for its entries to be stored
+// (with AckStored): a batch's linger and a commit, with room to spare.
+const DefaultAckTimeout = 5 * time.Second
+
 // NewSink returns a Sink, to be connected to a queue before use.
-func NewSink(cfg SinkConfig) *Sink { return &Sink{parser: cfg.Parser, summary: cfg.SummaryInterval} }
+func NewSink(cfg SinkConfig) *Sink {
+	if cfg.Ack == "" {
+		cfg.Ack = AckQueued
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = DefaultAckTimeout
+	}
+	return &Sink{parser: cfg.Parser, summary: cfg.SummaryInterval, ack: cfg.Ack, ackTimeout: cfg.AckTimeout}
+}
+
+// Ack returns when the sink's requests are acknowledged.
+func (s *Sink) Ack() Ack { return s.ack }
 
 // Connect sets the queue the intakes submit into and blocked, which says
 // why it cannot drain (a drop reason such as DropStorageUnavailable), or ""
@@ -107,10 +153,11 @@ type Intake struct {
 
 	// Outcome counters. Every total shown to readers is derived from
 	// these, so a snapshot always adds up.
-	outcomes  [parser.NumReasons]atomic.Uint64 // by parser.Reason; OK unused
-	submitted atomic.Uint64
-	dropped   [numDropReasons]atomic.Uint64
-	lastMsg   atomic.Int64 // Unix ns of the last frame; 0 = none yet
+	outcomes    [parser.NumReasons]atomic.Uint64 // by parser.Reason; OK unused
+	submitted   atomic.Uint64
+	unconfirmed atomic.Uint64
+	dropped     [numDropReasons]atomic.Uint64
+	lastMsg     atomic.Int64 // Unix ns of the last frame; 0 = none yet
 
 	lastSummary time.Time     // owned by the streaming goroutine
 	lastStored  int64         // the last value stored in lastMsg; owned by the streaming goroutine
@@ -228,9 +275,9 @@ func (in *Intake) Flush() {
 		return
 	}
 	q := in.sink.queue
-	err := q.SubmitAll(in.pending, in.submitTimeout)
+	err := q.SubmitAll(in.pending, in.submitTimeout, nil)
 	for errors.Is(err, queue.ErrFull) && in.block != nil && in.block.Err() == nil {
-		err = q.SubmitAll(in.pending, time.Second) // slowed, not dropped
+		err = q.SubmitAll(in.pending, time.Second, nil) // slowed, not dropped
 	}
 	if errors.Is(err, queue.ErrTooLarge) { // a queue smaller than a batch: one at a time
 		err = nil
@@ -281,6 +328,7 @@ func (in *Intake) Counters() Counters {
 		BelowMinLevel: in.outcomes[parser.BelowMinLevel].Load(),
 		DefaultLevel:  in.outcomes[parser.DefaultLevel].Load(),
 		Submitted:     in.submitted.Load(),
+		Unconfirmed:   in.unconfirmed.Load(),
 		DropReasons:   make(map[string]uint64, numDropReasons),
 	}
 	for i := range in.dropped {

@@ -23,10 +23,14 @@ type Counters struct {
 	BelowMinLevel uint64 `json:"below_min_level"`
 	// DefaultLevel counts the valid entries (part of OK) that named no
 	// level and were given --default-level.
-	DefaultLevel uint64            `json:"default_level"`
-	Submitted    uint64            `json:"submitted"`    // valid entries the queue accepted
-	Dropped      uint64            `json:"dropped"`      // valid entries refused after the submit timeout
-	DropReasons  map[string]uint64 `json:"drop_reasons"` // dropped, by why the queue was full
+	DefaultLevel uint64 `json:"default_level"`
+	Submitted    uint64 `json:"submitted"` // valid entries the queue accepted
+	// Unconfirmed counts the submitted entries (part of Submitted) whose
+	// request, with --ack stored, was answered "retry" because they were
+	// not confirmed stored in time: stored twice if they were after all.
+	Unconfirmed uint64            `json:"unconfirmed,omitempty"`
+	Dropped     uint64            `json:"dropped"`      // valid entries refused after the submit timeout
+	DropReasons map[string]uint64 `json:"drop_reasons"` // dropped, by why the queue was full
 }
 
 // Add adds o's counts to c.
@@ -38,6 +42,7 @@ func (c *Counters) Add(o Counters) {
 	c.BelowMinLevel += o.BelowMinLevel
 	c.DefaultLevel += o.DefaultLevel
 	c.Submitted += o.Submitted
+	c.Unconfirmed += o.Unconfirmed
 	c.Dropped += o.Dropped
 	if c.ParseErrors == nil {
 		c.ParseErrors = make(map[string]uint64, len(o.ParseErrors))

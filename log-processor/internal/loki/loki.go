@@ -165,7 +165,7 @@ func (l *Push) serve(w http.ResponseWriter, r *http.Request) {
 		err = decodeProto(msg, &req.sc, req)
 	}
 	if err == nil {
-		err = req.in.Submit(&req.batch, l.cfg.SubmitTimeout)
+		err = req.in.Submit(r.Context(), &req.batch, l.cfg.SubmitTimeout)
 	}
 	if err != nil {
 		l.refuse(w, token, err)
@@ -214,6 +214,10 @@ func (l *Push) refuse(w http.ResponseWriter, token string, err error) {
 		l.path.Done(token, true)
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "no room for the request now (the queue or the in-flight budget is full); retry", http.StatusTooManyRequests)
+	case errors.Is(err, queue.ErrUnconfirmed):
+		l.path.Done(token, true)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "the entries were not confirmed stored in time (--ack-timeout); retry", http.StatusServiceUnavailable)
 	case errors.Is(err, intake.ErrTooMany):
 		http.Error(w, fmt.Sprintf("more than %d entries in one request (--ingest-max-records): send smaller batches", l.cfg.MaxRecords), http.StatusRequestEntityTooLarge)
 	case errors.Is(err, queue.ErrTooLarge):

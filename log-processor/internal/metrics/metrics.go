@@ -48,10 +48,10 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 type collector struct {
 	p Source
 
-	frames, submitted, dropped, connected, reconnects, pushers, defaulted *prometheus.Desc
-	ingestRequests, ingestBytes, ingestRefused                            *prometheus.Desc
-	processed, stored, rejected, writeErrors, storageUp, writeDuration    *prometheus.Desc
-	queue, queueCap, queueBytes, queueCapBytes, workers, tailClients      *prometheus.Desc
+	frames, submitted, dropped, connected, reconnects, pushers, defaulted, unconfirmed *prometheus.Desc
+	ingestRequests, ingestBytes, ingestRefused                                         *prometheus.Desc
+	processed, stored, rejected, writeErrors, storageUp, writeDuration                 *prometheus.Desc
+	queue, queueCap, queueBytes, queueCapBytes, workers, tailClients                   *prometheus.Desc
 
 	// With --bus jetstream and --cluster.
 	busConnected, busPublished, busPending, busPublishErrors, busAcked *prometheus.Desc
@@ -69,6 +69,7 @@ func newCollector(p Source) *collector {
 		reconnects:     desc("source_reconnects_total", "Connections made to a dialed source after the first.", "source"),
 		pushers:        desc("pushers_connected", "Pushers connected now over a stream (WebSocket), by source (push:TOKEN:PROTOCOL); 0 for request paths.", "source"),
 		defaulted:      desc("entries_default_level_total", "Valid entries that named no level and were given --default-level (part of the ok frames), by source.", "source"),
+		unconfirmed:    desc("entries_unconfirmed_total", "Submitted entries whose push request was answered retry because they were not confirmed stored within --ack-timeout (--ack stored), by source.", "source"),
 		ingestRequests: desc("ingest_inflight_requests", "Push requests and frames being handled now."),
 		ingestBytes:    desc("ingest_inflight_bytes", "Bytes the push requests and frames hold now (--ingest-max-inflight-bytes bounds them)."),
 		ingestRefused:  desc("ingest_busy_refusals_total", "Push requests refused, to be retried, for want of room in the in-flight budget."),
@@ -119,6 +120,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(c.defaulted, src.DefaultLevel, name)
 		counter(c.submitted, src.Submitted, name)
+		if src.Kind == intake.KindPush {
+			counter(c.unconfirmed, src.Unconfirmed, name)
+		}
 		for _, reason := range sortedKeys(src.DropReasons) {
 			counter(c.dropped, src.DropReasons[reason], name, reason)
 		}

@@ -153,7 +153,7 @@ func (g *GRPC) exportRPC(ctx context.Context, msg []byte) (proto.Message, error)
 		g.path.Done(token, true)
 		return nil, retryable(push.ErrBusy.Error())
 	}
-	o, err := g.export(msg, false, token, remote, slot)
+	o, err := g.export(ctx, msg, false, token, remote, slot)
 	switch {
 	case err == nil:
 		g.path.Done(token, false)
@@ -161,6 +161,9 @@ func (g *GRPC) exportRPC(ctx context.Context, msg []byte) (proto.Message, error)
 	case errors.Is(err, push.ErrBusy), errors.Is(err, intake.ErrBusy), errors.Is(err, queue.ErrFull):
 		g.path.Done(token, true)
 		return nil, retryable("no room for the request now (the queue or the in-flight budget is full); retry")
+	case errors.Is(err, queue.ErrUnconfirmed):
+		g.path.Done(token, true)
+		return nil, retryable(notStored)
 	case errors.Is(err, intake.ErrTooMany):
 		return nil, status.Errorf(codes.InvalidArgument, "more than %d log records in one request (--otlp-max-records): send smaller batches", g.cfg.MaxRecords)
 	case errors.Is(err, queue.ErrTooLarge):

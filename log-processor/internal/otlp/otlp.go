@@ -117,9 +117,10 @@ var errBadRequest = errors.New("bad request")
 
 // export parses msg (protobuf, or OTLP/JSON when json is set) as token's,
 // holding what it keeps within slot, and submits its entries whole. It
-// returns queue.ErrFull or push.ErrBusy (retryable), intake.ErrTooMany or
-// queue.ErrTooLarge (too large), errBadRequest, or nil with the outcome.
-func (x *exporter) export(msg []byte, json bool, token, remote string, slot *push.Slot) (outcome, error) {
+// returns queue.ErrFull, queue.ErrUnconfirmed or push.ErrBusy (retryable),
+// intake.ErrTooMany or queue.ErrTooLarge (too large), errBadRequest, or
+// nil with the outcome.
+func (x *exporter) export(ctx context.Context, msg []byte, json bool, token, remote string, slot *push.Slot) (outcome, error) {
 	now := time.Now()
 	in := x.path.Requests(token, remote)
 	b, _ := x.batches.Get().(*intake.Batch)
@@ -163,7 +164,7 @@ func (x *exporter) export(msg []byte, json bool, token, remote string, slot *pus
 	if err != nil {
 		return outcome{}, err
 	}
-	if err := in.Submit(b, x.cfg.SubmitTimeout); err != nil {
+	if err := in.Submit(ctx, b, x.cfg.SubmitTimeout); err != nil {
 		return outcome{}, err
 	}
 	var o outcome
@@ -247,7 +248,7 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, json, token, err)
 		return
 	}
-	o, err := h.export(body, json, token, r.RemoteAddr, slot)
+	o, err := h.export(r.Context(), body, json, token, r.RemoteAddr, slot)
 	if err != nil {
 		h.refuse(w, json, token, err)
 		return
@@ -263,6 +264,10 @@ func (h *HTTP) refuse(w http.ResponseWriter, json bool, token string, err error)
 		h.path.Done(token, true)
 		w.Header().Set("Retry-After", "1")
 		writeStatus(w, json, http.StatusServiceUnavailable, "no room for the request now (the queue or the in-flight budget is full); retry")
+	case errors.Is(err, queue.ErrUnconfirmed):
+		h.path.Done(token, true)
+		w.Header().Set("Retry-After", "1")
+		writeStatus(w, json, http.StatusServiceUnavailable, notStored)
 	case errors.Is(err, intake.ErrTooMany):
 		writeStatus(w, json, http.StatusRequestEntityTooLarge, fmt.Sprintf("more than %d log records in one request (--ingest-max-records): send smaller batches", h.cfg.MaxRecords))
 	case errors.Is(err, queue.ErrTooLarge):
@@ -275,6 +280,10 @@ func (h *HTTP) refuse(w http.ResponseWriter, json bool, token string, err error)
 		writeStatus(w, json, http.StatusBadRequest, err.Error())
 	}
 }
+
+// notStored is the answer to a request whose records were queued but not
+// confirmed stored in time (--ack stored).
+const notStored = "the records were not confirmed stored in time (--ack-timeout); retry"
 
 // writeMessage writes m in the request's encoding.
 func writeMessage(w http.ResponseWriter, json bool, code int, m proto.Message) {

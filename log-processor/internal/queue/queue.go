@@ -31,8 +31,10 @@ type Queue interface {
 	// means refused (the caller counts it as dropped).
 	SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool
 	// SubmitAll queues every entry or none, waiting at most timeout for
-	// room for all: nil, ErrTooLarge or ErrFull.
-	SubmitAll(entries []models.LogEntry, timeout time.Duration) error
+	// room for all: nil, ErrTooLarge or ErrFull. When ack is not nil and
+	// the entries are accepted, the queue resolves each of them on ack
+	// once it is durable (or given up); ack was made for len(entries).
+	SubmitAll(entries []models.LogEntry, timeout time.Duration, ack *Ack) error
 	// Stats returns a snapshot; safe at any time, also after Close.
 	Stats() Stats
 	// Capacity returns the bounds: entries and bytes.

@@ -38,7 +38,7 @@ func (p *pool) SubmitWithTimeout(e models.LogEntry, _ time.Duration) bool {
 	return true
 }
 
-func (p *pool) SubmitAll(es []models.LogEntry, _ time.Duration) error {
+func (p *pool) SubmitAll(es []models.LogEntry, _ time.Duration, _ *queue.Ack) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.entries = append(p.entries, es...)

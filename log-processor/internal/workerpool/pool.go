@@ -67,8 +67,14 @@ func (c Config) withDefaults() Config {
 // Store is where workers put entries. Save is called concurrently from every
 // worker; it must not keep batch after returning. An error means the batch
 // was not stored; the pool logs it and counts the entries as failed.
+//
+// Sync waits until every entry saved before the call is durable (a store
+// whose Save commits later, in batches); the pool calls it from one
+// goroutine, for the entries submitted with a queue.Ack, and resolves
+// those only then. A store whose Save commits at once returns nil.
 type Store interface {
 	Save(ctx context.Context, batch []models.LogEntry) error
+	Sync(ctx context.Context) error
 }
 
 // Pool is a bounded queue with a fixed set of workers: a queue.Queue.
@@ -100,6 +106,15 @@ type Pool struct {
 	bytes *budget.Budget
 
 	gatherers sync.WaitGroup
+	working   sync.WaitGroup // the workers
+
+	// syncing holds the acks of entries saved and not yet synced; the
+	// workers add to it and send on syncKick (buffered 1), which is
+	// closed once they have all returned. The syncer takes the acks,
+	// calls Store.Sync and resolves them.
+	syncMu   sync.Mutex
+	syncing  []ackPart
+	syncKick chan struct{}
 
 	// ctx is passed to Store.Save; cancel aborts a drain that overran its
 	// deadline.
@@ -131,11 +146,12 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 		batches: make(chan batch),
 		// Every buffer is either free, held by a gatherer, or held by a
 		// worker: this many are enough for nobody to wait for one.
-		free:    make(chan []models.LogEntry, cfg.Workers+ngather),
-		ctx:     ctx,
-		cancel:  cancel,
-		workers: make([]workerStats, cfg.Workers),
-		bytes:   budget.New(cfg.QueueBytes),
+		free:     make(chan []models.LogEntry, cfg.Workers+ngather),
+		ctx:      ctx,
+		cancel:   cancel,
+		workers:  make([]workerStats, cfg.Workers),
+		bytes:    budget.New(cfg.QueueBytes),
+		syncKick: make(chan struct{}, 1),
 	}
 	for range cfg.Workers + ngather {
 		p.free <- make([]models.LogEntry, 0, cfg.MaxBatch)
@@ -144,10 +160,13 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 		p.gatherers.Go(p.gather)
 	}
 	for i := range cfg.Workers {
-		p.wg.Go(func() { p.work(&p.workers[i]) })
+		p.working.Go(func() { p.work(&p.workers[i]) })
 	}
-	// The gatherers are the senders on batches: close it after them.
+	// The gatherers are the senders on batches: close it after them; the
+	// workers send on syncKick: close it after them.
 	p.wg.Go(func() { p.gatherers.Wait(); close(p.batches) })
+	p.wg.Go(func() { p.working.Wait(); close(p.syncKick) })
+	p.wg.Go(p.sync)
 	return p
 }
 
@@ -190,8 +209,9 @@ func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool 
 // queue.ErrTooLarge (more than QueueSize entries or QueueBytes bytes) or
 // queue.ErrFull. The
 // entries travel as one job, so that they are taken whole, and are copied:
-// the caller may reuse entries at once.
-func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) error {
+// the caller may reuse entries at once. An ack is resolved once the
+// entries are saved and the store has synced them.
+func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration, ack *queue.Ack) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -215,7 +235,7 @@ func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration) error
 			buf = make([]models.LogEntry, 0, p.cfg.MaxBatch)
 		}
 	}
-	j := job{many: append(buf, entries...), size: size}
+	j := job{many: append(buf, entries...), size: size, ack: ack}
 	p.inJobs.Add(int64(len(entries) - 1))
 	select {
 	case p.jobs <- j:
@@ -272,13 +292,21 @@ type job struct {
 	e    models.LogEntry
 	many []models.LogEntry // SubmitAll's entries, instead of e
 	size int64             // of e, or of all of many
+	ack  *queue.Ack        // of many, or nil
 }
 
 // batch is what a gatherer hands a worker: entries and their total Size.
 type batch struct {
 	entries []models.LogEntry
 	bytes   int64
-	job     bool // entries is a job buffer (jobBufs), not a free one
+	job     bool       // entries is a job buffer (jobBufs), not a free one
+	ack     *queue.Ack // of all the entries (they come from one job), or nil
+}
+
+// ackPart is n entries of an ack.
+type ackPart struct {
+	ack *queue.Ack
+	n   int
 }
 
 // gather takes entries off the queue, groups what is waiting into batches
@@ -321,12 +349,12 @@ func (p *Pool) gatherMany(j job) {
 	p.inHand.Add(int64(len(j.many)))
 	p.inJobs.Add(-int64(len(j.many) - 1))
 	if cap(j.many) == p.cfg.MaxBatch { // a job buffer: handed on whole
-		p.batches <- batch{entries: j.many, bytes: j.size, job: true}
+		p.batches <- batch{entries: j.many, bytes: j.size, job: true, ack: j.ack}
 		return
 	}
 	for rest := j.many; len(rest) > 0; {
 		n := min(len(rest), p.cfg.MaxBatch)
-		b := batch{entries: append(<-p.free, rest[:n]...)}
+		b := batch{entries: append(<-p.free, rest[:n]...), ack: j.ack}
 		for i := range rest[:n] {
 			b.bytes += int64(rest[i].Size())
 		}
@@ -339,8 +367,9 @@ func (p *Pool) gatherMany(j job) {
 func (p *Pool) work(st *workerStats) {
 	for b := range p.batches {
 		entries, n := b.entries, len(b.entries)
-		if p.ctx.Err() == nil {
-			if err := p.store.Save(p.ctx, entries); err != nil {
+		err := p.ctx.Err()
+		if err == nil {
+			if err = p.store.Save(p.ctx, entries); err != nil {
 				st.failed.Add(uint64(n))
 				if !errors.Is(err, context.Canceled) {
 					p.log.Warn("store batch failed", "entries", n, "err", err)
@@ -350,6 +379,19 @@ func (p *Pool) work(st *workerStats) {
 		}
 		// Else: hard stop, the drain deadline passed. What is left is
 		// lost, and counted as such by the caller from Stats.
+		switch {
+		case b.ack == nil:
+		case err != nil:
+			b.ack.Done(n, err)
+		default:
+			p.syncMu.Lock()
+			p.syncing = append(p.syncing, ackPart{b.ack, n})
+			p.syncMu.Unlock()
+			select {
+			case p.syncKick <- struct{}{}:
+			default:
+			}
+		}
 		p.inHand.Add(-int64(n))
 		p.bytes.Give(b.bytes)
 		clear(entries) // let the strings go
@@ -359,5 +401,27 @@ func (p *Pool) work(st *workerStats) {
 			continue
 		}
 		p.free <- entries[:0]
+	}
+}
+
+// sync resolves the acks of saved entries once the store has synced them:
+// one Sync for every ack saved before it, so that concurrent requests
+// share a commit.
+func (p *Pool) sync() {
+	var parts []ackPart
+	for range p.syncKick {
+		for {
+			p.syncMu.Lock()
+			parts, p.syncing = p.syncing, parts[:0]
+			p.syncMu.Unlock()
+			if len(parts) == 0 {
+				break
+			}
+			err := p.store.Sync(p.ctx)
+			for _, a := range parts {
+				a.ack.Done(a.n, err)
+			}
+			clear(parts)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,6 +34,8 @@ func (s *countStore) Save(_ context.Context, batch []models.LogEntry) error {
 	return nil
 }
 
+func (s *countStore) Sync(context.Context) error { return nil }
+
 // blockStore blocks every Save until its context ends or release is closed.
 type blockStore struct{ release chan struct{} }
 
@@ -43,6 +46,95 @@ func (s *blockStore) Save(ctx context.Context, _ []models.LogEntry) error {
 	case <-s.release:
 		return nil
 	}
+}
+
+func (s *blockStore) Sync(context.Context) error { return nil }
+
+// syncStore keeps what it saves as pending and commits it in Sync, which
+// waits for a send on commit: a batching database.
+type syncStore struct {
+	commit  chan struct{}
+	mu      sync.Mutex
+	pending int
+	stored  int
+	saveErr error
+}
+
+func (s *syncStore) Save(_ context.Context, batch []models.LogEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.saveErr != nil {
+		return s.saveErr
+	}
+	s.pending += len(batch)
+	return nil
+}
+
+func (s *syncStore) Sync(ctx context.Context) error {
+	select {
+	case <-s.commit:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stored, s.pending = s.stored+s.pending, 0
+	return nil
+}
+
+func (s *syncStore) Stored() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stored
+}
+
+// TestAckAfterSync checks that an ack given with SubmitAll is resolved only
+// once the store has synced the entries, and with the error when their
+// save failed.
+func TestAckAfterSync(t *testing.T) {
+	batch := []models.LogEntry{entry(), entry(), entry()}
+	t.Run("stored", func(t *testing.T) {
+		store := &syncStore{commit: make(chan struct{})}
+		p := New(Config{Workers: 2, MaxBatch: 2}, store, discard)
+		defer p.Close(context.Background())
+		ack := queue.NewAck(len(batch))
+		if err := p.SubmitAll(batch, time.Second, ack); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if err := ack.Wait(ctx); !errors.Is(err, queue.ErrUnconfirmed) {
+			t.Fatalf("before the commit: Wait = %v, want ErrUnconfirmed", err)
+		}
+		go func() { // as many commits as the syncer asks for
+			for {
+				select {
+				case store.commit <- struct{}{}:
+				case <-p.ctx.Done():
+					return
+				}
+			}
+		}()
+		if err := ack.Wait(context.Background()); err != nil {
+			t.Fatalf("after the commit: Wait = %v", err)
+		}
+		if got := store.Stored(); got != len(batch) {
+			t.Errorf("stored = %d when the ack was resolved, want %d", got, len(batch))
+		}
+	})
+	t.Run("save failed", func(t *testing.T) {
+		store := &syncStore{commit: make(chan struct{}), saveErr: errors.New("disk on fire")}
+		p := New(Config{Workers: 1, MaxBatch: 2}, store, discard)
+		defer p.Close(context.Background())
+		ack := queue.NewAck(len(batch))
+		if err := p.SubmitAll(batch, time.Second, ack); err != nil {
+			t.Fatal(err)
+		}
+		err := ack.Wait(context.Background())
+		if !errors.Is(err, queue.ErrUnconfirmed) || !strings.Contains(err.Error(), "disk on fire") {
+			t.Fatalf("Wait = %v, want ErrUnconfirmed naming the save's error", err)
+		}
+	})
 }
 
 func entry() models.LogEntry {
@@ -214,6 +306,7 @@ func TestBatchesAreBounded(t *testing.T) {
 type saveFunc func([]models.LogEntry)
 
 func (f saveFunc) Save(_ context.Context, b []models.LogEntry) error { f(b); return nil }
+func (saveFunc) Sync(context.Context) error                          { return nil }
 
 func BenchmarkSubmit(b *testing.B) {
 	p := New(Config{}, saveFunc(func([]models.LogEntry) {}), discard)
@@ -281,29 +374,29 @@ func TestSubmitAllIsWhole(t *testing.T) {
 		// Room for four entries' bytes; one worker saving one at a time.
 		p := New(Config{Workers: 1, QueueSize: 4, QueueBytes: 4 * size, MaxBatch: 1}, store, discard)
 		three := []models.LogEntry{entry(), entry(), entry()}
-		if p.SubmitAll(three[:2], 0) != nil {
+		if p.SubmitAll(three[:2], 0, nil) != nil {
 			t.Fatal("two entries refused by an empty pool with room for four")
 		}
 		synctest.Wait() // the worker holds one; the gatherer waits to hand it the other
-		if p.SubmitAll(three[:2], 0) != nil {
+		if p.SubmitAll(three[:2], 0, nil) != nil {
 			t.Fatal("two more refused with room for two")
 		}
 		// These two wait on the queue as one job: counted as two entries.
 		if st := p.Stats(); st.Queued != 4 || st.Bytes != 4*size {
 			t.Fatalf("after two batches of two: %+v, want 4 entries and their bytes", st)
 		}
-		if err := p.SubmitAll(three, time.Second); err != queue.ErrFull {
+		if err := p.SubmitAll(three, time.Second, nil); err != queue.ErrFull {
 			t.Fatalf("three more with no room: %v, want ErrFull", err)
 		}
 		if st := p.Stats(); st.Queued != 4 || st.Bytes != 4*size {
 			t.Fatalf("after a refused batch: %+v, want 4 entries and their bytes (nothing of it taken)", st)
 		}
-		if err := p.SubmitAll(make([]models.LogEntry, 5), time.Minute); err != queue.ErrTooLarge {
+		if err := p.SubmitAll(make([]models.LogEntry, 5), time.Minute, nil); err != queue.ErrTooLarge {
 			t.Fatalf("a batch larger than the pool: %v, want ErrTooLarge at once", err)
 		}
 		three[0].Message = "changed after submitting" // the pool copied them
 		accepted := make(chan error)
-		go func() { accepted <- p.SubmitAll(three, time.Minute) }()
+		go func() { accepted <- p.SubmitAll(three, time.Minute, nil) }()
 		synctest.Wait()
 		close(store.release) // storage moves: room for all
 		if err := <-accepted; err != nil {

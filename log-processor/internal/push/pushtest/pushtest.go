@@ -45,6 +45,9 @@ func (s *Store) Save(ctx context.Context, batch []models.LogEntry) error {
 	return nil
 }
 
+// Sync returns nil: Save keeps a batch at once.
+func (s *Store) Sync(context.Context) error { return nil }
+
 // SetOpen opens or closes the store.
 func (s *Store) SetOpen(open bool) {
 	s.mu.Lock()
@@ -73,8 +76,13 @@ func (s *Store) Len() int {
 // of gate's bounds. When the test ends the store is opened and the pool
 // closed.
 func Env(t testing.TB, store *Store, queueSize int, p parser.Parser, gate push.GateConfig, tokens ...push.Token) push.Env {
+	return EnvWith(t, store, queueSize, intake.SinkConfig{Parser: p}, gate, tokens...)
+}
+
+// EnvWith is Env with the sink's whole configuration (its acks, for one).
+func EnvWith(t testing.TB, store *Store, queueSize int, sc intake.SinkConfig, gate push.GateConfig, tokens ...push.Token) push.Env {
 	pool := workerpool.New(workerpool.Config{Workers: 1, QueueSize: queueSize, MaxBatch: 1}, store, slog.New(slog.DiscardHandler))
-	sink := intake.NewSink(intake.SinkConfig{Parser: p})
+	sink := intake.NewSink(sc)
 	sink.Connect(pool, nil)
 	t.Cleanup(func() {
 		store.SetOpen(true)
