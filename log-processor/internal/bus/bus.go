@@ -51,7 +51,10 @@ type Config struct {
 	URLs      []string // NATS servers; credentials may be in the URL
 	Token     string   // a NATS token, if the server wants one (never logged)
 	CredsFile string   // a NATS credentials file (JWT and seed), if the server wants one
-	Name      string   // this processor, as the server shows its connection
+	// InProcess, when not nil, is the server to connect to in-process
+	// (the embedded bus), instead of URLs.
+	InProcess nats.InProcessConnProvider
+	Name      string // this processor, as the server shows its connection
 
 	Stream   string        // the stream's name; created when missing, its limits updated
 	Subject  string        // the subject entries are published on
@@ -152,6 +155,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 	if cfg.Token != "" {
 		opts = append(opts, nats.Token(cfg.Token))
 	}
+	if cfg.InProcess != nil {
+		opts = append(opts, nats.InProcessServer(cfg.InProcess))
+	}
 	if cfg.CredsFile != "" {
 		if _, err := os.Stat(cfg.CredsFile); err != nil {
 			return nil, fmt.Errorf("bus: credentials file: %w", err)
@@ -223,7 +229,11 @@ type Status struct {
 
 // Status reports the connection's state.
 func (b *Bus) Status() Status {
-	s := Status{Kind: "jetstream", Servers: redactURLs(b.cfg.URLs), Connected: b.nc.IsConnected(),
+	servers := redactURLs(b.cfg.URLs)
+	if b.cfg.InProcess != nil {
+		servers = "embedded"
+	}
+	s := Status{Kind: "jetstream", Servers: servers, Connected: b.nc.IsConnected(),
 		Stream: b.cfg.Stream, Consumer: b.cfg.Consumer, Reconnects: b.reconnects.Load()}
 	if e := b.lastErr.Load(); e != nil {
 		s.LastError = *e

@@ -39,6 +39,8 @@ type Consumer struct {
 	corrupt     atomic.Uint64 // messages terminated because they did not decode
 	lag         atomic.Int64  // the consumer's unprocessed messages, last read
 	ackPending  atomic.Int64  // delivered, not yet acknowledged, last read
+	streamBytes atomic.Int64  // bytes the stream holds, last read
+	streamMsgs  atomic.Int64  // messages the stream holds, last read
 
 	// check re-validates each decoded entry: "" or why it may not be
 	// stored. invalid counts the entries it refused, by reason.
@@ -55,6 +57,16 @@ type Consumer struct {
 func (b *Bus) NewConsumer(ctx context.Context, store Store, check func(e *models.LogEntry) string) (*Consumer, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if b.cfg.InProcess != nil {
+		// The embedded bus's consumer is this process's alone: what it
+		// holds unacknowledged was delivered to a run that died (kill -9,
+		// power loss). Made anew, the consumer delivers those messages
+		// now rather than after --bus-ack-wait: a work queue stream keeps
+		// every message until it is acknowledged.
+		if err := b.js.DeleteConsumer(ctx, b.cfg.Stream, b.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("bus: reset consumer %s: %w", b.cfg.Consumer, err)
+		}
+	}
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.cfg.Stream, jetstream.ConsumerConfig{
 		Durable:       b.cfg.Consumer,
 		Description:   "log processors writing storage",
@@ -243,6 +255,13 @@ func (c *Consumer) watchLag(ctx context.Context) {
 			c.lag.Store(int64(info.NumPending) + int64(info.NumAckPending))
 			c.ackPending.Store(int64(info.NumAckPending))
 		}
+		ictx, cancel = context.WithTimeout(ctx, lagEvery)
+		si, err := c.bus.stream.Info(ictx)
+		cancel()
+		if err == nil {
+			c.streamBytes.Store(int64(si.State.Bytes))
+			c.streamMsgs.Store(int64(si.State.Msgs))
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -265,12 +284,17 @@ type ConsumeStats struct {
 	// by any writer: waiting in the stream, or delivered and in hand.
 	ConsumerLag int64 `json:"consumer_lag"`
 	AckPending  int64 `json:"ack_pending"`
+	// StreamBytes and StreamMessages are what the stream holds: its disk
+	// use (bounded by --bus-max-bytes) and backlog.
+	StreamBytes    int64 `json:"stream_bytes"`
+	StreamMessages int64 `json:"stream_messages"`
 }
 
 // ConsumeStats reports the writing counters.
 func (c *Consumer) ConsumeStats() ConsumeStats {
 	cs := ConsumeStats{Acknowledged: c.acked.Load(), AcknowledgedMsgs: c.ackedMsgs.Load(), Redelivered: c.redelivered.Load(),
-		Corrupt: c.corrupt.Load(), ConsumerLag: c.lag.Load(), AckPending: c.ackPending.Load()}
+		Corrupt: c.corrupt.Load(), ConsumerLag: c.lag.Load(), AckPending: c.ackPending.Load(),
+		StreamBytes: c.streamBytes.Load(), StreamMessages: c.streamMsgs.Load()}
 	c.invalidMu.Lock()
 	if len(c.invalid) > 0 {
 		cs.Invalid = maps.Clone(c.invalid)

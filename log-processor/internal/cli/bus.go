@@ -16,19 +16,28 @@ import (
 
 // busConfig is what the bus flags set.
 type busConfig struct {
-	kind      string // memory or jetstream
+	kind      string // memory, jetstream or embedded
 	role      string
 	bus       bus.Config
 	tokenFile string
 	cluster   cluster.Config
+	// The embedded bus: where its files go, and how often they are synced.
+	dataDir      string
+	syncInterval time.Duration
 }
+
+// embeddedMemory is what the limit allows the embedded bus's server: its
+// caches of the stream's files.
+const embeddedMemory = 64 << 20
 
 // natsTokenEnv is the environment variable a NATS token may come from.
 const natsTokenEnv = "LOGPROC_NATS_TOKEN"
 
 // busFlags registers the message bus's flags.
 func busFlags(fs *pflag.FlagSet, c *busConfig) {
-	fs.StringVar(&c.kind, "bus", "memory", "the queue between reading and storing: memory (the in-process worker pool) or jetstream (NATS JetStream, shared by processors)")
+	fs.StringVar(&c.kind, "bus", "memory", "the queue between reading and storing: memory (the in-process worker pool), embedded (NATS JetStream inside the processor, on disk under --data-dir: survives kill -9 and restarts) or jetstream (an external NATS JetStream, shared by processors)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "directory of the processor's own files: the embedded bus's stream (--bus embedded)")
+	fs.DurationVar(&c.syncInterval, "bus-sync-interval", 0, "--bus embedded: how often the stream's files are synced to disk; 0 syncs every write before it is acknowledged (survives power loss; an unsynced write survives kill -9 but not power loss)")
 	fs.StringVar(&c.role, "role", "all", "what this processor does: all, ingest (read sources, publish to the bus) or store (store what the bus delivers); ingest and store need --bus jetstream")
 	fs.StringSliceVar(&c.bus.URLs, "nats-url", []string{bus.DefaultURL}, "NATS servers (comma-separated); user:password@ in a URL is sent as credentials")
 	fs.StringVar(&c.tokenFile, "nats-token-file", "", "file holding a NATS token (its first line); also $"+natsTokenEnv)
@@ -50,9 +59,15 @@ func busFlags(fs *pflag.FlagSet, c *busConfig) {
 	fs.DurationVar(&c.bus.AckWait, "bus-ack-wait", bus.DefaultAckWait, "a message delivered and not acknowledged this long goes to another storing processor")
 }
 
-// busNeeds are the flags that mean something only with --bus jetstream.
-var busNeeds = []string{"cluster", "lease-ttl", "nats-url", "nats-token-file", "nats-creds", "bus-stream", "bus-subject", "bus-consumer",
-	"bus-max-age", "bus-max-bytes", "bus-replicas", "bus-batch", "bus-batch-bytes", "bus-linger", "bus-max-pending", "bus-compress", "bus-fetch", "bus-ack-wait"}
+// busNeeds are the flags that mean something only with a bus (jetstream
+// or embedded); externalNeeds only with an external one, embeddedNeeds
+// only with the embedded one.
+var (
+	busNeeds = []string{"bus-stream", "bus-subject", "bus-consumer", "bus-max-age", "bus-max-bytes", "bus-batch", "bus-batch-bytes",
+		"bus-linger", "bus-max-pending", "bus-compress", "bus-fetch", "bus-ack-wait"}
+	externalNeeds = []string{"cluster", "lease-ttl", "nats-url", "nats-token-file", "nats-creds", "bus-replicas"}
+	embeddedNeeds = []string{"data-dir", "bus-sync-interval"}
+)
 
 // setupBus validates the bus flags and sets the pipeline's role.
 func setupBus(cfg *config, fs *pflag.FlagSet) error {
@@ -62,20 +77,44 @@ func setupBus(cfg *config, fs *pflag.FlagSet) error {
 		return fmt.Errorf("--role: %w", err)
 	}
 	cfg.pipeline.Role = role
+	refuse := func(flags []string, forWhat string) error {
+		for _, f := range flags {
+			if fs.Changed(f) {
+				return fmt.Errorf("--%s is for %s; it does nothing with --bus %s", f, forWhat, c.kind)
+			}
+		}
+		return nil
+	}
 	switch c.kind {
 	case "memory":
-		for _, f := range busNeeds {
-			if fs.Changed(f) {
-				return fmt.Errorf("--%s is for --bus jetstream; it does nothing with --bus memory", f)
+		for _, flags := range [][]string{busNeeds, externalNeeds, embeddedNeeds} {
+			if err := refuse(flags, "--bus jetstream or embedded"); err != nil {
+				return err
 			}
 		}
 		if role != pipeline.RoleAll {
 			return fmt.Errorf("--role %s needs --bus jetstream: with the in-process queue, one processor reads and stores", role)
 		}
 		return nil
+	case "embedded":
+		if err := refuse(externalNeeds, "--bus jetstream (an external NATS)"); err != nil {
+			return err
+		}
+		if role != pipeline.RoleAll {
+			return fmt.Errorf("--role %s needs --bus jetstream: the embedded bus serves this processor only", role)
+		}
+		if strings.TrimSpace(c.dataDir) == "" {
+			return errors.New("--bus embedded needs --data-dir: a directory for the stream's files, such as ./data")
+		}
+		if c.syncInterval < 0 {
+			return errors.New("--bus-sync-interval must not be negative")
+		}
 	case "jetstream":
+		if err := refuse(embeddedNeeds, "--bus embedded"); err != nil {
+			return err
+		}
 	default:
-		return fmt.Errorf("--bus %q: want memory or jetstream", c.kind)
+		return fmt.Errorf("--bus %q: want memory, embedded or jetstream", c.kind)
 	}
 	c.bus.URLs = trimAll(c.bus.URLs)
 	if len(c.bus.URLs) == 0 {
@@ -96,6 +135,10 @@ func setupBus(cfg *config, fs *pflag.FlagSet) error {
 	if c.bus.Batch > bus.MaxBatch {
 		return fmt.Errorf("--bus-batch: at most %d entries in one message", bus.MaxBatch)
 	}
+	c.bus.Name = "log-processor " + cfg.instance
+	if c.kind == "embedded" {
+		return nil // no credentials, no cluster: the server is this process's
+	}
 	if c.bus.CredsFile != "" {
 		if err := checkFile(c.bus.CredsFile, maxCredsFile); err != nil {
 			return fmt.Errorf("--nats-creds: %w", err)
@@ -110,7 +153,6 @@ func setupBus(cfg *config, fs *pflag.FlagSet) error {
 	} else {
 		c.bus.Token = strings.TrimSpace(os.Getenv(natsTokenEnv))
 	}
-	c.bus.Name = "log-processor " + cfg.instance
 	if fs.Changed("lease-ttl") && c.cluster.Name == "" {
 		return errors.New("--lease-ttl is for --cluster")
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/api"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/bus"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/bus/embedded"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/esbulk"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
@@ -246,7 +247,17 @@ func run(ctx context.Context, abandon <-chan struct{}, args []string, stdout, st
 		}
 	})
 	logger.Info("storage open", "backend", cfg.storage, "dsn", redact.DSN(cfg.dsn))
-	if cfg.bus.kind == "jetstream" {
+	if cfg.bus.kind == "embedded" {
+		srv, err := embedded.Start(embedded.Config{Dir: cfg.bus.dataDir, MaxBytes: cfg.bus.bus.MaxBytes,
+			SyncInterval: cfg.bus.syncInterval, Name: cfg.instance}, logger.With("component", "bus", "server", "embedded"))
+		if err != nil {
+			return err
+		}
+		started.add(srv.Close) // after the bus's connection is closed
+		cfg.bus.bus.InProcess = srv
+		logger.Info("embedded bus started", "component", "bus", "dir", srv.Dir(), "sync_interval", cfg.bus.syncInterval)
+	}
+	if cfg.bus.kind != "memory" {
 		b, err := openBus(ctx, cfg, logger)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -792,6 +803,9 @@ func printPlan(w io.Writer, cfg config) {
 	}
 	if cfg.otlpGRPC != "" {
 		fmt.Fprintf(w, "otlp-grpc: %s tls=%t\n", cfg.otlpGRPC, cfg.ingestTLS != nil)
+	}
+	if b := cfg.bus; b.kind == "embedded" {
+		fmt.Fprintf(w, "bus: embedded dir=%s sync_interval=%s stream=%s max_bytes=%d\n", b.dataDir, b.syncInterval, b.bus.Stream, b.bus.MaxBytes)
 	}
 	if b := cfg.bus; b.kind == "jetstream" {
 		urls := make([]string, len(b.bus.URLs))

@@ -24,6 +24,9 @@ func memoryLimit(cfg *config) int64 {
 	if cfg.ingestAddr != "" || cfg.otlpGRPC != "" {
 		n += cfg.gate.MaxInflightBytes
 	}
+	if cfg.bus.kind == "embedded" {
+		n += embeddedMemory
+	}
 	return n
 }
 

@@ -56,6 +56,7 @@ type collector struct {
 	// With --bus jetstream and --cluster.
 	busConnected, busPublished, busPending, busPublishErrors, busAcked *prometheus.Desc
 	busRedelivered, busCorrupt, busLag, sourceOwned, clusterMembers    *prometheus.Desc
+	busStreamBytes, busStreamMsgs                                      *prometheus.Desc
 	busInvalid                                                         *prometheus.Desc
 }
 
@@ -95,6 +96,8 @@ func newCollector(p Source) *collector {
 		busCorrupt:       desc("bus_corrupt_messages_total", "Stream messages that did not decode, terminated."),
 		busInvalid:       desc("bus_invalid_entries_total", "Entries from the stream that failed validation, not stored, by reason.", "reason"),
 		busLag:           desc("bus_consumer_lag_messages", "Messages of the shared consumer no writer has acknowledged yet."),
+		busStreamBytes:   desc("bus_stream_bytes", "Bytes the stream holds (its disk use, within --bus-max-bytes)."),
+		busStreamMsgs:    desc("bus_stream_messages", "Messages the stream holds: the backlog not yet stored."),
 		sourceOwned:      desc("source_owned", "Whether this processor reads the source (1) or another of its cluster does (0).", "source"),
 		clusterMembers:   desc("cluster_members", "Live processors of the cluster, as last seen."),
 	}
@@ -171,6 +174,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				counter(c.busInvalid, cs.Invalid[reason], reason)
 			}
 			gauge(c.busLag, float64(cs.ConsumerLag))
+			gauge(c.busStreamBytes, float64(cs.StreamBytes))
+			gauge(c.busStreamMsgs, float64(cs.StreamMessages))
 		}
 	}
 	counter(c.processed, s.Processed)
