@@ -4,6 +4,8 @@
 package models
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"time"
 	"unsafe"
 )
@@ -65,9 +67,9 @@ type LogEntry struct {
 	ReceivedAt int64  `json:"received_at,omitempty"` // Unix milliseconds when it was read
 
 	// Bus is where the entry sat on the message bus between the processor
-	// that read it and the one that stored it; zero when it came through
-	// the in-process pool. Storage keeps an entry with a given Bus once,
-	// however often the bus delivers it.
+	// that read it and the one that stored it; or the identity its
+	// pusher gave it (see KeyEpoch); zero for neither. Storage keeps an
+	// entry with a given Bus once, however often it is delivered or sent.
 	Bus BusID `json:"-"`
 }
 
@@ -138,6 +140,17 @@ const MaxPerBusMessage = 1 << 16
 // stream sequence seq, in the stream of the given epoch.
 func NewBusID(epoch int64, seq uint64, index int) BusID {
 	return BusID{Epoch: epoch, Pos: int64(seq)<<16 | int64(index)}
+}
+
+// KeyEpoch returns the identity space of a pusher's key (an
+// Idempotency-Key with its token, a bulk document's _id with its index):
+// entries given BusID{KeyEpoch(key), i} are stored once however often
+// they are sent, as bus entries are. It is negative, so that it never
+// meets a stream's epoch (a creation time); two keys meet with a chance
+// of about n²/2⁶³ among n keys.
+func KeyEpoch(key string) int64 {
+	h := sha256.Sum256([]byte(key))
+	return -int64(binary.BigEndian.Uint64(h[:8])>>1) - 1
 }
 
 // IsZero reports whether the entry did not come over the bus.

@@ -27,8 +27,9 @@ func New(max int64) *Budget { return &Budget{max: max, room: make(chan struct{})
 // Max returns the bound.
 func (b *Budget) Max() int64 { return b.max }
 
-// Used returns how much is taken now.
-func (b *Budget) Used() int64 { return b.used.Load() }
+// Used returns how much is taken now. A TryTake that fails adds its n for
+// a moment before taking it back; what it never held is not shown.
+func (b *Budget) Used() int64 { return min(b.used.Load(), b.max) }
 
 // TryTake takes n if the total stays within Max, without waiting.
 func (b *Budget) TryTake(n int64) bool {

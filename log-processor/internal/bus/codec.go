@@ -22,6 +22,9 @@ import (
 //	  varint timestamp, varint received_at
 //	  9 x (uvarint len, bytes)    level, message, service, component,
 //	                              trace_id, span_id, parent_id, attrs, source
+//	  [varint epoch, varint pos]  the identity its pusher gave it, if any
+//	                              (models.KeyEpoch); else the decoder gives
+//	                              it its place in the stream
 //
 // The per-entry length lets a decoder copy each entry's bytes once, into
 // the one string its fields then share.
@@ -57,12 +60,20 @@ func (e *encoder) add(en *models.LogEntry) {
 	for _, f := range fields {
 		n += uvarintLen(uint64(len(f))) + len(f)
 	}
+	keyed := !en.Bus.IsZero()
+	if keyed {
+		n += varintLen(en.Bus.Epoch) + varintLen(en.Bus.Pos)
+	}
 	b := binary.AppendUvarint(e.entries, uint64(n))
 	b = binary.AppendVarint(b, en.Timestamp)
 	b = binary.AppendVarint(b, en.ReceivedAt)
 	for _, f := range fields {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
+	}
+	if keyed {
+		b = binary.AppendVarint(b, en.Bus.Epoch)
+		b = binary.AppendVarint(b, en.Bus.Pos)
 	}
 	e.entries = b
 	e.count++
@@ -156,7 +167,9 @@ func (d *Decoder) Decode(dst []models.LogEntry, msg []byte, epoch int64, seq uin
 		if err != nil {
 			return dst[:base], fmt.Errorf("%w: entry %d: %v", ErrCorrupt, i, err)
 		}
-		e.Bus = models.NewBusID(epoch, seq, i)
+		if e.Bus.IsZero() {
+			e.Bus = models.NewBusID(epoch, seq, i)
+		}
 		dst = append(dst, e)
 	}
 	if len(rest) != 0 {
@@ -190,8 +203,16 @@ func decodeEntry(body []byte) (models.LogEntry, error) {
 		fields[f] = s[off : off+int(l)]
 		off += int(l)
 	}
-	if off != len(body) {
-		return models.LogEntry{}, errors.New("bytes after the last field")
+	if off != len(body) { // the identity its pusher gave it
+		ep, k := binary.Varint(body[off:])
+		if k <= 0 || ep >= 0 {
+			return models.LogEntry{}, errors.New("bytes after the last field")
+		}
+		pos, k2 := binary.Varint(body[off+k:])
+		if k2 <= 0 || off+k+k2 != len(body) {
+			return models.LogEntry{}, errors.New("bytes after the identity")
+		}
+		e.Bus = models.BusID{Epoch: ep, Pos: pos}
 	}
 	e.Level, e.Message, e.Service, e.Component = fields[0], fields[1], fields[2], fields[3]
 	e.TraceID, e.SpanID, e.ParentID, e.Attrs, e.Source = fields[4], fields[5], fields[6], models.Attrs(fields[7]), fields[8]

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/postgres/pgtest"
 )
 
@@ -62,6 +63,80 @@ func TestAckStoredIsCommitted(t *testing.T) {
 				if got := countRows(t, backend, dsn) - before; got != 30 {
 					t.Fatalf("--ack %s: %d rows after the shutdown, want 30", ack, got)
 				}
+			}
+		})
+	}
+}
+
+// TestRetriesStoredOnce: a request sent again with the same
+// Idempotency-Key, and a bulk document sent again with the same _id, are
+// stored once (counted as duplicates), per storage, through the pool and
+// through the embedded bus; a request with another key is stored again.
+func TestRetriesStoredOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, backend string
+		bus           bool
+	}{{"sqlite", "sqlite", false}, {"postgres", "postgres", false}, {"embedded bus + sqlite", "sqlite", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			dsn := filepath.Join(dir, "logs.db")
+			if tc.backend == "postgres" {
+				dsn = pgtest.DSN(t)
+			}
+			args := []string{"--ingest-addr", "127.0.0.1:0", "--storage", tc.backend, "--dsn", dsn}
+			if tc.bus {
+				args = append(args, "--bus", "embedded", "--data-dir", filepath.Join(dir, "data"))
+			}
+			p := startProcessor(t, args...)
+			post := func(path, ctype, key, body string) {
+				t.Helper()
+				req, err := http.NewRequest(http.MethodPost, "http://"+p.ingest+path, strings.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", ctype)
+				if key != "" {
+					req.Header.Set("Idempotency-Key", key)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("POST %s (key %q): status %d", path, key, resp.StatusCode)
+				}
+			}
+			lines := ndjson(10, "once")
+			post("/ingest", "application/x-ndjson", `"req-1"`, lines)
+			post("/ingest", "application/x-ndjson", `"req-1"`, lines) // a retry
+			post("/ingest", "application/x-ndjson", "req-2", lines)   // another request
+			now := time.Now().UnixMilli()
+			var bulk strings.Builder
+			for i := range 5 {
+				fmt.Fprintf(&bulk, `{"create":{"_index":"bulk","_id":"doc-%d"}}`+"\n"+`{"@timestamp":%d,"level":"info","message":"doc %d"}`+"\n", i, now, i)
+			}
+			post("/_bulk", "application/x-ndjson", "", bulk.String())
+			post("/_bulk", "application/x-ndjson", "", bulk.String()) // a retry
+			want := int64(10 + 10 + 5)
+			count := func() int64 { return countRows(t, tc.backend, dsn) }
+			if tc.bus { // --ack stored with a bus: on the stream; stored soon after
+				poll.Until(t, 30*time.Second, "the stream stored", func() bool {
+					var s stats
+					getJSON(t, p.api+"/stats", &s)
+					return s.Storage.Stored+s.Storage.Duplicates >= uint64(want+15)
+				})
+			}
+			if got := count(); got != want {
+				t.Fatalf("%d rows, want %d: a retried request or document stored twice, or a new one not at all", got, want)
+			}
+			var s stats
+			getJSON(t, p.api+"/stats", &s)
+			if s.Storage.Duplicates != 15 {
+				t.Errorf("storage.duplicates = %d, want 15 (10 lines and 5 documents sent twice)", s.Storage.Duplicates)
+			}
+			if err := p.stop(t); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}

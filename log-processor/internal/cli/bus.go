@@ -87,8 +87,11 @@ func setupBus(cfg *config, fs *pflag.FlagSet) error {
 	}
 	switch c.kind {
 	case "memory":
-		for _, flags := range [][]string{busNeeds, externalNeeds, embeddedNeeds} {
-			if err := refuse(flags, "--bus jetstream or embedded"); err != nil {
+		for _, f := range []struct {
+			flags   []string
+			forWhat string
+		}{{busNeeds, "--bus jetstream or embedded"}, {externalNeeds, "--bus jetstream"}, {embeddedNeeds, "--bus embedded"}} {
+			if err := refuse(f.flags, f.forWhat); err != nil {
 				return err
 			}
 		}

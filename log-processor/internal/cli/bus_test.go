@@ -437,6 +437,15 @@ func TestBusFlags(t *testing.T) {
 		{[]string{"--urls", "ws://x/", "--bus", "jetstream", "--lease-ttl", "5s"}, "--lease-ttl is for --cluster"},
 		{[]string{"--urls", "ws://x/", "--bus", "jetstream", "--bus-batch", "0"}, "--bus-batch must be greater than zero"},
 		{[]string{"--bus", "jetstream", "--role", "store", "--cluster", "a"}, "a --role store processor reads none"},
+		{[]string{"--urls", "ws://x/", "--bus", "embedded"}, "--bus embedded needs --data-dir"},
+		{[]string{"--urls", "ws://x/", "--bus", "embedded", "--data-dir", "d", "--nats-url", "nats://a:4222"}, "--nats-url is for --bus jetstream (an external NATS)"},
+		{[]string{"--urls", "ws://x/", "--bus", "embedded", "--data-dir", "d", "--cluster", "a"}, "--cluster is for --bus jetstream"},
+		{[]string{"--bus", "embedded", "--data-dir", "d", "--role", "store"}, "--role store needs --bus jetstream"},
+		{[]string{"--urls", "ws://x/", "--bus", "jetstream", "--data-dir", "d"}, "--data-dir is for --bus embedded"},
+		{[]string{"--urls", "ws://x/", "--data-dir", "d"}, "--data-dir is for --bus embedded"},
+		{[]string{"--urls", "ws://x/", "--bus-max-bytes", "1GiB"}, "--bus-max-bytes is for --bus jetstream or embedded"},
+		{[]string{"--urls", "ws://x/", "--ack", "sometimes"}, `--ack: unknown ack "sometimes"`},
+		{[]string{"--urls", "ws://x/", "--ack-timeout", "0s"}, "--ack-timeout must be greater than zero"},
 	} {
 		_, err := parse(c.args, &strings.Builder{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {

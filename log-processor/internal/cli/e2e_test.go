@@ -61,6 +61,7 @@ type stats struct {
 		LastError       string            `json:"last_error"`
 		Rejected        uint64            `json:"rejected"`
 		RejectedReasons map[string]uint64 `json:"rejected_reasons"`
+		Duplicates      uint64            `json:"duplicates"`
 		Totals          *struct {
 			Total     uint64            `json:"total"`
 			ByLevel   map[string]uint64 `json:"by_level"`

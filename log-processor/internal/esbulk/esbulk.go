@@ -266,7 +266,7 @@ func (b *Bulk) serveBulk(w http.ResponseWriter, r *http.Request, token string) {
 	defer b.putState(st)
 	st.batch.MaxEntries, st.batch.Reserve = b.cfg.MaxRecords, slot.Take
 	show := filterPath(r.URL.Query().Get("filter_path"))
-	items, err := b.parse(in, &st.batch, st.items[:0], body, r.PathValue("index"), show&showID != 0, time.Now())
+	items, err := b.parse(in, &st.batch, st.items[:0], body, token, r.PathValue("index"), show&showID != 0, time.Now())
 	st.items = items
 	if err != nil {
 		b.refuse(w, token, err)
@@ -298,7 +298,7 @@ func (b *Bulk) putState(st *state) {
 // parse reads the action and document lines of body into batch and
 // appends each action's item to items. defIndex is the URL's index; ids
 // says whether the answer shows the ids made for documents given none.
-func (b *Bulk) parse(in *intake.Intake, batch *intake.Batch, items []item, body []byte, defIndex string, ids bool, now time.Time) ([]item, error) {
+func (b *Bulk) parse(in *intake.Intake, batch *intake.Batch, items []item, body []byte, token, defIndex string, ids bool, now time.Time) ([]item, error) {
 	var pending *action // an action whose document line comes next
 	var prev action
 	var prevLine []byte // the previous action line, read as prev
@@ -333,6 +333,13 @@ func (b *Bulk) parse(in *intake.Intake, batch *intake.Batch, items []item, body 
 			items = append(items, item{action: a, status: http.StatusBadRequest, errTyp: "action_request_validation_exception",
 				reason: "update is not supported: send the document with index or create"})
 			continue
+		}
+		// A document's own _id is its identity: sent again (a retried
+		// request), it is stored once. An id made here is not.
+		if a.id != "" {
+			batch.SetKey(token + "\x00" + a.index + "\x00" + a.id)
+		} else {
+			batch.SetKey("")
 		}
 		if a.id == "" && ids {
 			a.id = b.ids.next()

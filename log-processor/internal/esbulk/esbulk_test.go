@@ -444,7 +444,7 @@ func FuzzBulk(f *testing.F) {
 	now := time.Now()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		batch := intake.Batch{MaxEntries: 1000}
-		items, err := b.parse(in, &batch, nil, body, "idx", true, now)
+		items, err := b.parse(in, &batch, nil, body, "fuzz", "idx", true, now)
 		if err != nil {
 			return
 		}

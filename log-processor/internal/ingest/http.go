@@ -102,6 +102,12 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	b.MaxEntries, b.Reserve = h.cfg.MaxRecords, slot.Take
+	if key, err := idempotencyKey(r.Header.Get("Idempotency-Key")); err != nil {
+		h.refuse(w, token, err)
+		return
+	} else if key != "" {
+		b.SetKey(token + "\x00" + key) // one token's keys never meet another's
+	}
 	if err := ParseBody(in, b, body, now); err != nil {
 		h.refuse(w, token, err)
 		return
@@ -123,6 +129,33 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(res)
+}
+
+// maxIdempotencyKey bounds an Idempotency-Key's length.
+const maxIdempotencyKey = 255
+
+// errBadKey: an Idempotency-Key that is no key.
+var errBadKey = errors.New("Idempotency-Key: want 1-255 visible ASCII characters, optionally in double quotes")
+
+// idempotencyKey reads an Idempotency-Key header (the IETF draft's, a
+// structured-field string, "..."; bare tokens as Stripe's clients send
+// are taken too): the key, "" when there is none, or errBadKey.
+func idempotencyKey(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	if v == "" || len(v) > maxIdempotencyKey {
+		return "", errBadKey
+	}
+	for i := range len(v) {
+		if v[i] < 0x21 || v[i] > 0x7e {
+			return "", errBadKey
+		}
+	}
+	return v, nil
 }
 
 // errNotArray: a body that starts with [ is not a JSON array.

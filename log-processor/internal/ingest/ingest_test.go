@@ -264,3 +264,28 @@ func TestWebSocketPusherIsSlowedNotDropped(t *testing.T) {
 		t.Fatalf("after the pusher left: %+v, want its counts kept", st)
 	}
 }
+
+func TestIdempotencyKey(t *testing.T) {
+	for _, c := range []struct {
+		header, want string
+		bad          bool
+	}{
+		{"", "", false},
+		{`"8e03978e-40d5-43e8-bc93-6894a57f9324"`, "8e03978e-40d5-43e8-bc93-6894a57f9324", false},
+		{"req-1", "req-1", false},
+		{`""`, "", true},
+		{"two words", "", true},
+		{"caf\xc3\xa9", "", true},
+		{strings.Repeat("k", 255), strings.Repeat("k", 255), false},
+		{strings.Repeat("k", 256), "", true},
+	} {
+		got, err := idempotencyKey(c.header)
+		if got != c.want || (err != nil) != c.bad {
+			t.Errorf("idempotencyKey(%q) = %q, %v; want %q (bad: %t)", c.header, got, err, c.want, c.bad)
+		}
+	}
+	f := newFixture(t, true)
+	if code, _, _ := f.post(t, strings.NewReader(lines(1)), map[string]string{"Idempotency-Key": "two words"}); code != http.StatusBadRequest {
+		t.Errorf("a bad Idempotency-Key: status %d, want 400", code)
+	}
+}

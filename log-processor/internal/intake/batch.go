@@ -38,7 +38,21 @@ type Batch struct {
 	// refuses the entry with ErrBusy.
 	Reserve func(n int64) bool
 
-	records int
+	records  int
+	keyEpoch int64 // of SetKey's key; 0 for none
+	keyPos   int64 // the next record's position under the key
+}
+
+// SetKey gives the records that follow an identity under key (see
+// models.KeyEpoch), the first position 0 and each next record the next,
+// so that storage keeps them once however often they are sent; "" gives
+// none. A request's Idempotency-Key is one key for all its records; a bulk
+// document's _id, one key per document.
+func (b *Batch) SetKey(key string) {
+	b.keyEpoch, b.keyPos = 0, 0
+	if key != "" {
+		b.keyEpoch = models.KeyEpoch(key)
+	}
 }
 
 // Reset empties b for another request, keeping its settings and buffers
@@ -46,6 +60,7 @@ type Batch struct {
 func (b *Batch) Reset() {
 	clear(b.Entries)
 	b.Entries, b.Outcomes, b.Bytes, b.records = b.Entries[:0], [parser.NumReasons]uint64{}, 0, 0
+	b.keyEpoch, b.keyPos = 0, 0
 }
 
 // Refused returns how many of b's records the parser's rules refused, and
@@ -104,12 +119,17 @@ func (in *Intake) Add(b *Batch, e models.LogEntry, r parser.Reason, now time.Tim
 		return ErrTooMany
 	}
 	b.records++
+	pos := b.keyPos
+	b.keyPos++
 	if r.IsEntry() {
 		size := int64(e.Size())
 		if b.Reserve != nil && !b.Reserve(size) {
 			return ErrBusy
 		}
 		e.Source, e.ReceivedAt = in.name, now.UnixMilli()
+		if b.keyEpoch != 0 {
+			e.Bus = models.BusID{Epoch: b.keyEpoch, Pos: pos}
+		}
 		b.Entries = append(b.Entries, e)
 		b.Bytes += size
 	}

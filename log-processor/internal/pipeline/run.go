@@ -164,8 +164,11 @@ func (p *Pipeline) report(drainErr error) error {
 	attrs := []any{"accepted", s.Submitted}
 	switch {
 	case p.cfg.Bus == nil:
-		lost = s.Submitted - s.Stored - s.Storage.Rejected
-		attrs = append(attrs, "processed", s.Processed, "stored", s.Stored, "rejected_by_storage", s.Storage.Rejected)
+		// A retried request's entries (an Idempotency-Key, a bulk
+		// document's _id) stored already are skipped as duplicates.
+		lost = s.Submitted - min(s.Submitted, s.Stored+s.Storage.Rejected+s.Storage.Duplicates)
+		attrs = append(attrs, "processed", s.Processed, "stored", s.Stored, "rejected_by_storage", s.Storage.Rejected,
+			"duplicates", s.Storage.Duplicates)
 	default:
 		// What reached the stream is stored by whichever writer takes
 		// it; only what was never published is lost. What this processor
@@ -180,6 +183,9 @@ func (p *Pipeline) report(drainErr error) error {
 	attrs = append(attrs, "dropped", s.Dropped, "lost", lost)
 	if lost > 0 {
 		p.log.Error("drain report", attrs...)
+		if drainErr == nil {
+			return fmt.Errorf("shutdown: %d accepted entries not stored", lost)
+		}
 		return fmt.Errorf("shutdown: %d accepted entries not stored: %w", lost, drainErr)
 	}
 	p.log.Info("drain report", attrs...)

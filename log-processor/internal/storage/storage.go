@@ -172,8 +172,9 @@ type Status struct {
 	// Both stay zero for the memory store.
 	WriteErrors uint64           `json:"write_errors"`
 	Writes      *LatencySnapshot `json:"-"`
-	// Duplicates counts entries the message bus delivered again that were
-	// already stored, and so were skipped (SQLite and PostgreSQL).
+	// Duplicates counts entries already stored, and so skipped: delivered
+	// again by the message bus, or sent again under the same identity (an
+	// Idempotency-Key, a bulk document's _id). SQLite and PostgreSQL.
 	Duplicates uint64 `json:"duplicates,omitempty"`
 }
 

@@ -97,11 +97,14 @@ type Pool struct {
 	// at most MaxBatch, which reach a worker as they are (no second
 	// copy) and come back here.
 	jobBufs sync.Pool
+	// slots is the queue's room in entries (QueueSize): taken by a
+	// submitter before it sends its job, given back as a gatherer takes
+	// the job off jobs. Every job holds at least one entry, so jobs (of
+	// QueueSize) always has room for a job whose entries are taken.
+	slots *budget.Budget
 	// inHand counts entries taken off jobs but not yet processed, so that
-	// Stats.Queue covers them; inJobs counts the entries of the many-entry
-	// jobs on jobs (SubmitAll's) beyond the one place each takes there.
+	// Stats.Queue covers them.
 	inHand atomic.Int64
-	inJobs atomic.Int64
 	// bytes is the Size of every entry accepted and not yet processed.
 	bytes *budget.Budget
 
@@ -151,6 +154,7 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 		cancel:   cancel,
 		workers:  make([]workerStats, cfg.Workers),
 		bytes:    budget.New(cfg.QueueBytes),
+		slots:    budget.New(int64(cfg.QueueSize)),
 		syncKick: make(chan struct{}, 1),
 	}
 	for range cfg.Workers + ngather {
@@ -175,33 +179,11 @@ func New(cfg Config, store Store, logger *slog.Logger) *Pool {
 // caller's to count as dropped. A timeout of zero or less never waits.
 func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool {
 	size := int64(e.Size())
-	j := job{e: e, size: size}
-	reserved := p.bytes.TryTake(size)
-	if reserved {
-		select {
-		case p.jobs <- j:
-			return true
-		default:
-		}
-	}
-	if timeout <= 0 {
-		if reserved {
-			p.bytes.Give(size)
-		}
+	if !p.reserve(1, size, timeout) {
 		return false
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	if !reserved && !p.bytes.Take(size, t.C) {
-		return false
-	}
-	select {
-	case p.jobs <- j:
-		return true
-	case <-t.C:
-		p.bytes.Give(size)
-		return false
-	}
+	p.jobs <- job{e: e, size: size} // never blocks: see slots
+	return true
 }
 
 // SubmitAll queues every entry of entries or none of them, waiting at most
@@ -222,9 +204,7 @@ func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration, ack *
 	if len(entries) > p.cfg.QueueSize || size > p.cfg.QueueBytes {
 		return queue.ErrTooLarge
 	}
-	t := time.NewTimer(max(timeout, 0))
-	defer t.Stop()
-	if !p.bytes.TryTake(size) && (timeout <= 0 || !p.bytes.Take(size, t.C)) {
+	if !p.reserve(int64(len(entries)), size, timeout) {
 		return queue.ErrFull
 	}
 	var buf []models.LogEntry
@@ -235,23 +215,32 @@ func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration, ack *
 			buf = make([]models.LogEntry, 0, p.cfg.MaxBatch)
 		}
 	}
-	j := job{many: append(buf, entries...), size: size, ack: ack}
-	p.inJobs.Add(int64(len(entries) - 1))
-	select {
-	case p.jobs <- j:
-		return nil
-	default:
-	}
-	if timeout > 0 {
-		select {
-		case p.jobs <- j:
-			return nil
-		case <-t.C:
+	p.jobs <- job{many: append(buf, entries...), size: size, ack: ack} // never blocks: see slots
+	return nil
+}
+
+// reserve takes n entries of the queue's room and size bytes of the pool's,
+// waiting at most timeout for both; the timer is made only when it waits.
+func (p *Pool) reserve(n, size int64, timeout time.Duration) bool {
+	if p.slots.TryTake(n) {
+		if p.bytes.TryTake(size) {
+			return true
 		}
+		p.slots.Give(n)
 	}
-	p.inJobs.Add(-int64(len(entries) - 1))
-	p.bytes.Give(size)
-	return queue.ErrFull
+	if timeout <= 0 {
+		return false
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	if !p.slots.Take(n, t.C) {
+		return false
+	}
+	if !p.bytes.Take(size, t.C) {
+		p.slots.Give(n)
+		return false
+	}
+	return true
 }
 
 // Capacity returns the pool's bounds: entries and bytes.
@@ -259,7 +248,7 @@ func (p *Pool) Capacity() (entries int, bytes int64) { return p.cfg.QueueSize, p
 
 // Stats returns a snapshot. Safe to call at any time, also after Close.
 func (p *Pool) Stats() queue.Stats {
-	s := queue.Stats{Queued: len(p.jobs) + int(p.inJobs.Load()+p.inHand.Load()), Workers: p.cfg.Workers, Bytes: p.bytes.Used()}
+	s := queue.Stats{Queued: int(p.slots.Used() + p.inHand.Load()), Workers: p.cfg.Workers, Bytes: p.bytes.Used()}
 	for i := range p.workers {
 		s.Processed += p.workers[i].processed.Load()
 		s.Failed += p.workers[i].failed.Load()
@@ -335,6 +324,9 @@ func (p *Pool) gather() {
 				break fill
 			}
 		}
+		// Off the queue, into the hand: a snapshot between the two
+		// counts them nowhere rather than twice.
+		p.slots.Give(int64(len(b.entries)))
 		p.inHand.Add(int64(len(b.entries)))
 		p.batches <- b
 		if many.many != nil {
@@ -344,11 +336,12 @@ func (p *Pool) gather() {
 }
 
 // gatherMany hands a many-entry job to the workers in batches of at most
-// MaxBatch.
+// MaxBatch. The job's entries leave the queue's room a batch at a time, as
+// they are handed on, so that what a gatherer holds is one batch.
 func (p *Pool) gatherMany(j job) {
-	p.inHand.Add(int64(len(j.many)))
-	p.inJobs.Add(-int64(len(j.many) - 1))
 	if cap(j.many) == p.cfg.MaxBatch { // a job buffer: handed on whole
+		p.slots.Give(int64(len(j.many)))
+		p.inHand.Add(int64(len(j.many)))
 		p.batches <- batch{entries: j.many, bytes: j.size, job: true, ack: j.ack}
 		return
 	}
@@ -359,6 +352,8 @@ func (p *Pool) gatherMany(j job) {
 			b.bytes += int64(rest[i].Size())
 		}
 		rest = rest[n:]
+		p.slots.Give(int64(n))
+		p.inHand.Add(int64(n))
 		p.batches <- b
 	}
 }
