@@ -38,6 +38,12 @@ Usage:
       POST /ingest NDJSON, OTLP/HTTP (protobuf, JSON), Elasticsearch _bulk,
       Loki push (protobuf with Snappy, JSON); each compared with NDJSON.
 
+  loadtest ack --processor bin/log-processor [--postgres-dsn DSN] [flags]
+      What durability costs: per storage (SQLite, PostgreSQL, the embedded
+      bus), clients keeping 2 and then 8 POST /ingest requests of 500
+      entries in flight, with --ack queued and --ack stored: entries per
+      second and the requests' p50 and p99 latency.
+
   loadtest flood-server [--addr 127.0.0.1:0] [--per-write 64]
       Serve that flood at ws://ADDR/ws/logs until stopped.
 
@@ -148,6 +154,24 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			printTable(stdout, rows, nil)
 			return nil
 		}
+	case "ack":
+		cfg := SuiteConfig{Out: stdout}
+		fs.StringVar(&cfg.ProcessorBin, "processor", "bin/log-processor", "log-processor binary")
+		fs.StringVar(&cfg.PostgresDSN, "postgres-dsn", "", "also measure PostgreSQL at this database (its logs table gets rows)")
+		run = func() error {
+			dir, err := os.MkdirTemp("", "loadtest")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			cfg.WorkDir, cfg.Warmup, cfg.Duration = dir, *warmup, *duration
+			rows, err := cfg.ackRows(ctx)
+			if err != nil {
+				return err
+			}
+			printAckTable(stdout, rows)
+			return nil
+		}
 	case "suite":
 		cfg := SuiteConfig{Out: stdout}
 		fs.StringVar(&cfg.GeneratorBin, "generator", "bin/mock-log-generator", "mock-log-generator binary")
@@ -167,7 +191,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return RunSuite(ctx, cfg)
 		}
 	default:
-		return &UsageError{fmt.Errorf("unknown command %q (want ceiling, watch, flood, flood-server, protocols or suite; see --help)", cmd)}
+		return &UsageError{fmt.Errorf("unknown command %q (want ceiling, watch, flood, flood-server, protocols, ack or suite; see --help)", cmd)}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

@@ -195,10 +195,17 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 		soak = &res
 		rows = append(rows, row{name: fmt.Sprintf("soak %v, memory, 1 conn", cfg.Soak), rate: res.Rate, ceiling: ceilings[1], res: res})
 	}
+	progress("what durability costs: --ack stored against --ack queued, per storage")
+	ack, err := cfg.ackRows(ctx)
+	if err != nil {
+		return err
+	}
 	printTable(cfg.Out, rows, soak)
 	for _, l := range statsLines {
 		fmt.Fprintln(cfg.Out, l)
 	}
+	fmt.Fprintln(cfg.Out)
+	printAckTable(cfg.Out, ack)
 	return nil
 }
 
