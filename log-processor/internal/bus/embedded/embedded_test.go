@@ -3,7 +3,9 @@ package embedded_test
 import (
 	"context"
 	"log/slog"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,4 +89,68 @@ func TestNoDirectory(t *testing.T) {
 	if _, err := embedded.Start(embedded.Config{}, discard); err == nil {
 		t.Fatal("Start without a directory succeeded")
 	}
+}
+
+// BenchmarkStartWithBacklog times a start of the embedded server on a
+// stream holding a backlog: LOGPROC_BACKLOG_MIB MiB of stream messages
+// (128 by default), written once before the timer starts. It reports the
+// start's seconds per op and the backlog's size.
+func BenchmarkStartWithBacklog(b *testing.B) {
+	mib := 128
+	if v, err := strconv.Atoi(os.Getenv("LOGPROC_BACKLOG_MIB")); err == nil && v > 0 {
+		mib = v
+	}
+	dir := b.TempDir()
+	cfg := embedded.Config{Dir: dir, MaxBytes: int64(mib+64) << 20, SyncInterval: time.Second, Name: "bench"}
+	srv, err := embedded.Start(cfg, discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bs, err := bus.Open(context.Background(), bus.Config{InProcess: srv, Name: "bench", MaxBytes: cfg.MaxBytes}, discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := bs.NewPublisher(64 << 20)
+	msg := strings.Repeat("a log line of a realistic length, with some words in it; ", 3)
+	batch := make([]models.LogEntry, 500)
+	for i := range batch {
+		batch[i] = models.LogEntry{Timestamp: time.Now().UnixMilli(), Level: models.LevelInfo, Service: "svc", Message: msg + strconv.Itoa(i)}
+	}
+	for streamBytes(b, bs) < uint64(mib)<<20 {
+		for range 100 {
+			if err := p.SubmitAll(batch, time.Minute, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := p.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	size := streamBytes(b, bs)
+	bs.Close()
+	srv.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		srv, err := embedded.Start(cfg, discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		srv.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(size)/(1<<20), "backlog-MiB")
+}
+
+func streamBytes(t testing.TB, b *bus.Bus) uint64 {
+	t.Helper()
+	s, err := b.JetStream().Stream(context.Background(), bus.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Bytes
 }
