@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -287,5 +288,45 @@ func TestIdempotencyKey(t *testing.T) {
 	f := newFixture(t, true)
 	if code, _, _ := f.post(t, strings.NewReader(lines(1)), map[string]string{"Idempotency-Key": "two words"}); code != http.StatusBadRequest {
 		t.Errorf("a bad Idempotency-Key: status %d, want 400", code)
+	}
+}
+
+// TestWebSocketAcks: a pusher that asks for acknowledgements (?ack=1) gets
+// {"acked":N} once the Nth frame's entries are stored; while storage
+// stalls past the ack timeout, the connection is closed with 1013 (try
+// again later), and what was acknowledged before stays stored.
+func TestWebSocketAcks(t *testing.T) {
+	f := newFixtureSink(t, true, Config{SubmitTimeout: time.Second, MaxBodyBytes: 64 << 10}, push.GateConfig{},
+		intake.SinkConfig{Ack: intake.AckStored, AckTimeout: 100 * time.Millisecond})
+	url := "ws" + strings.TrimPrefix(f.url, "http") + PathWS + "?ack=1"
+	conn, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := 1; i <= 3; i++ {
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(lines(4))); err != nil {
+			t.Fatal(err)
+		}
+		var ack struct{ Acked int }
+		if err := conn.ReadJSON(&ack); err != nil || ack.Acked != i {
+			t.Fatalf("frame %d: ack %+v, %v", i, ack, err)
+		}
+		if got := f.store.Len(); got != 4*i {
+			t.Fatalf("frame %d acknowledged with %d entries stored, want %d", i, got, 4*i)
+		}
+	}
+	f.store.SetOpen(false)
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(lines(4))); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = conn.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseTryAgainLater {
+		t.Fatalf("storage stalled: read %v, want a close with 1013", err)
+	}
+	if st := f.ws.Stats()[0]; st.Unconfirmed != 4 || st.Submitted != 16 {
+		t.Fatalf("after the unconfirmed frame: %+v, want 16 submitted, 4 unconfirmed", st)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/push"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/queue"
 )
 
 const (
@@ -116,15 +118,19 @@ func (w *WS) serve(rw http.ResponseWriter, r *http.Request) {
 		_ = conn.SetReadDeadline(time.Now().Add(closeWait))
 	}
 	in, done := w.path.OpenStream(token, r.RemoteAddr, w.ctx, stop)
-	w.log.Info("pusher connected", "token", token, "remote", r.RemoteAddr)
-	err = w.read(conn, in)
+	acks := r.URL.Query().Get("ack") == "1"
+	w.log.Info("pusher connected", "token", token, "remote", r.RemoteAddr, "acks", acks)
+	err = w.read(conn, in, acks)
 	done()
 	in.LogSummary()
 	w.log.Info("pusher disconnected", "token", token, "remote", r.RemoteAddr, "err", err)
 }
 
-// read reads frames until the pusher goes or the source stops.
-func (w *WS) read(conn *websocket.Conn, in *intake.Intake) error {
+// read reads frames until the pusher goes or the source stops. With acks,
+// each frame is taken whole (as an HTTP request is) and answered, once its
+// entries are stored (--ack), with {"acked":N}: every frame up to the Nth
+// of the connection is taken.
+func (w *WS) read(conn *websocket.Conn, in *intake.Intake, acks bool) error {
 	limit := w.cfg.MaxBodyBytes
 	// Past 4x the bound a frame is not even read to its end: the
 	// connection goes.
@@ -147,6 +153,10 @@ func (w *WS) read(conn *websocket.Conn, in *intake.Intake) error {
 	}()
 	slot := w.env.Gate.Stream(w.ctx)
 	defer slot.Leave()
+	var a *acker
+	if acks {
+		a = &acker{w: w, conn: conn, in: in, batch: intake.Batch{MaxEntries: w.cfg.MaxRecords, Reserve: slot.Take}}
+	}
 	for {
 		_, rd, err := conn.NextReader()
 		if err != nil {
@@ -162,6 +172,8 @@ func (w *WS) read(conn *websocket.Conn, in *intake.Intake) error {
 		case errors.Is(err, push.ErrTooLarge):
 			_, err = io.Copy(io.Discard, rd)
 			in.Count(parser.TooLarge, now)
+		case err == nil && a != nil:
+			err = a.frame(buf, now)
 		case err == nil:
 			in.Lines(buf, now) // blocks while the queue is full: the pusher is slowed
 		}
@@ -178,4 +190,61 @@ func (w *WS) read(conn *websocket.Conn, in *intake.Intake) error {
 			return w.ctx.Err()
 		}
 	}
+}
+
+// acker takes a pusher's frames whole and acknowledges them, for a pusher
+// that asked for acknowledgements (?ack=1).
+type acker struct {
+	w     *WS
+	conn  *websocket.Conn
+	in    *intake.Intake
+	batch intake.Batch
+	n     uint64 // frames taken on this connection
+	out   []byte
+}
+
+// errUnconfirmed ends a connection whose frame was not confirmed stored
+// in time: the pusher sends again what it holds unacknowledged.
+var errUnconfirmed = errors.New("a frame was not confirmed stored in time (--ack-timeout)")
+
+// frame takes one frame whole, waiting while the queue is full (the pusher
+// is slowed), and acknowledges it. A frame too large, too many records,
+// or not confirmed stored in time closes the connection with the reason;
+// the frames before it stay acknowledged.
+func (a *acker) frame(buf []byte, now time.Time) error {
+	b := &a.batch
+	defer b.Reset()
+	err := ParseBody(a.in, b, buf, now)
+	for err == nil {
+		err = a.in.Submit(a.w.ctx, b, a.w.cfg.SubmitTimeout)
+		if !errors.Is(err, queue.ErrFull) || a.w.ctx.Err() != nil {
+			break
+		}
+	}
+	code := websocket.CloseNormalClosure
+	switch {
+	case err == nil:
+		a.n++
+		a.out = strconv.AppendUint(append(a.out[:0], `{"acked":`...), a.n, 10)
+		a.out = append(a.out, '}')
+		_ = a.conn.SetWriteDeadline(time.Now().Add(writeWait))
+		return a.conn.WriteMessage(websocket.TextMessage, a.out)
+	case errors.Is(err, queue.ErrUnconfirmed), errors.Is(err, queue.ErrFull), errors.Is(err, intake.ErrBusy):
+		code, err = websocket.CloseTryAgainLater, fmt.Errorf("%w: %v", errUnconfirmed, err)
+	case errors.Is(err, intake.ErrTooMany), errors.Is(err, queue.ErrTooLarge):
+		code = websocket.CloseMessageTooBig
+	default:
+		code = websocket.CloseUnsupportedData
+	}
+	msg := websocket.FormatCloseMessage(code, truncate(err.Error(), 120))
+	_ = a.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
+	return err
+}
+
+// truncate shortens s to at most n bytes (a close frame's reason is short).
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

@@ -68,7 +68,7 @@ func Push(ctx context.Context, cfg PushConfig, logger *slog.Logger) error {
 	inFlight := 1
 	switch u.Scheme {
 	case "ws", "wss":
-		send = &wsSender{cfg: cfg} // one connection, frames in order
+		send = newWSSender(ctx, cfg) // one connection, frames in order, acknowledged
 	case "http", "https":
 		// Two requests in flight, as shippers run several workers: the
 		// next batch is made while the last is parsed.
@@ -136,6 +136,7 @@ func Push(ctx context.Context, cfg PushConfig, logger *slog.Logger) error {
 		}
 	}
 	out.wait()
+	send.close() // a WebSocket's frames: once acknowledged
 	log.Info("push finished", "sent", sent)
 	return nil
 }
@@ -216,51 +217,194 @@ func authHeader(token string) http.Header {
 	return h
 }
 
+// wsWindow bounds the frames a WebSocket pusher holds sent and not yet
+// acknowledged: it waits for an acknowledgement past it.
+const wsWindow = 8
+
+// wsSender pushes frames over one WebSocket connection, asking the
+// processor to acknowledge them (?ack=1): each {"acked":N} says the
+// connection's first N frames are stored. It keeps every frame until it
+// is acknowledged, and after a lost connection sends those again, in
+// order, on the next: nothing is lost, and only what was not acknowledged
+// is sent twice.
 type wsSender struct {
-	cfg  PushConfig
-	conn *websocket.Conn
+	cfg PushConfig
+	ctx context.Context // Push's: once it ends, close waits for nothing
+
+	mu      sync.Mutex
+	changed *sync.Cond // signalled when acks arrive or the connection fails
+	conn    *websocket.Conn
+	broken  bool     // conn failed; the next send dials again
+	unacked [][]byte // sent (or to be sent again), oldest first
+	acked   uint64   // frames of conn acknowledged
+	reading sync.WaitGroup
+}
+
+func newWSSender(ctx context.Context, cfg PushConfig) *wsSender {
+	s := &wsSender{cfg: cfg, ctx: ctx}
+	s.changed = sync.NewCond(&s.mu)
+	return s
+}
+
+// ackURL is the push URL asking for acknowledgements.
+func ackURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	q.Set("ack", "1")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// dial connects, starts the reader of acknowledgements, and sends again
+// what is unacknowledged. s.mu is held.
+func (s *wsSender) dial(ctx context.Context) error {
+	d := websocket.Dialer{HandshakeTimeout: pushWriteWait, TLSClientConfig: s.cfg.TLS}
+	conn, resp, err := d.DialContext(ctx, ackURL(s.cfg.URL), authHeader(s.cfg.Token))
+	if err != nil {
+		if resp != nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			err = fmt.Errorf("%w: %s: %s", err, resp.Status, strings.TrimSpace(string(body)))
+		}
+		return err
+	}
+	s.conn, s.broken, s.acked = conn, false, 0
+	s.reading.Go(func() { s.readAcks(conn) })
+	for _, f := range s.unacked {
+		if err := s.write(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readAcks reads the processor's acknowledgements until conn fails.
+func (s *wsSender) readAcks(conn *websocket.Conn) {
+	for {
+		var ack struct {
+			Acked uint64 `json:"acked"`
+		}
+		err := conn.ReadJSON(&ack)
+		s.mu.Lock()
+		if s.conn == conn {
+			if err != nil {
+				s.broken = true
+			} else if n := ack.Acked - s.acked; ack.Acked > s.acked && n <= uint64(len(s.unacked)) {
+				clear(s.unacked[:n])
+				s.unacked, s.acked = s.unacked[n:], ack.Acked
+			}
+			s.changed.Broadcast()
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// write sends one frame on conn. s.mu is held.
+func (s *wsSender) write(f []byte) error {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(pushWriteWait))
+	if err := s.conn.WriteMessage(websocket.TextMessage, f); err != nil {
+		s.broken = true
+		return err
+	}
+	return nil
+}
+
+// drop closes a failed connection. s.mu is held.
+func (s *wsSender) drop() {
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn = nil
+	}
 }
 
 func (s *wsSender) send(ctx context.Context, batch []byte) (time.Duration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broken {
+		s.drop()
+	}
 	if s.conn == nil {
-		d := websocket.Dialer{HandshakeTimeout: pushWriteWait, TLSClientConfig: s.cfg.TLS}
-		conn, resp, err := d.DialContext(ctx, s.cfg.URL, authHeader(s.cfg.Token))
-		if err != nil {
-			if resp != nil {
-				body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-				resp.Body.Close()
-				err = fmt.Errorf("%w: %s: %s", err, resp.Status, strings.TrimSpace(string(body)))
-			}
+		if err := s.dial(ctx); err != nil {
+			s.drop()
 			return time.Second, err
 		}
-		s.conn = conn
-		// Read, to answer pings and notice the close; the processor sends
-		// no data.
-		go func() {
-			for {
-				if _, _, err := conn.NextReader(); err != nil {
-					return
-				}
-			}
-		}()
 	}
-	_ = s.conn.SetWriteDeadline(time.Now().Add(pushWriteWait))
-	if err := s.conn.WriteMessage(websocket.TextMessage, batch); err != nil {
-		s.conn.Close()
-		s.conn = nil
-		// The frame may or may not have arrived: a WebSocket has no
-		// acknowledgement, so resending may double it; HTTP pushes do not.
+	// Within the window: wait for acknowledgements (or a failure, after
+	// which the frames held are sent again on a new connection).
+	if err := s.wait(ctx, func() bool { return len(s.unacked) < wsWindow }); err != nil {
+		s.drop()
 		return time.Second, err
+	}
+	f := append([]byte(nil), batch...) // kept until acknowledged; batch is reused
+	s.unacked = append(s.unacked, f)
+	if err := s.write(f); err != nil {
+		s.drop()
+		return time.Second, nil // held: sent again after the next dial
 	}
 	return 0, nil
 }
 
+// wait waits until ok, the connection fails, or pushWriteWait passes with
+// no acknowledgement. s.mu is held.
+func (s *wsSender) wait(ctx context.Context, ok func() bool) error {
+	deadline := time.Now().Add(pushWriteWait)
+	stop := context.AfterFunc(ctx, func() { s.mu.Lock(); s.changed.Broadcast(); s.mu.Unlock() })
+	defer stop()
+	t := time.AfterFunc(pushWriteWait, func() { s.mu.Lock(); s.changed.Broadcast(); s.mu.Unlock() })
+	defer t.Stop()
+	for !ok() {
+		switch {
+		case s.broken:
+			return errors.New("connection lost; sending the unacknowledged frames again")
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case time.Now().After(deadline):
+			s.broken = true
+			return errors.New("no acknowledgement in time; sending the unacknowledged frames again")
+		}
+		s.changed.Wait()
+	}
+	return nil
+}
+
+// close waits (a while, unless the push was stopped) until every frame
+// is acknowledged, dialling again as often as needed, then says goodbye.
 func (s *wsSender) close() {
+	s.mu.Lock()
+	ctx, cancel := context.WithTimeout(s.ctx, 3*pushWriteWait)
+	defer cancel()
+	for len(s.unacked) > 0 && ctx.Err() == nil {
+		if s.broken {
+			s.drop()
+		}
+		if s.conn == nil {
+			if err := s.dial(ctx); err != nil {
+				s.drop()
+				s.mu.Unlock()
+				select {
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+				}
+				s.mu.Lock()
+				continue
+			}
+		}
+		_ = s.wait(ctx, func() bool { return len(s.unacked) == 0 })
+	}
 	if s.conn != nil {
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "generator done")
 		_ = s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 		s.conn.Close()
+		s.conn = nil
 	}
+	s.mu.Unlock()
+	s.reading.Wait()
 }
 
 type httpSender struct {
