@@ -6,6 +6,8 @@
 #
 #   env=$(scripts/pg-test-cluster.sh start) && eval "$env"   # sets LOGPROC_TEST_POSTGRES_DSN, PGTEST_DIR
 #   scripts/pg-test-cluster.sh stop "$PGTEST_DIR"
+#   scripts/pg-test-cluster.sh crash "$PGTEST_DIR"     # pg_ctl stop -m immediate: a crash
+#   scripts/pg-test-cluster.sh restart "$PGTEST_DIR"   # start it again as it was
 #
 # On any failure it prints the reason, removes what it made, and exits 1.
 # PostgreSQL refuses to run as root; as root the cluster runs as the
@@ -56,8 +58,8 @@ start)
   as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; cleanup; fail "initdb failed (above)"; }
   started=1
-  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start >&2 \
+  echo "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" >"$dir/options"
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/options")" start >&2 \
     || { cat "$dir/server.log" >&2; cleanup; fail "the server did not start on port $port (log above)"; }
   as_owner "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -qc "CREATE DATABASE logproc_test" >&2 \
     || { cleanup; fail "could not create the test database"; }
@@ -72,8 +74,18 @@ stop)
   as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >&2 || true
   rm -rf "$dir"
   ;;
+crash)
+  dir=${2:?usage: $0 crash DIR}
+  bin=$(find_bin) || fail "initdb/pg_ctl not found"
+  as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >&2
+  ;;
+restart)
+  dir=${2:?usage: $0 restart DIR}
+  bin=$(find_bin) || fail "initdb/pg_ctl not found"
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/options")" start >&2
+  ;;
 *)
-  echo "usage: $0 start | stop DIR" >&2
+  echo "usage: $0 start | stop DIR | crash DIR | restart DIR" >&2
   exit 2
   ;;
 esac

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -27,6 +28,7 @@ type crashPusher struct {
 	url     string
 	batches int
 	per     int
+	keys    bool // send each batch with an Idempotency-Key
 	acked   []atomic.Bool
 	done    atomic.Int64
 	retries atomic.Int64
@@ -68,7 +70,15 @@ func (c *crashPusher) run(ctx context.Context, pace time.Duration) {
 		wg.Go(func() {
 			for b := range next {
 				for ctx.Err() == nil {
-					resp, err := client.Post(c.url, "application/x-ndjson", strings.NewReader(c.body(b)))
+					req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, strings.NewReader(c.body(b)))
+					if err != nil {
+						panic(err)
+					}
+					req.Header.Set("Content-Type", "application/x-ndjson")
+					if c.keys {
+						req.Header.Set("Idempotency-Key", fmt.Sprintf("batch-%d", b))
+					}
+					resp, err := client.Do(req)
 					if err == nil {
 						resp.Body.Close()
 						if resp.StatusCode == http.StatusOK {
@@ -106,9 +116,9 @@ func freePort(t *testing.T) string {
 // three times and restarted at once, per storage and queue. Every entry
 // the pusher was answered 200 for is in the database: at once (SQLite,
 // PostgreSQL: --ack stored means committed) or once the stream has
-// drained (a bus: --ack stored means on the stream's disk). Entries stored
-// twice (a retry of a request whose answer the kill cut off) are
-// reported. LOGPROC_CRASH_ACK=queued runs it with --ack queued, to see
+// drained (a bus: --ack stored means on the stream's disk). Each request
+// has an Idempotency-Key, so a retry of one whose answer the kill cut off
+// is not stored twice. LOGPROC_CRASH_ACK=queued runs it with --ack queued, to see
 // what that costs (it fails, counting the entries lost).
 func TestKill9Acknowledged(t *testing.T) {
 	if runtime.GOOS == "windows" {
@@ -142,7 +152,7 @@ func TestKill9Acknowledged(t *testing.T) {
 				args = append(args, "--bus", "jetstream", "--nats-url", srv.URL(), "--bus-ack-wait", "2s")
 			}
 			p := e2e.Start(t, processorBin, args...)
-			c := &crashPusher{url: "http://" + ingest + "/ingest", batches: 500, per: 100}
+			c := &crashPusher{url: "http://" + ingest + "/ingest", batches: 500, per: 100, keys: true}
 			c.acked = make([]atomic.Bool, c.batches)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
@@ -185,6 +195,9 @@ func TestKill9Acknowledged(t *testing.T) {
 			}
 			if lost > 0 {
 				t.Fatalf("%d entries answered 200 are not stored", lost)
+			}
+			if twice > 0 {
+				t.Fatalf("%d entries stored twice, although every request had an Idempotency-Key", twice)
 			}
 			t.Logf("%d entries in %d batches, 3 kills: none lost; %d stored twice; %d retried requests", c.batches*c.per, c.batches, twice, c.retries.Load())
 			if err := p.Stop(20 * time.Second); err != nil {
@@ -235,4 +248,112 @@ func TestGeneratorWSPushAcrossKill9(t *testing.T) {
 		t.Fatalf("%d rows for %d lines pushed: acknowledged frames lost", rows, total)
 	}
 	t.Logf("%d lines pushed across a kill -9, %d rows: %d sent again after the kill", total, rows, rows-total)
+}
+
+// pgCluster is a PostgreSQL server of the test's own, which it may crash:
+// scripts/pg-test-cluster.sh's.
+type pgCluster struct {
+	script, dir, dsn string
+}
+
+// startPGCluster starts a private server, skipping (or failing, when
+// PostgreSQL is required) the test where there is none; the test's
+// cleanup removes it.
+func startPGCluster(t *testing.T) *pgCluster {
+	t.Helper()
+	script, err := filepath.Abs("../../../scripts/pg-test-cluster.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("bash", script, "start").Output()
+	if err != nil {
+		if os.Getenv("LOGPROC_REQUIRE_POSTGRES") == "1" {
+			t.Fatalf("start a PostgreSQL server: %v", err)
+		}
+		t.Skipf("no PostgreSQL server to start here: %v", err)
+	}
+	c := &pgCluster{script: script}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		for field := range strings.FieldsSeq(strings.TrimPrefix(line, "export ")) {
+			k, v, _ := strings.Cut(field, "=")
+			v = strings.Trim(v, "'")
+			switch k {
+			case "PGTEST_DIR":
+				c.dir = v
+			case "LOGPROC_TEST_POSTGRES_DSN":
+				c.dsn = v
+			}
+		}
+	}
+	if c.dir == "" || c.dsn == "" {
+		t.Fatalf("pg-test-cluster.sh said %q", out)
+	}
+	t.Cleanup(func() { _ = exec.Command("bash", script, "stop", c.dir).Run() })
+	return c
+}
+
+func (c *pgCluster) run(t *testing.T, cmd string) {
+	t.Helper()
+	if out, err := exec.Command("bash", c.script, cmd, c.dir).CombinedOutput(); err != nil {
+		t.Fatalf("pg-test-cluster.sh %s: %v\n%s", cmd, err, out)
+	}
+}
+
+// TestPostgresCrashAcknowledged: PostgreSQL is stopped with -m immediate
+// (a crash) in the middle of a retrying pusher's stream and started again
+// once the pusher is being refused. Every entry answered 200 is stored:
+// requests made while it was down were answered "retry" and sent again.
+// Those may have been stored before their answer was given up on, and are
+// then stored twice, unless the pusher sends an Idempotency-Key: then
+// none is.
+func TestPostgresCrashAcknowledged(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the test's PostgreSQL server is started by a shell script")
+	}
+	for _, keys := range []bool{false, true} {
+		t.Run(fmt.Sprint("idempotency keys ", keys), func(t *testing.T) {
+			pg := startPGCluster(t)
+			p := startProcessor(t, "--ingest-addr", "127.0.0.1:0", "--storage", "postgres", "--dsn", pg.dsn,
+				"--ack-timeout", "1s", "--max-backoff", "500ms")
+			c := &crashPusher{url: "http://" + p.ingest + "/ingest", batches: 300, per: 100, keys: keys}
+			c.acked = make([]atomic.Bool, c.batches)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			var pushing sync.WaitGroup
+			pushing.Go(func() { c.run(ctx, 5*time.Millisecond) })
+			poll.Until(t, time.Minute, "a third answered", func() bool { return c.done.Load() >= 100 })
+			pg.run(t, "crash")
+			retried := c.retries.Load()
+			poll.Until(t, time.Minute, "requests refused while PostgreSQL is down", func() bool { return c.retries.Load() > retried+2 })
+			pg.run(t, "restart")
+			pushing.Wait()
+			if n := c.done.Load(); n != int64(c.batches) {
+				t.Fatalf("the pusher gave up with %d of %d batches answered", n, c.batches)
+			}
+			seen := map[string]int{}
+			for _, m := range dbStrings(t, "postgres", pg.dsn, "SELECT message FROM logs WHERE service = 'crash'") {
+				seen[m]++
+			}
+			lost, twice := 0, 0
+			for b := range c.batches {
+				for i := range c.per {
+					n := seen[fmt.Sprintf("crash-%07d", b*c.per+i)]
+					if n == 0 && c.acked[b].Load() {
+						lost++
+					}
+					twice += max(n-1, 0)
+				}
+			}
+			if lost > 0 {
+				t.Fatalf("%d entries answered 200 are not in PostgreSQL after its crash", lost)
+			}
+			if keys && twice > 0 {
+				t.Fatalf("%d entries stored twice, although every request had an Idempotency-Key", twice)
+			}
+			t.Logf("%d entries, PostgreSQL crashed and restarted mid-stream: none lost, %d stored twice, %d requests retried", c.batches*c.per, twice, c.retries.Load())
+			if err := p.stop(t); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
