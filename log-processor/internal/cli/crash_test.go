@@ -15,6 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	otellog "go.opentelemetry.io/otel/log"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+
 	"github.com/logpipeline/log-processing-service/log-processor/internal/bus/natstest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/e2e"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
@@ -355,5 +360,79 @@ func TestPostgresCrashAcknowledged(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestOTLPExporterAcrossKill9: the official OpenTelemetry exporter
+// (otlploghttp, its retries on) exports numbered records in batches while
+// the processor (SQLite) is killed three times and restarted on the same
+// port. A batch whose Export returned nil is stored; one that failed (the
+// exporter does not retry a refused connection) is exported again, as the
+// application's next export would.
+func TestOTLPExporterAcrossKill9(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("kill -9 is a Unix test")
+	}
+	const batches, per = 200, 100
+	dsn := filepath.Join(t.TempDir(), "logs.db")
+	ingest := freePort(t)
+	args := []string{"--http-addr", "127.0.0.1:0", "--log-format", "json", "--ingest-addr", ingest, "--storage", "sqlite", "--dsn", dsn}
+	p := e2e.Start(t, processorBin, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	exp, err := otlploghttp.New(ctx, otlploghttp.WithEndpointURL("http://"+ingest+"/v1/logs"),
+		otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: true, InitialInterval: 50 * time.Millisecond,
+			MaxInterval: 500 * time.Millisecond, MaxElapsedTime: 30 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Shutdown(context.Background())
+	var done, failed atomic.Int64
+	var exporting sync.WaitGroup
+	exporting.Go(func() {
+		for b := range batches {
+			recs := make([]sdklog.Record, per)
+			for i := range recs {
+				recs[i].SetTimestamp(time.Now())
+				recs[i].SetSeverity(otellog.SeverityInfo)
+				recs[i].SetBody(attribute.StringValue(fmt.Sprintf("otel-%07d", b*per+i)))
+			}
+			for ctx.Err() == nil {
+				if err := exp.Export(ctx, recs); err == nil {
+					break
+				}
+				failed.Add(1)
+				time.Sleep(100 * time.Millisecond) // the application's next export
+			}
+			done.Add(1)
+		}
+	})
+	for _, at := range []int64{40, 90, 140} {
+		poll.Until(t, time.Minute, "batches exported", func() bool { return done.Load() >= at })
+		p.Kill()
+		p = e2e.Start(t, processorBin, args...)
+	}
+	exporting.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("the exporter did not finish: %d of %d batches", done.Load(), batches)
+	}
+	seen := map[string]int{}
+	for _, m := range dbStrings(t, "sqlite", dsn, "SELECT message FROM logs WHERE message LIKE 'otel-%'") {
+		seen[m]++
+	}
+	lost, twice := 0, 0
+	for i := range batches * per {
+		n := seen[fmt.Sprintf("otel-%07d", i)]
+		if n == 0 {
+			lost++
+		}
+		twice += max(n-1, 0)
+	}
+	if lost > 0 {
+		t.Fatalf("%d records exported (Export returned nil) are not stored", lost)
+	}
+	t.Logf("%d records exported across 3 kills: none lost, %d stored twice, %d exports failed and were made again", batches*per, twice, failed.Load())
+	if err := p.Stop(20 * time.Second); err != nil {
+		t.Error(err)
 	}
 }

@@ -22,6 +22,9 @@ type BusReadiness struct {
 	Role      Role   `json:"role"`
 	Connected bool   `json:"connected"`
 	LastError string `json:"last_error,omitempty"`
+	// The stream's disk use and backlog, on a processor that stores.
+	StreamBytes int64 `json:"stream_bytes,omitempty"`
+	ConsumerLag int64 `json:"consumer_lag,omitempty"`
 }
 
 // StorageReadiness is the part of the store's status a probe needs.
@@ -85,6 +88,10 @@ func (p *Pipeline) Ready() Readiness {
 	if p.cfg.Bus != nil {
 		bs := p.cfg.Bus.Status()
 		rd.Bus = &BusReadiness{Role: p.cfg.Role, Connected: bs.Connected, LastError: bs.LastError}
+		if p.consumer != nil {
+			cs := p.consumer.ConsumeStats()
+			rd.Bus.StreamBytes, rd.Bus.ConsumerLag = cs.StreamBytes, cs.ConsumerLag
+		}
 		busDown = !bs.Connected
 	}
 	switch {
