@@ -104,6 +104,19 @@ func (c *crashPusher) run(ctx context.Context, pace time.Duration) {
 	wg.Wait()
 }
 
+// tally counts, of n numbered messages (format's), those stored not at
+// all while acked says they were acknowledged, and the extra copies.
+func tally(seen map[string]int, n int, format string, acked func(i int) bool) (lost, twice int) {
+	for i := range n {
+		c := seen[fmt.Sprintf(format, i)]
+		if c == 0 && acked(i) {
+			lost++
+		}
+		twice += max(c-1, 0)
+	}
+	return lost, twice
+}
+
 // freePort returns a loopback address free a moment ago: the processor
 // is restarted on it, as a shipper's URL does not change.
 func freePort(t *testing.T) string {
@@ -179,24 +192,13 @@ func TestKill9Acknowledged(t *testing.T) {
 				}
 				return seen
 			}
-			tally := func(seen map[string]int) (lost, twice int) {
-				for b := range c.batches {
-					for i := range c.per {
-						n := seen["crash-"+fmt.Sprintf("%07d", b*c.per+i)]
-						if n == 0 && c.acked[b].Load() {
-							lost++
-						}
-						twice += max(n-1, 0)
-					}
-				}
-				return lost, twice
-			}
-			lost, twice := tally(count())
+			acked := func(i int) bool { return c.acked[i/c.per].Load() }
+			lost, twice := tally(count(), c.batches*c.per, "crash-%07d", acked)
 			// With a bus, entries answered 200 are on the stream, and
 			// reach storage after the restart: give them a minute.
 			for deadline := time.Now().Add(time.Minute); tc.bus != "" && lost > 0 && time.Now().Before(deadline); {
 				time.Sleep(100 * time.Millisecond)
-				lost, twice = tally(count())
+				lost, twice = tally(count(), c.batches*c.per, "crash-%07d", acked)
 			}
 			if lost > 0 {
 				t.Fatalf("%d entries answered 200 are not stored", lost)
@@ -339,16 +341,7 @@ func TestPostgresCrashAcknowledged(t *testing.T) {
 			for _, m := range dbStrings(t, "postgres", pg.dsn, "SELECT message FROM logs WHERE service = 'crash'") {
 				seen[m]++
 			}
-			lost, twice := 0, 0
-			for b := range c.batches {
-				for i := range c.per {
-					n := seen[fmt.Sprintf("crash-%07d", b*c.per+i)]
-					if n == 0 && c.acked[b].Load() {
-						lost++
-					}
-					twice += max(n-1, 0)
-				}
-			}
+			lost, twice := tally(seen, c.batches*c.per, "crash-%07d", func(i int) bool { return c.acked[i/c.per].Load() })
 			if lost > 0 {
 				t.Fatalf("%d entries answered 200 are not in PostgreSQL after its crash", lost)
 			}
@@ -420,14 +413,7 @@ func TestOTLPExporterAcrossKill9(t *testing.T) {
 	for _, m := range dbStrings(t, "sqlite", dsn, "SELECT message FROM logs WHERE message LIKE 'otel-%'") {
 		seen[m]++
 	}
-	lost, twice := 0, 0
-	for i := range batches * per {
-		n := seen[fmt.Sprintf("otel-%07d", i)]
-		if n == 0 {
-			lost++
-		}
-		twice += max(n-1, 0)
-	}
+	lost, twice := tally(seen, batches*per, "otel-%07d", func(int) bool { return true })
 	if lost > 0 {
 		t.Fatalf("%d records exported (Export returned nil) are not stored", lost)
 	}

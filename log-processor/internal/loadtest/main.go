@@ -159,18 +159,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.StringVar(&cfg.ProcessorBin, "processor", "bin/log-processor", "log-processor binary")
 		fs.StringVar(&cfg.PostgresDSN, "postgres-dsn", "", "also measure PostgreSQL at this database (its logs table gets rows)")
 		run = func() error {
-			dir, err := os.MkdirTemp("", "loadtest")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			cfg.WorkDir, cfg.Warmup, cfg.Duration = dir, *warmup, *duration
-			rows, err := cfg.ackRows(ctx)
-			if err != nil {
-				return err
-			}
-			printAckTable(stdout, rows)
-			return nil
+			return inWorkDir(&cfg, *warmup, *duration, func() error {
+				rows, err := cfg.ackRows(ctx)
+				if err != nil {
+					return err
+				}
+				printAckTable(stdout, rows)
+				return nil
+			})
 		}
 	case "suite":
 		cfg := SuiteConfig{Out: stdout}
@@ -182,13 +178,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.StringVar(&cfg.PostgresDSN, "postgres-dsn", "", "also measure PostgreSQL at this database (its logs table gets rows)")
 		fs.BoolVar(&cfg.StatsServices, "stats-services", true, "stream a million services through each backend and time /stats")
 		run = func() error {
-			dir, err := os.MkdirTemp("", "loadtest")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			cfg.WorkDir, cfg.Warmup, cfg.Duration = dir, *warmup, *duration
-			return RunSuite(ctx, cfg)
+			return inWorkDir(&cfg, *warmup, *duration, func() error { return RunSuite(ctx, cfg) })
 		}
 	default:
 		return &UsageError{fmt.Errorf("unknown command %q (want ceiling, watch, flood, flood-server, protocols, ack or suite; see --help)", cmd)}
@@ -206,4 +196,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return &UsageError{errors.New("--duration must be positive and --warmup not negative")}
 	}
 	return run()
+}
+
+// inWorkDir runs f with cfg's work directory a new temporary one, removed
+// after, and its windows set.
+func inWorkDir(cfg *SuiteConfig, warmup, duration time.Duration, f func() error) error {
+	dir, err := os.MkdirTemp("", "loadtest")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg.WorkDir, cfg.Warmup, cfg.Duration = dir, warmup, duration
+	return f()
 }

@@ -31,7 +31,8 @@ func start(t *testing.T, dir string) (*embedded.Server, *bus.Bus) {
 	return srv, b
 }
 
-func streamMessages(t *testing.T, b *bus.Bus) uint64 {
+// streamState returns what the stream holds: messages and bytes.
+func streamState(t testing.TB, b *bus.Bus) (msgs, bytes uint64) {
 	t.Helper()
 	s, err := b.JetStream().Stream(context.Background(), bus.DefaultStream)
 	if err != nil {
@@ -41,7 +42,7 @@ func streamMessages(t *testing.T, b *bus.Bus) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.State.Msgs
+	return info.State.Msgs, info.State.Bytes
 }
 
 // TestAcknowledgedSurvivesRestart: entries submitted with an ack are
@@ -70,7 +71,7 @@ func TestAcknowledgedSurvivesRestart(t *testing.T) {
 	if err := p.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	before := streamMessages(t, b)
+	before, _ := streamState(t, b)
 	b.Close()
 	srv.Close()
 	if before == 0 {
@@ -79,7 +80,7 @@ func TestAcknowledgedSurvivesRestart(t *testing.T) {
 	srv, b = start(t, dir)
 	defer srv.Close()
 	defer b.Close()
-	if after := streamMessages(t, b); after != before {
+	if after, _ := streamState(t, b); after != before {
 		t.Fatalf("after a restart the stream holds %d messages, want %d", after, before)
 	}
 }
@@ -116,7 +117,7 @@ func BenchmarkStartWithBacklog(b *testing.B) {
 	for i := range batch {
 		batch[i] = models.LogEntry{Timestamp: time.Now().UnixMilli(), Level: models.LevelInfo, Service: "svc", Message: msg + strconv.Itoa(i)}
 	}
-	for streamBytes(b, bs) < uint64(mib)<<20 {
+	for _, n := streamState(b, bs); n < uint64(mib)<<20; _, n = streamState(b, bs) {
 		for range 100 {
 			if err := p.SubmitAll(batch, time.Minute, nil); err != nil {
 				b.Fatal(err)
@@ -126,7 +127,7 @@ func BenchmarkStartWithBacklog(b *testing.B) {
 	if err := p.Close(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	size := streamBytes(b, bs)
+	_, size := streamState(b, bs)
 	bs.Close()
 	srv.Close()
 	b.ResetTimer()
@@ -140,17 +141,4 @@ func BenchmarkStartWithBacklog(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(size)/(1<<20), "backlog-MiB")
-}
-
-func streamBytes(t testing.TB, b *bus.Bus) uint64 {
-	t.Helper()
-	s, err := b.JetStream().Stream(context.Background(), bus.DefaultStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Bytes
 }
