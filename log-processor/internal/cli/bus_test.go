@@ -40,6 +40,7 @@ type busView struct {
 		Lost         uint64 `json:"lost"`
 		Acknowledged uint64 `json:"acknowledged"`
 		ConsumerLag  int64  `json:"consumer_lag"`
+		StreamBytes  int64  `json:"stream_bytes"`
 	} `json:"bus"`
 	Cluster *struct {
 		ID      string   `json:"id"`

@@ -422,3 +422,55 @@ func TestOTLPExporterAcrossKill9(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestEmbeddedBusFullRefuses: with the embedded bus and PostgreSQL
+// unreachable, the stream fills up to --bus-max-bytes; from then on pushes
+// are refused with a retryable answer, never acknowledged and dropped, and
+// no message is deleted to make room. Once the database is back the
+// stream drains and every entry answered 200 is stored.
+func TestEmbeddedBusFullRefuses(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	proxied, proxy := e2e.NewDSNProxy(t, dsn)
+	dir := t.TempDir()
+	p := startProcessor(t, "--ingest-addr", "127.0.0.1:0", "--storage", "postgres", "--dsn", proxied,
+		"--bus", "embedded", "--data-dir", dir, "--bus-max-bytes", "256KiB", "--ack-timeout", "1s", "--max-backoff", "500ms")
+	proxy.SetDown(true)
+	c := &crashPusher{url: "http://" + p.ingest + "/ingest", batches: 400, per: 100, keys: true}
+	c.acked = make([]atomic.Bool, c.batches)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var pushing sync.WaitGroup
+	pushing.Go(func() { c.run(ctx, time.Millisecond) })
+	var s busView
+	poll.Until(t, time.Minute, "the stream full and pushes refused", func() bool {
+		s = busStats(t, p.api)
+		return c.retries.Load() > 10 && s.Bus.StreamBytes > 128<<10
+	})
+	if s.Bus.StreamBytes > 256<<10 {
+		t.Fatalf("the stream holds %d bytes, past --bus-max-bytes 256KiB", s.Bus.StreamBytes)
+	}
+	answered := c.done.Load()
+	proxy.SetDown(false)
+	pushing.Wait()
+	if n := c.done.Load(); n != int64(c.batches) {
+		t.Fatalf("the pusher gave up with %d of %d batches answered", n, c.batches)
+	}
+	seen := map[string]int{}
+	poll.Until(t, time.Minute, "every acknowledged entry stored", func() bool {
+		seen = map[string]int{}
+		for _, m := range dbStrings(t, "postgres", dsn, "SELECT message FROM logs WHERE service = 'crash'") {
+			seen[m]++
+		}
+		lost, _ := tally(seen, c.batches*c.per, "crash-%07d", func(i int) bool { return c.acked[i/c.per].Load() })
+		return lost == 0
+	})
+	_, twice := tally(seen, c.batches*c.per, "crash-%07d", func(int) bool { return true })
+	if twice > 0 {
+		t.Fatalf("%d entries stored twice, although every request had an Idempotency-Key", twice)
+	}
+	t.Logf("stream full at %d bytes with %d batches answered; %d requests refused and retried; all %d entries stored once",
+		s.Bus.StreamBytes, answered, c.retries.Load(), c.batches*c.per)
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
