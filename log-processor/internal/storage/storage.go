@@ -174,7 +174,8 @@ type Status struct {
 	Writes      *LatencySnapshot `json:"-"`
 	// Duplicates counts entries already stored, and so skipped: delivered
 	// again by the message bus, or sent again under the same identity (an
-	// Idempotency-Key, a bulk document's _id). SQLite and PostgreSQL.
+	// Idempotency-Key, a bulk document's _id). SQLite and PostgreSQL, and the
+	// memory store among the entries it keeps.
 	Duplicates uint64 `json:"duplicates,omitempty"`
 }
 

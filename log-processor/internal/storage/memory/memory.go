@@ -1,6 +1,8 @@
 // Package memory is the default storage backend: it keeps counts of the
 // entries saved, by level and by service, and a bounded ring of the most
-// recent entries for queries, in process memory.
+// recent entries for queries, in process memory. An entry with an identity
+// (models.BusID: from the bus, or its pusher's key) is kept once while an
+// entry of that identity is in the ring.
 package memory
 
 import (
@@ -28,8 +30,9 @@ type Config struct {
 // Store keeps counts and the most recent entries under one mutex, taken
 // once per batch. It is safe for concurrent use; create it with New.
 type Store struct {
-	tally  *storage.Tally
-	stored atomic.Uint64
+	tally      *storage.Tally
+	stored     atomic.Uint64
+	duplicates atomic.Uint64
 
 	maxBytes int64
 
@@ -40,6 +43,10 @@ type Store struct {
 	n      int
 	bytes  int64 // Size of the n entries
 	closed bool
+	// ids holds the identities of the kept entries that have one.
+	ids map[models.BusID]struct{}
+	// kept is Save's buffer for a batch less its duplicates.
+	kept []models.LogEntry
 }
 
 // New returns an empty Store.
@@ -51,7 +58,7 @@ func New(cfg Config) *Store {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
 	return &Store{tally: storage.NewTally(cfg.MaxServices), ring: make([]models.LogEntry, cfg.MaxEntries),
-		sizes: make([]int64, cfg.MaxEntries), maxBytes: cfg.MaxBytes}
+		sizes: make([]int64, cfg.MaxEntries), maxBytes: cfg.MaxBytes, ids: make(map[models.BusID]struct{})}
 }
 
 // Save keeps the entries of batch, evicting the oldest beyond MaxEntries or
@@ -62,11 +69,30 @@ func (s *Store) Save(_ context.Context, batch []models.LogEntry) error {
 		s.mu.Unlock()
 		return storage.ErrClosed
 	}
+	dups := 0
+	if hasIdentity(batch) {
+		s.kept = s.kept[:0]
+		for i := range batch {
+			id := batch[i].Bus
+			if _, seen := s.ids[id]; !id.IsZero() && seen {
+				dups++
+				continue
+			}
+			if !id.IsZero() {
+				s.ids[id] = struct{}{}
+			}
+			s.kept = append(s.kept, batch[i])
+		}
+		batch = s.kept
+	}
 	s.tally.Add(batch)
 	for i := range batch {
 		size := int64(batch[i].Size())
 		for s.n > 0 && (s.n == len(s.ring) || s.bytes+size > s.maxBytes) {
 			s.bytes -= s.sizes[s.start]
+			if id := s.ring[s.start].Bus; !id.IsZero() {
+				delete(s.ids, id)
+			}
 			s.ring[s.start] = models.LogEntry{}
 			s.start = (s.start + 1) % len(s.ring)
 			s.n--
@@ -76,9 +102,21 @@ func (s *Store) Save(_ context.Context, batch []models.LogEntry) error {
 		s.n++
 		s.bytes += size
 	}
+	clear(s.kept) // let the strings go
 	s.mu.Unlock()
 	s.stored.Add(uint64(len(batch)))
+	s.duplicates.Add(uint64(dups))
 	return nil
+}
+
+// hasIdentity reports whether an entry of batch has an identity.
+func hasIdentity(batch []models.LogEntry) bool {
+	for i := range batch {
+		if !batch[i].Bus.IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 // Sync returns nil: Save commits at once.
@@ -111,7 +149,7 @@ func (s *Store) Counts(_ context.Context, top int) (storage.Counts, error) {
 
 // Status reports the entries saved; the memory store never fails.
 func (s *Store) Status() storage.Status {
-	return storage.Status{Backend: "memory", State: storage.StateOK, Stored: s.stored.Load()}
+	return storage.Status{Backend: "memory", State: storage.StateOK, Stored: s.stored.Load(), Duplicates: s.duplicates.Load()}
 }
 
 // Rejected returns nothing: the memory store refuses no entry.

@@ -13,7 +13,8 @@ import (
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, storagetest.Options{
-		Open: func(*testing.T) storage.Store { return New(Config{}) },
+		Open:  func(*testing.T) storage.Store { return New(Config{}) },
+		Dedup: true,
 	})
 }
 
