@@ -804,6 +804,9 @@ func printPlan(w io.Writer, cfg config) {
 	if cfg.otlpGRPC != "" {
 		fmt.Fprintf(w, "otlp-grpc: %s tls=%t\n", cfg.otlpGRPC, cfg.ingestTLS != nil)
 	}
+	if cfg.ingestAddr != "" || cfg.otlpGRPC != "" {
+		fmt.Fprintf(w, "ack: %s timeout=%s\n", cfg.sink.Ack, cfg.sink.AckTimeout)
+	}
 	if b := cfg.bus; b.kind == "embedded" {
 		fmt.Fprintf(w, "bus: embedded dir=%s sync_interval=%s stream=%s max_bytes=%d\n", b.dataDir, b.syncInterval, b.bus.Stream, b.bus.MaxBytes)
 	}
