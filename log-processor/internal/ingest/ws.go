@@ -155,7 +155,8 @@ func (w *WS) read(conn *websocket.Conn, in *intake.Intake, acks bool) error {
 	defer slot.Leave()
 	var a *acker
 	if acks {
-		a = &acker{w: w, conn: conn, in: in, batch: intake.Batch{MaxEntries: w.cfg.MaxRecords, Reserve: slot.Take}}
+		a = newAcker(w, conn, in, slot)
+		defer a.finish()
 	}
 	for {
 		_, rd, err := conn.NextReader()
@@ -192,15 +193,35 @@ func (w *WS) read(conn *websocket.Conn, in *intake.Intake, acks bool) error {
 	}
 }
 
-// acker takes a pusher's frames whole and acknowledges them, for a pusher
-// that asked for acknowledgements (?ack=1).
+// ackWindow bounds the frames of one connection taken and not yet
+// acknowledged: past it the reader waits for the oldest, which slows the
+// pusher. Their entries are in the queue, within its bounds.
+const ackWindow = 32
+
+// acker takes a pusher's frames whole and acknowledges them in order, for
+// a pusher that asked for acknowledgements (?ack=1): the reading goroutine
+// submits each frame and goes on to the next, while the acker's writer
+// waits for each to be stored and writes {"acked":N}.
 type acker struct {
 	w     *WS
 	conn  *websocket.Conn
 	in    *intake.Intake
-	batch intake.Batch
-	n     uint64 // frames taken on this connection
-	out   []byte
+	batch intake.Batch // the reader's
+
+	// pending is sent to by the reader and closed by finish; the writer
+	// drains it. failed is closed by the writer when a frame was not
+	// confirmed: err says why, and the connection is being closed.
+	pending chan *intake.Pending
+	failed  chan struct{}
+	err     error
+	writer  sync.WaitGroup
+}
+
+func newAcker(w *WS, conn *websocket.Conn, in *intake.Intake, slot *push.Slot) *acker {
+	a := &acker{w: w, conn: conn, in: in, batch: intake.Batch{MaxEntries: w.cfg.MaxRecords, Reserve: slot.Take},
+		pending: make(chan *intake.Pending, ackWindow), failed: make(chan struct{})}
+	a.writer.Go(a.write)
+	return a
 }
 
 // errUnconfirmed ends a connection whose frame was not confirmed stored
@@ -208,28 +229,30 @@ type acker struct {
 var errUnconfirmed = errors.New("a frame was not confirmed stored in time (--ack-timeout)")
 
 // frame takes one frame whole, waiting while the queue is full (the pusher
-// is slowed), and acknowledges it. A frame too large, too many records,
-// or not confirmed stored in time closes the connection with the reason;
-// the frames before it stay acknowledged.
+// is slowed), and hands it to the writer to acknowledge. A frame with too
+// many records closes the connection with the reason; the frames before it
+// are still acknowledged.
 func (a *acker) frame(buf []byte, now time.Time) error {
 	b := &a.batch
 	defer b.Reset()
+	var p *intake.Pending
 	err := ParseBody(a.in, b, buf, now)
 	for err == nil {
-		err = a.in.Submit(a.w.ctx, b, a.w.cfg.SubmitTimeout)
+		p, err = a.in.SubmitPending(b, a.w.cfg.SubmitTimeout)
 		if !errors.Is(err, queue.ErrFull) || a.w.ctx.Err() != nil {
 			break
 		}
 	}
-	code := websocket.CloseNormalClosure
+	var code int
 	switch {
 	case err == nil:
-		a.n++
-		a.out = strconv.AppendUint(append(a.out[:0], `{"acked":`...), a.n, 10)
-		a.out = append(a.out, '}')
-		_ = a.conn.SetWriteDeadline(time.Now().Add(writeWait))
-		return a.conn.WriteMessage(websocket.TextMessage, a.out)
-	case errors.Is(err, queue.ErrUnconfirmed), errors.Is(err, queue.ErrFull), errors.Is(err, intake.ErrBusy):
+		select {
+		case a.pending <- p:
+			return nil
+		case <-a.failed:
+			return a.err
+		}
+	case errors.Is(err, queue.ErrFull), errors.Is(err, intake.ErrBusy):
 		code, err = websocket.CloseTryAgainLater, fmt.Errorf("%w: %v", errUnconfirmed, err)
 	case errors.Is(err, intake.ErrTooMany), errors.Is(err, queue.ErrTooLarge):
 		code = websocket.CloseMessageTooBig
@@ -239,6 +262,47 @@ func (a *acker) frame(buf []byte, now time.Time) error {
 	msg := websocket.FormatCloseMessage(code, truncate(err.Error(), 120))
 	_ = a.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
 	return err
+}
+
+// write acknowledges the frames in order as they are stored. A frame not
+// confirmed in time closes the connection (1013, try again later): the
+// frames after it are not acknowledged, and the pusher sends them again.
+func (a *acker) write() {
+	var n uint64
+	var out []byte
+	for p := range a.pending {
+		if a.err != nil {
+			continue // failed: drain
+		}
+		if err := a.in.Confirm(a.w.ctx, p); err != nil {
+			a.fail(fmt.Errorf("%w: %v", errUnconfirmed, err))
+			continue
+		}
+		n++
+		out = strconv.AppendUint(append(out[:0], `{"acked":`...), n, 10)
+		out = append(out, '}')
+		_ = a.conn.SetWriteDeadline(time.Now().Add(writeWait))
+		if err := a.conn.WriteMessage(websocket.TextMessage, out); err != nil {
+			a.fail(err)
+		}
+	}
+}
+
+// fail ends the connection for err: a close frame, and a read deadline so
+// that the reader stops even if the pusher sends on.
+func (a *acker) fail(err error) {
+	a.err = err
+	close(a.failed)
+	msg := websocket.FormatCloseMessage(websocket.CloseTryAgainLater, truncate(err.Error(), 120))
+	_ = a.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
+	_ = a.conn.SetReadDeadline(time.Now().Add(closeWait))
+}
+
+// finish stops taking frames and waits until the writer has acknowledged
+// (or given up) what was taken.
+func (a *acker) finish() {
+	close(a.pending)
+	a.writer.Wait()
 }
 
 // truncate shortens s to at most n bytes (a close frame's reason is short).

@@ -149,12 +149,34 @@ func (in *Intake) Add(b *Batch, e models.LogEntry, r parser.Reason, now time.Tim
 // and may yet be stored, but were not confirmed). Those are counted as
 // submitted, and under Counters.Unconfirmed.
 func (in *Intake) Submit(ctx context.Context, b *Batch, timeout time.Duration) error {
-	var ack *queue.Ack
+	p, err := in.SubmitPending(b, timeout)
+	if err != nil {
+		return err
+	}
+	return in.Confirm(ctx, p)
+}
+
+// Pending is a submitted batch's acknowledgement, for Confirm: nil when
+// there is nothing to wait for (AckQueued, or no entries).
+type Pending struct {
+	ack *queue.Ack
+	n   int
+}
+
+// SubmitPending is Submit without the wait: the caller confirms the
+// batch later with Confirm (a WebSocket pusher's frames are read on while
+// the ones before are stored). b may be reused once it returns.
+func (in *Intake) SubmitPending(b *Batch, timeout time.Duration) (*Pending, error) {
+	var p *Pending
 	if in.sink.ack == AckStored && len(b.Entries) > 0 {
-		ack = queue.NewAck(len(b.Entries))
+		p = &Pending{ack: queue.NewAck(len(b.Entries)), n: len(b.Entries)}
+	}
+	var ack *queue.Ack
+	if p != nil {
+		ack = p.ack
 	}
 	if err := in.sink.queue.SubmitAll(b.Entries, timeout, ack); err != nil {
-		return err
+		return nil, err
 	}
 	in.lastMsg.Store(time.Now().UnixNano())
 	for r, n := range b.Outcomes {
@@ -163,13 +185,20 @@ func (in *Intake) Submit(ctx context.Context, b *Batch, timeout time.Duration) e
 		}
 	}
 	in.submitted.Add(uint64(len(b.Entries)))
-	if ack == nil {
+	return p, nil
+}
+
+// Confirm waits until p's entries are durable, or ctx ends, or the sink's
+// ack timeout passes: queue.ErrUnconfirmed, and the entries are counted
+// under Counters.Unconfirmed. A nil p is confirmed at once.
+func (in *Intake) Confirm(ctx context.Context, p *Pending) error {
+	if p == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, in.sink.ackTimeout)
 	defer cancel()
-	if err := ack.Wait(ctx); err != nil {
-		in.unconfirmed.Add(uint64(len(b.Entries)))
+	if err := p.ack.Wait(ctx); err != nil {
+		in.unconfirmed.Add(uint64(p.n))
 		return err
 	}
 	return nil

@@ -93,9 +93,9 @@ type Pool struct {
 	batches chan batch
 	// free holds empty batch buffers for reuse; never closed.
 	free chan []models.LogEntry
-	// jobBufs holds buffers of MaxBatch entries for SubmitAll's jobs of
-	// at most MaxBatch, which reach a worker as they are (no second
-	// copy) and come back here.
+	// jobBufs holds buffers of MaxBatch entries for SubmitAll's jobs (a
+	// batch of entries is cut into jobs of at most MaxBatch), which reach
+	// a worker as they are (no second copy) and come back here.
 	jobBufs sync.Pool
 	// slots is the queue's room in entries (QueueSize): taken by a
 	// submitter before it sends its job, given back as a gatherer takes
@@ -189,10 +189,11 @@ func (p *Pool) SubmitWithTimeout(e models.LogEntry, timeout time.Duration) bool 
 // SubmitAll queues every entry of entries or none of them, waiting at most
 // timeout for room for all; it returns nil when they were accepted, or
 // queue.ErrTooLarge (more than QueueSize entries or QueueBytes bytes) or
-// queue.ErrFull. The
-// entries travel as one job, so that they are taken whole, and are copied:
-// the caller may reuse entries at once. An ack is resolved once the
-// entries are saved and the store has synced them.
+// queue.ErrFull. Their room is reserved at once, so that they are taken
+// whole; they travel as jobs of at most MaxBatch entries, each copied once
+// into a pooled buffer that reaches a worker as it is: the caller may
+// reuse entries at once. An ack is resolved once the entries are saved
+// and the store has synced them.
 func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration, ack *queue.Ack) error {
 	if len(entries) == 0 {
 		return nil
@@ -207,15 +208,25 @@ func (p *Pool) SubmitAll(entries []models.LogEntry, timeout time.Duration, ack *
 	if !p.reserve(int64(len(entries)), size, timeout) {
 		return queue.ErrFull
 	}
-	var buf []models.LogEntry
-	if len(entries) <= p.cfg.MaxBatch {
+	for rest := entries; len(rest) > 0; {
+		n := min(len(rest), p.cfg.MaxBatch)
+		var buf []models.LogEntry
 		if b, ok := p.jobBufs.Get().(*[]models.LogEntry); ok {
 			buf = (*b)[:0]
 		} else {
 			buf = make([]models.LogEntry, 0, p.cfg.MaxBatch)
 		}
+		j := job{many: append(buf, rest[:n]...), ack: ack}
+		if n == len(entries) {
+			j.size = size
+		} else {
+			for i := range j.many {
+				j.size += int64(j.many[i].Size())
+			}
+		}
+		p.jobs <- j // never blocks: see slots
+		rest = rest[n:]
 	}
-	p.jobs <- job{many: append(buf, entries...), size: size, ack: ack} // never blocks: see slots
 	return nil
 }
 
@@ -335,27 +346,12 @@ func (p *Pool) gather() {
 	}
 }
 
-// gatherMany hands a many-entry job to the workers in batches of at most
-// MaxBatch. The job's entries leave the queue's room a batch at a time, as
-// they are handed on, so that what a gatherer holds is one batch.
+// gatherMany hands a many-entry job (a job buffer of at most MaxBatch
+// entries) to a worker as it is.
 func (p *Pool) gatherMany(j job) {
-	if cap(j.many) == p.cfg.MaxBatch { // a job buffer: handed on whole
-		p.slots.Give(int64(len(j.many)))
-		p.inHand.Add(int64(len(j.many)))
-		p.batches <- batch{entries: j.many, bytes: j.size, job: true, ack: j.ack}
-		return
-	}
-	for rest := j.many; len(rest) > 0; {
-		n := min(len(rest), p.cfg.MaxBatch)
-		b := batch{entries: append(<-p.free, rest[:n]...), ack: j.ack}
-		for i := range rest[:n] {
-			b.bytes += int64(rest[i].Size())
-		}
-		rest = rest[n:]
-		p.slots.Give(int64(n))
-		p.inHand.Add(int64(n))
-		p.batches <- b
-	}
+	p.slots.Give(int64(len(j.many)))
+	p.inHand.Add(int64(len(j.many)))
+	p.batches <- batch{entries: j.many, bytes: j.size, job: true, ack: j.ack}
 }
 
 // work is one worker: it saves batches until there are no more.

@@ -219,7 +219,7 @@ func authHeader(token string) http.Header {
 
 // wsWindow bounds the frames a WebSocket pusher holds sent and not yet
 // acknowledged: it waits for an acknowledgement past it.
-const wsWindow = 8
+const wsWindow = 32
 
 // wsSender pushes frames over one WebSocket connection, asking the
 // processor to acknowledge them (?ack=1): each {"acked":N} says the
