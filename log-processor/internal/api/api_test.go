@@ -79,7 +79,9 @@ func handler(f *fake, opts Options) http.Handler {
 	return NewHandler(f, f, tail.NewHub(tail.Config{MaxClients: 2}), opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
-func (f *fake) Rejected() []storage.Rejected { return nil }
+func (f *fake) ListRejected(context.Context, storage.RejectedFilter) ([]storage.Rejected, error) {
+	return []storage.Rejected{}, nil
+}
 
 func (f *fake) StatsWithTotals(context.Context) pipeline.Stats { return pipeline.Stats{Workers: 3} }
 func (f *fake) Ready() pipeline.Readiness                      { return f.ready }

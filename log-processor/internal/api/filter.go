@@ -95,3 +95,34 @@ func parseTime(v string) (int64, error) {
 	}
 	return t.UnixMilli(), nil
 }
+
+// ParseRejectedFilter reads GET /logs/rejected's query: reason, source,
+// before (an id: the page after the one whose last id it is) and limit.
+func ParseRejectedFilter(q url.Values) (storage.RejectedFilter, error) {
+	var f storage.RejectedFilter
+	for key, vals := range q {
+		if len(vals) != 1 {
+			return f, fmt.Errorf("query parameter %q given %d times", key, len(vals))
+		}
+		v := vals[0]
+		switch key {
+		case "reason":
+			f.Reason = v
+		case "source":
+			f.Source = v
+		case "before", "limit":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return f, fmt.Errorf("%s=%q: want a positive integer", key, v)
+			}
+			if key == "before" {
+				f.Before = n
+			} else {
+				f.Limit = int(min(n, storage.MaxLimit))
+			}
+		default:
+			return f, fmt.Errorf("unknown query parameter %q (want reason, source, before or limit)", key)
+		}
+	}
+	return f, nil
+}

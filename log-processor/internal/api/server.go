@@ -27,7 +27,7 @@ type Pipeline interface {
 // Store is what the API reads of storage (storage.Store has it).
 type Store interface {
 	Query(ctx context.Context, f storage.Filter) ([]storage.Record, error)
-	Rejected() []storage.Rejected
+	ListRejected(ctx context.Context, f storage.RejectedFilter) ([]storage.Rejected, error)
 }
 
 // DefaultMaxQueries bounds the /logs queries served at once when
@@ -132,10 +132,16 @@ func NewHandler(p Pipeline, store Store, hub *tail.Hub, opts Options, logger *sl
 		}
 		writeJSON(w, http.StatusOK, recs, logger)
 	}))
-	mux.HandleFunc("GET /logs/rejected", guard(func(w http.ResponseWriter, _ *http.Request) {
-		rej := store.Rejected()
-		if rej == nil {
-			rej = []storage.Rejected{}
+	mux.HandleFunc("GET /logs/rejected", guard(func(w http.ResponseWriter, r *http.Request) {
+		f, err := ParseRejectedFilter(r.URL.Query())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rej, err := store.ListRejected(r.Context(), f)
+		if err != nil {
+			http.Error(w, "query failed: "+err.Error(), http.StatusServiceUnavailable)
+			return
 		}
 		writeJSON(w, http.StatusOK, rej, logger)
 	}))
@@ -149,7 +155,7 @@ GET /healthz         liveness: 200 "ok" while the process runs
 GET /readyz          readiness: 200 when every source is connected and storage writes, else 503
 GET /stats           every counter, as JSON
 GET /logs            stored entries, newest first: ?service= &level= &since= &until= &contains= &limit=
-GET /logs/rejected   entries the database refused, kept for inspection
+GET /logs/rejected   dead letters, newest first: ?reason= &source= &before= &limit=
 GET /logs/tail       entries as they are stored, as Server-Sent Events (?format=ndjson for lines); same filters as /logs
 GET /metrics         Prometheus metrics
 GET / (a browser)    the dashboard

@@ -141,3 +141,72 @@ func TestRetriesStoredOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestDeadLetters: records the parser refuses on a push request are kept
+// as dead letters, with their reason, source and bytes (cut at
+// --rejected-max-bytes), read back with GET /logs/rejected (filtered,
+// paged), and, with SQLite, still there after a restart.
+func TestDeadLetters(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "logs.db")
+	args := []string{"--ingest-addr", "127.0.0.1:0", "--storage", "sqlite", "--dsn", dsn, "--rejected-max-bytes", "64"}
+	p := startProcessor(t, args...)
+	now := time.Now().UnixMilli()
+	long := strings.Repeat("x", 100)
+	body := fmt.Sprintf(`{"timestamp":%d,"level":"INFO","service":"dl","message":"fine"}
+{"timestamp":%d,"level":"LOUD","service":"dl","message":"bad level"}
+{"timestamp":%d,"level":"INFO","service":"dl","message":"bad json"
+{"timestamp":%d,"level":"INFO","service":"dl","message":"%s","padding":"%s"}
+`, now, now, now, now, "also fine", long)
+	resp, err := http.Post("http://"+p.ingest+"/ingest", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST: %d", resp.StatusCode)
+	}
+	type dead struct {
+		ID        int64  `json:"id"`
+		Record    string `json:"record"`
+		Truncated bool   `json:"truncated"`
+		Reason    string `json:"reason"`
+		Source    string `json:"source"`
+	}
+	get := func(query string) []dead {
+		t.Helper()
+		var ds []dead
+		if code := getJSON(t, p.api+"/logs/rejected?"+query, &ds); code != http.StatusOK {
+			t.Fatalf("/logs/rejected?%s: %d", query, code)
+		}
+		return ds
+	}
+	ds := get("")
+	if len(ds) != 2 || ds[0].Reason != "invalid_json" || ds[1].Reason != "invalid_level" ||
+		!strings.Contains(ds[1].Record, `"LOUD"`) || ds[1].Source != "push:anonymous" || ds[0].ID <= ds[1].ID {
+		t.Fatalf("dead letters %+v, want the bad JSON then the bad level, newest first, from push:anonymous", ds)
+	}
+	if len(ds[1].Record) != 64 || !ds[1].Truncated {
+		t.Errorf("a record over --rejected-max-bytes must be cut at it and say so: %+v", ds[1])
+	}
+	if got := get("reason=invalid_level"); len(got) != 1 || got[0].Reason != "invalid_level" {
+		t.Errorf("by reason: %+v", got)
+	}
+	if got := get(fmt.Sprintf("limit=1&before=%d", ds[0].ID)); len(got) != 1 || got[0].ID != ds[1].ID {
+		t.Errorf("the second page: %+v", got)
+	}
+	if resp, err := http.Get(p.api + "/logs/rejected?limit=zero"); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a bad limit: %v %v, want 400", resp.Status, err)
+	} else {
+		resp.Body.Close()
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	p = startProcessor(t, args...)
+	if got := get(""); len(got) != 2 {
+		t.Fatalf("after a restart: %d dead letters, want 2", len(got))
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}

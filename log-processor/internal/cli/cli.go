@@ -108,9 +108,17 @@ type config struct {
 	memory    memory.Config
 	batch     storage.BatchConfig
 	retention time.Duration
+	// keepRejected is how long the SQL backends keep dead letters.
+	keepRejected time.Duration
 
 	bus busConfig
 }
+
+// Defaults of the dead-letter flags.
+const (
+	defaultKeepRejected     = 7 * 24 * time.Hour
+	defaultRejectedMaxBytes = 16 << 10
+)
 
 // openTimeout bounds opening the database and the bus at start.
 const openTimeout = 30 * time.Second
@@ -123,9 +131,10 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (storage.St
 	ret := storage.Retention{Keep: cfg.retention}
 	switch cfg.storage {
 	case "sqlite":
-		return sqlite.Open(ctx, sqlite.Config{Path: cfg.dsn, Batch: cfg.batch, Retention: ret}, logger)
+		return sqlite.Open(ctx, sqlite.Config{Path: cfg.dsn, Batch: cfg.batch, Retention: ret, KeepRejected: cfg.keepRejected}, logger)
 	case "postgres":
-		return postgres.Open(ctx, postgres.Config{DSN: cfg.dsn, Instance: cfg.instance, Batch: cfg.batch, Retention: ret}, logger)
+		return postgres.Open(ctx, postgres.Config{DSN: cfg.dsn, Instance: cfg.instance, Batch: cfg.batch, Retention: ret,
+			KeepRejected: cfg.keepRejected}, logger)
 	}
 	return memory.New(cfg.memory), nil
 }
@@ -396,7 +405,9 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&cfg.instance, "instance", hostname(), "name of this processor, recorded with every row (postgres) and shown to NATS and the fleet (--bus jetstream)")
 	fs.IntVar(&cfg.batch.Size, "batch-size", storage.DefaultBatchSize, "entries per database transaction (sqlite, postgres)")
 	sizeVar(fs, &cfg.batch.MaxBytes, "batch-max-bytes", storage.DefaultBatchBytes, "bytes per database transaction, at most (sqlite, postgres)")
-	fs.IntVar(&cfg.batch.RejectedKeep, "rejected-keep", storage.DefaultRejectedKeep, "entries the database refused kept for GET /logs/rejected (sqlite, postgres)")
+	fs.IntVar(&cfg.memory.RejectedKeep, "rejected-keep", storage.DefaultRejectedKeep, "dead letters (refused records and entries) the memory store keeps for GET /logs/rejected, the newest (memory; sqlite and postgres keep them in a table)")
+	fs.DurationVar(&cfg.keepRejected, "rejected-retention", defaultKeepRejected, "delete dead letters older than this (sqlite, postgres; 0 = keep all)")
+	sizeVar(fs, &cfg.sink.KeepRefused, "rejected-max-bytes", defaultRejectedMaxBytes, "bytes of each record the parser refuses on a push request kept as a dead letter (0 = keep none)")
 	fs.DurationVar(&cfg.batch.FlushInterval, "flush-interval", storage.DefaultFlushInterval, "longest an entry waits before its batch is written (sqlite, postgres)")
 	fs.DurationVar(&cfg.retention, "retention", 0, "delete entries older than this, e.g. 72h (sqlite, postgres; 0 = keep all)")
 	fs.IntVar(&cfg.memory.MaxEntries, "memory-max-entries", memory.DefaultMaxEntries, "recent entries the memory store keeps for /logs")
@@ -481,7 +492,8 @@ var backendFlags = []struct {
 	{"batch-max-bytes", []string{"sqlite", "postgres"}},
 	{"flush-interval", []string{"sqlite", "postgres"}},
 	{"retention", []string{"sqlite", "postgres"}},
-	{"rejected-keep", []string{"sqlite", "postgres"}},
+	{"rejected-keep", []string{"memory"}},
+	{"rejected-retention", []string{"sqlite", "postgres"}},
 	{"instance", []string{"postgres"}},
 	{"memory-max-entries", []string{"memory"}},
 	{"memory-max-bytes", []string{"memory"}},
@@ -660,7 +672,7 @@ func validate(cfg *config) error {
 		{"--memory-max-entries", int64(cfg.memory.MaxEntries)},
 		{"--memory-max-bytes", cfg.memory.MaxBytes},
 		{"--batch-max-bytes", int64(cfg.batch.MaxBytes)},
-		{"--rejected-keep", int64(cfg.batch.RejectedKeep)},
+		{"--rejected-keep", int64(cfg.memory.RejectedKeep)},
 		{"--queue-max-bytes", pc.Pool.QueueBytes},
 		{"--max-handshake-bytes", int64(rc.MaxHandshakeBytes)},
 		{"--message-max-bytes", int64(pp.MaxMessageBytes)},

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,9 +39,11 @@ type Batch struct {
 	// refuses the entry with ErrBusy.
 	Reserve func(n int64) bool
 
-	records  int
-	keyEpoch int64 // of SetKey's key; 0 for none
-	keyPos   int64 // the next record's position under the key
+	records      int
+	keyEpoch     int64 // of SetKey's key; 0 for none
+	keyPos       int64 // the next record's position under the key
+	refused      []Refusal
+	refusedBytes int // of refused's records
 }
 
 // SetKey gives the records that follow an identity under key (see
@@ -61,6 +64,8 @@ func (b *Batch) Reset() {
 	clear(b.Entries)
 	b.Entries, b.Outcomes, b.Bytes, b.records = b.Entries[:0], [parser.NumReasons]uint64{}, 0, 0
 	b.keyEpoch, b.keyPos = 0, 0
+	clear(b.refused)
+	b.refused, b.refusedBytes = b.refused[:0], 0
 }
 
 // Refused returns how many of b's records the parser's rules refused, and
@@ -102,6 +107,9 @@ func (in *Intake) ParseAs(b *Batch, record []byte, service string, now time.Time
 func (in *Intake) parse(p *parser.Parser, b *Batch, record []byte, now time.Time) (parser.Reason, error) {
 	e, r := p.Parse(record, now)
 	if r != parser.Multi {
+		if r.IsError() && in.sink.keep > 0 {
+			in.keepRefused(b, r, record)
+		}
 		return r, in.Add(b, e, r, now)
 	}
 	var err error
@@ -110,6 +118,20 @@ func (in *Intake) parse(p *parser.Parser, b *Batch, record []byte, now time.Time
 		return err == nil
 	})
 	return r, err
+}
+
+// keepRefused keeps a refused record's first bytes in b, to be set aside
+// as a dead letter when b is submitted: at most MaxRefusalsKept records
+// and MaxRefusedBytesKept bytes a request, so that it never waits for
+// the in-flight budget (a request that refuses records must not be slowed
+// by keeping them) and its cost stays small.
+func (in *Intake) keepRefused(b *Batch, r parser.Reason, record []byte) {
+	n := min(len(record), in.sink.keep, MaxRefusedBytesKept-b.refusedBytes)
+	if len(b.refused) >= MaxRefusalsKept || n <= 0 {
+		return
+	}
+	b.refusedBytes += n
+	b.refused = append(b.refused, Refusal{Reason: r, Record: bytes.Clone(record[:n]), Truncated: n < len(record)})
 }
 
 // Add takes one record's outcome into b: r, and e when r says it is a
@@ -156,6 +178,9 @@ func (in *Intake) Submit(ctx context.Context, b *Batch, timeout time.Duration) e
 	return in.Confirm(ctx, p)
 }
 
+// setAsideTimeout bounds keeping a request's refused records.
+const setAsideTimeout = 5 * time.Second
+
 // Pending is a submitted batch's acknowledgement, for Confirm: nil when
 // there is nothing to wait for (AckQueued, or no entries).
 type Pending struct {
@@ -177,6 +202,13 @@ func (in *Intake) SubmitPending(b *Batch, timeout time.Duration) (*Pending, erro
 	}
 	if err := in.sink.queue.SubmitAll(b.Entries, timeout, ack); err != nil {
 		return nil, err
+	}
+	if len(b.refused) > 0 && in.sink.setAside != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), setAsideTimeout)
+		if err := in.sink.setAside(ctx, in.name, b.refused); err != nil {
+			in.log.Error("refused records not kept as dead letters", "records", len(b.refused), "err", err)
+		}
+		cancel()
 	}
 	in.lastMsg.Store(time.Now().UnixNano())
 	for r, n := range b.Outcomes {

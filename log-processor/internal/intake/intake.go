@@ -51,7 +51,26 @@ type Sink struct {
 	ackTimeout time.Duration
 	queue      queue.Queue
 	blocked    func() string
+	// keep is how many bytes of a record the parser refused on a request
+	// path are kept as a dead letter (0: none); setAside keeps them.
+	keep     int
+	setAside func(ctx context.Context, source string, rs []Refusal) error
 }
+
+// Refusal is a record the parser refused on a request path: its reason
+// and its first bytes, kept as a dead letter.
+type Refusal struct {
+	Reason    parser.Reason
+	Record    []byte
+	Truncated bool
+}
+
+// MaxRefusalsKept and MaxRefusedBytesKept bound the refused records of
+// one request kept as dead letters; the rest are counted only.
+const (
+	MaxRefusalsKept     = 100
+	MaxRefusedBytesKept = 256 << 10
+)
 
 // SinkConfig describes a Sink. A zero field means its default.
 type SinkConfig struct {
@@ -66,6 +85,9 @@ type SinkConfig struct {
 	// most, a request waits with AckStored.
 	Ack        Ack
 	AckTimeout time.Duration
+	// KeepRefused is how many bytes of each record the parser refuses on
+	// a request path are kept as a dead letter; 0 keeps none.
+	KeepRefused int
 }
 
 // Ack is when a request's entries count as taken: the answer a pushing
@@ -103,7 +125,13 @@ func NewSink(cfg SinkConfig) *Sink {
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = DefaultAckTimeout
 	}
-	return &Sink{parser: cfg.Parser, summary: cfg.SummaryInterval, ack: cfg.Ack, ackTimeout: cfg.AckTimeout}
+	return &Sink{parser: cfg.Parser, summary: cfg.SummaryInterval, ack: cfg.Ack, ackTimeout: cfg.AckTimeout, keep: cfg.KeepRefused}
+}
+
+// SetAsideWith sets where the records refused on request paths are kept
+// (the store's dead letters). Called once, before any source runs.
+func (s *Sink) SetAsideWith(f func(ctx context.Context, source string, rs []Refusal) error) {
+	s.setAside = f
 }
 
 // Ack returns when the sink's requests are acknowledged.

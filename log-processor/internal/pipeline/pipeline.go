@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -184,6 +185,7 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) (p *Pipeline, err
 	}
 	if cfg.Sink != nil && p.queue != nil {
 		cfg.Sink.Connect(p.queue, p.blocked)
+		cfg.Sink.SetAsideWith(p.setAside)
 	}
 	p.readers = newReaders(cfg.Sources, logger)
 	if cfg.Cluster != nil && len(p.readers.leased) > 0 {
@@ -199,6 +201,18 @@ func New(cfg Config, store storage.Store, logger *slog.Logger) (p *Pipeline, err
 		}
 	}
 	return p, nil
+}
+
+// setAside keeps records the parser refused on a request path as the
+// store's dead letters.
+func (p *Pipeline) setAside(ctx context.Context, source string, rs []intake.Refusal) error {
+	now := time.Now().UTC()
+	out := make([]storage.Rejected, len(rs))
+	for i, r := range rs {
+		out[i] = storage.Rejected{Record: strings.ToValidUTF8(string(r.Record), "\uFFFD"), Truncated: r.Truncated,
+			Reason: r.Reason.String(), Source: source, At: now}
+	}
+	return p.store.SetAside(ctx, out)
 }
 
 // check re-validates an entry that came over the bus against the

@@ -20,7 +20,8 @@ const (
 	DefaultBatchBytes    = 8 << 20
 	DefaultFlushInterval = 200 * time.Millisecond
 	DefaultRetryMax      = 5 * time.Second
-	DefaultRejectedKeep  = 100
+	// DefaultRejectedKeep is how many dead letters the memory store keeps.
+	DefaultRejectedKeep = 100
 )
 
 // BatchConfig tunes a Batcher. A zero field means its default.
@@ -29,7 +30,6 @@ type BatchConfig struct {
 	MaxBytes      int           // bytes (models.LogEntry.Size) per transaction, at most, likewise
 	FlushInterval time.Duration // longest an entry waits before its batch is written
 	RetryMax      time.Duration // cap on the delay between attempts at a failed batch
-	RejectedKeep  int           // entries refused by the database kept for inspection (the newest)
 }
 
 func (c BatchConfig) withDefaults() BatchConfig {
@@ -45,9 +45,6 @@ func (c BatchConfig) withDefaults() BatchConfig {
 	if c.RetryMax <= 0 {
 		c.RetryMax = DefaultRetryMax
 	}
-	if c.RejectedKeep <= 0 {
-		c.RejectedKeep = DefaultRejectedKeep
-	}
 	return c
 }
 
@@ -61,6 +58,12 @@ type Writer interface {
 	WriteBatch(ctx context.Context, batch []models.LogEntry) (duplicates int, err error)
 }
 
+// AsideWriter is a Writer that keeps dead letters durably: the Batcher
+// sets aside what the database refuses through it.
+type AsideWriter interface {
+	WriteAside(ctx context.Context, rs []Rejected) error
+}
+
 // RejectedError says a database refused a write for a value it cannot hold
 // (a data exception, a constraint, a size limit) rather than for being
 // unreachable. Reason is a short snake_case name for counting.
@@ -72,14 +75,6 @@ type RejectedError struct {
 func (e *RejectedError) Error() string { return e.Reason + ": " + e.Err.Error() }
 func (e *RejectedError) Unwrap() error { return e.Err }
 
-// Rejected is an entry a database refused, kept for inspection.
-type Rejected struct {
-	Entry  models.LogEntry `json:"entry"`
-	Reason string          `json:"reason"`
-	Error  string          `json:"error"`
-	At     time.Time       `json:"at"`
-}
-
 // Batcher collects entries from many workers and writes them through one
 // Writer goroutine, Size entries (or MaxBytes) or FlushInterval at a time,
 // whichever comes first.
@@ -89,7 +84,7 @@ type Rejected struct {
 // second batch has gathered, which fills the pool's queue, which makes the
 // receivers drop. A batch the database refuses for its content is split in
 // halves until the refused entries are found: those are set aside (counted
-// by reason, the newest RejectedKeep kept for Rejected), and every other
+// by reason, kept as dead letters through an AsideWriter), and every other
 // entry is stored. Save, Status, Rejected and Close are safe for concurrent
 // use.
 type Batcher struct {
@@ -106,8 +101,6 @@ type Batcher struct {
 	progress     chan struct{}     // closed (and replaced) whenever a batch is resolved
 	closed       bool
 	lastErr      string
-	rejected     []Rejected        // ring of the newest refused entries
-	rejectedNext int               // where the next one goes in rejected
 	rejectedBy   map[string]uint64 // refused entries by reason
 
 	kick    chan struct{} // buffered 1: pending reached Size or MaxBytes
@@ -241,17 +234,6 @@ func (b *Batcher) Sync(ctx context.Context) error {
 	}
 }
 
-// Rejected returns the newest entries the database refused, newest first.
-func (b *Batcher) Rejected() []Rejected {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := make([]Rejected, 0, len(b.rejected))
-	for k := 1; k <= len(b.rejected); k++ {
-		out = append(out, b.rejected[(b.rejectedNext-k+len(b.rejected))%len(b.rejected)])
-	}
-	return out
-}
-
 // Failing reports whether writes are failing now.
 func (b *Batcher) Failing() bool { return b.failing.Load() }
 
@@ -379,20 +361,19 @@ func (b *Batcher) commit(batch []models.LogEntry) bool {
 	}
 }
 
-// reject sets e aside: counted by reason and kept among the newest refused.
+// reject sets e aside: counted by reason and kept as a dead letter
+// (durably when the Writer is an AsideWriter).
 func (b *Batcher) reject(e models.LogEntry, re *RejectedError) {
 	b.log.Warn("storage refused an entry; set aside", "reason", re.Reason, "err", re.Err,
 		"service", e.Service, "source", e.Source, "timestamp", e.Timestamp)
-	r := Rejected{Entry: e, Reason: re.Reason, Error: re.Err.Error(), At: time.Now().UTC()}
+	r := Rejected{Entry: &e, Reason: re.Reason, Source: e.Source, Error: re.Err.Error(), At: time.Now().UTC()}
+	if aw, ok := b.w.(AsideWriter); ok {
+		if err := aw.WriteAside(b.ctx, []Rejected{r}); err != nil {
+			b.log.Error("a refused entry could not be kept as a dead letter", "reason", re.Reason, "err", err)
+		}
+	}
 	b.mu.Lock()
 	b.rejectedBy[re.Reason]++
-	if len(b.rejected) < b.cfg.RejectedKeep {
-		b.rejected = append(b.rejected, r)
-		b.rejectedNext = len(b.rejected) % b.cfg.RejectedKeep
-	} else {
-		b.rejected[b.rejectedNext] = r
-		b.rejectedNext = (b.rejectedNext + 1) % b.cfg.RejectedKeep
-	}
 	b.mu.Unlock()
 	b.nRejected.Add(1)
 }

@@ -176,6 +176,15 @@ type pickyWriter struct {
 	mu     sync.Mutex
 	rows   int
 	writes int
+	aside  []Rejected
+}
+
+// WriteAside keeps the dead letters, as a table would.
+func (w *pickyWriter) WriteAside(_ context.Context, rs []Rejected) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.aside = append(w.aside, rs...)
+	return nil
 }
 
 func (w *pickyWriter) WriteBatch(_ context.Context, batch []models.LogEntry) (int, error) {
@@ -198,7 +207,7 @@ func (w *pickyWriter) write(batch []models.LogEntry) error {
 func TestPoisonEntriesSetAside(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := &pickyWriter{}
-		b := NewBatcher(w, BatchConfig{Size: 1000, FlushInterval: time.Hour, RejectedKeep: 2}, "fake", discard)
+		b := NewBatcher(w, BatchConfig{Size: 1000, FlushInterval: time.Hour}, "fake", discard)
 		batch := entries(1000)
 		for _, i := range []int{3, 500, 501} {
 			batch[i].Service, batch[i].Message = "poison", fmt.Sprint("bad ", i)
@@ -220,9 +229,10 @@ func TestPoisonEntriesSetAside(t *testing.T) {
 		if w.writes > 80 {
 			t.Errorf("%d writes to find 3 poison entries", w.writes)
 		}
-		rej := b.Rejected()
-		if len(rej) != 2 || rej[0].Entry.Message != "bad 501" || rej[1].Entry.Message != "bad 500" {
-			t.Errorf("Rejected() = %+v, want the newest 2, newest first", rej)
+		rej := w.aside
+		if len(rej) != 3 || rej[0].Entry.Message != "bad 3" || rej[2].Entry.Message != "bad 501" ||
+			rej[0].Reason != "data_exception" || rej[0].Error == "" {
+			t.Errorf("dead letters = %+v, want the 3 refused entries with their reason and error", rej)
 		}
 	})
 }

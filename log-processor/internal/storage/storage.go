@@ -300,8 +300,10 @@ func SortNewestFirst(rs []Record) {
 // Counts names the top services (DefaultTopServices when top is zero); its
 // cost does not grow with the number of services.
 //
-// Rejected returns the newest entries the backend refused (see Batcher),
-// newest first; a backend that refuses nothing returns none.
+// SetAside keeps dead letters (records the parser refused on a push path;
+// the Batcher sets aside what the database refuses itself): durably in
+// SQLite and PostgreSQL, the newest in memory. ListRejected reads them,
+// newest first.
 //
 // Sync waits until every entry saved before the call is committed or set
 // aside (a writer reading a message bus acknowledges only then); a store
@@ -312,7 +314,8 @@ type Store interface {
 	Query(ctx context.Context, f Filter) ([]Record, error)
 	Counts(ctx context.Context, top int) (Counts, error)
 	Status() Status
-	Rejected() []Rejected
+	SetAside(ctx context.Context, rs []Rejected) error
+	ListRejected(ctx context.Context, f RejectedFilter) ([]Rejected, error)
 	Close(ctx context.Context) error
 }
 

@@ -25,11 +25,15 @@ type Config struct {
 	MaxEntries  int   // most recent entries kept for queries
 	MaxBytes    int64 // bound on their memory (models.LogEntry.Size); the oldest go first
 	MaxServices int   // distinct services counted by name (storage.DefaultMaxServices)
+	// RejectedKeep is how many dead letters it keeps, the newest
+	// (storage.DefaultRejectedKeep).
+	RejectedKeep int
 }
 
 // Store keeps counts and the most recent entries under one mutex, taken
 // once per batch. It is safe for concurrent use; create it with New.
 type Store struct {
+	dead       *storage.Ring // the dead letters
 	tally      *storage.Tally
 	stored     atomic.Uint64
 	duplicates atomic.Uint64
@@ -57,7 +61,7 @@ func New(cfg Config) *Store {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
-	return &Store{tally: storage.NewTally(cfg.MaxServices), ring: make([]models.LogEntry, cfg.MaxEntries),
+	return &Store{dead: storage.NewRing(cfg.RejectedKeep), tally: storage.NewTally(cfg.MaxServices), ring: make([]models.LogEntry, cfg.MaxEntries),
 		sizes: make([]int64, cfg.MaxEntries), maxBytes: cfg.MaxBytes, ids: make(map[models.BusID]struct{})}
 }
 
@@ -152,8 +156,16 @@ func (s *Store) Status() storage.Status {
 	return storage.Status{Backend: "memory", State: storage.StateOK, Stored: s.stored.Load(), Duplicates: s.duplicates.Load()}
 }
 
-// Rejected returns nothing: the memory store refuses no entry.
-func (s *Store) Rejected() []storage.Rejected { return nil }
+// ListRejected returns the dead letters it keeps passing f, newest first.
+// It refuses no entry itself: they are records pushers sent.
+func (s *Store) ListRejected(_ context.Context, f storage.RejectedFilter) ([]storage.Rejected, error) {
+	return s.dead.List(f), nil
+}
+
+// SetAside keeps dead letters, the newest RejectedKeep.
+func (s *Store) SetAside(ctx context.Context, rs []storage.Rejected) error {
+	return s.dead.SetAside(ctx, rs)
+}
 
 // Close refuses further saves; there is nothing to flush.
 func (s *Store) Close(context.Context) error {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,8 +27,9 @@ import (
 // service_counts and level_counts, so that the top services are read
 // through an index however many services there are; version 3 adds the
 // attrs column (jsonb); version 4 adds bus_epoch and bus_pos, an entry's
-// identity on the message bus, unique where present.
-const schemaVersion = 4
+// identity on the message bus, unique where present; version 5 adds the
+// rejected table of dead letters.
+const schemaVersion = 5
 
 // schemaLock is the advisory lock key that serialises schema creation when
 // several processors start at once.
@@ -64,6 +66,17 @@ var schema = []string{
 		n     BIGINT NOT NULL
 	)`,
 	`CREATE TABLE IF NOT EXISTS log_schema (version INT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS rejected (
+		id        BIGSERIAL PRIMARY KEY,
+		at        BIGINT  NOT NULL, -- when it was set aside, Unix ms
+		reason    TEXT    NOT NULL,
+		source    TEXT    NOT NULL DEFAULT '',
+		error     TEXT    NOT NULL DEFAULT '',
+		entry     BYTEA,            -- the entry the database refused, as JSON; NULL for a record
+		record    BYTEA,            -- the record the parser refused, as it came; NULL for an entry
+		truncated BOOLEAN NOT NULL DEFAULT false
+	)`,
+	`CREATE INDEX IF NOT EXISTS rejected_at ON rejected (at)`,
 }
 
 // fromV1 moves version 1's counts into version 2's tables.
@@ -94,6 +107,8 @@ type Config struct {
 	Instance  string // recorded with every row; required
 	Batch     storage.BatchConfig
 	Retention storage.Retention // Keep and Every; Delete and Log are set by Open
+	// KeepRejected is how long dead letters are kept (0: for ever).
+	KeepRejected time.Duration
 }
 
 // Store is a PostgreSQL-backed storage.Store.
@@ -130,6 +145,8 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	ret := cfg.Retention
 	ret.Delete, ret.Log = s.deleteOlder, logger
 	s.retention.Go(func() { ret.Run(rctx) })
+	dead := storage.Retention{Keep: cfg.KeepRejected, Delete: s.deleteRejectedOlder, Log: logger}
+	s.retention.Go(func() { dead.Run(rctx) })
 	return s, nil
 }
 
@@ -323,6 +340,17 @@ func (s *Store) Counts(ctx context.Context, top int) (storage.Counts, error) {
 
 // deleteOlder removes up to limit entries older than cutoff, of every
 // instance.
+// deleteRejectedOlder deletes up to limit dead letters set aside before
+// cutoff.
+func (s *Store) deleteRejectedOlder(ctx context.Context, cutoff int64, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx,
+		"DELETE FROM rejected WHERE id IN (SELECT id FROM rejected WHERE at < $1 ORDER BY at LIMIT $2)", cutoff, limit)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
 func (s *Store) deleteOlder(ctx context.Context, cutoff int64, limit int) (int64, error) {
 	tag, err := s.pool.Exec(ctx,
 		"DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE ts < $1 ORDER BY ts LIMIT $2)", cutoff, limit)
@@ -330,4 +358,43 @@ func (s *Store) deleteOlder(ctx context.Context, cutoff int64, limit int) (int64
 		return 0, err
 	}
 	return tag.RowsAffected(), nil
+}
+
+// WriteAside keeps dead letters: the Batcher's refused entries.
+func (w writer) WriteAside(ctx context.Context, rs []storage.Rejected) error {
+	return insertRejected(ctx, w.pool, rs)
+}
+
+// SetAside keeps dead letters in the rejected table.
+func (s *Store) SetAside(ctx context.Context, rs []storage.Rejected) error {
+	return insertRejected(ctx, s.pool, rs)
+}
+
+func insertRejected(ctx context.Context, pool *pgxpool.Pool, rs []storage.Rejected) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	var b pgx.Batch
+	for _, r := range rs {
+		var entry, record []byte
+		if r.Entry != nil {
+			entry = storage.EntryJSON(r.Entry)
+		} else {
+			record = []byte(r.Record)
+		}
+		b.Queue(`INSERT INTO rejected (at, reason, source, error, entry, record, truncated) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			r.At.UnixMilli(), r.Reason, r.Source, r.Error, entry, record, r.Truncated)
+	}
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, &b).Close() })
+}
+
+// ListRejected reads dead letters passing f, newest first.
+func (s *Store) ListRejected(ctx context.Context, f storage.RejectedFilter) ([]storage.Rejected, error) {
+	q, args := storage.RejectedSQL(f, func(n int) string { return "$" + strconv.Itoa(n) })
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return storage.ScanRejected(rows)
 }

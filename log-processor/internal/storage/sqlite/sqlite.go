@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -28,8 +29,9 @@ import (
 // service_counts and level_counts, so that the top services are read
 // through an index however many services there are; version 3 adds the
 // attrs column; version 4 adds bus_epoch and bus_pos, an entry's identity
-// on the message bus, unique where present.
-const schemaVersion = 4
+// on the message bus, unique where present; version 5 adds the rejected
+// table of dead letters.
+const schemaVersion = 5
 
 // rowsPerInsert is how many rows one INSERT statement carries.
 const rowsPerInsert = 100
@@ -74,7 +76,21 @@ var schema = []string{
 		level TEXT    NOT NULL PRIMARY KEY,
 		n     INTEGER NOT NULL
 	) WITHOUT ROWID`,
+	rejectedTable,
+	`CREATE INDEX IF NOT EXISTS rejected_at ON rejected (at)`,
 }
+
+// rejectedTable keeps the dead letters (storage.Rejected).
+const rejectedTable = `CREATE TABLE IF NOT EXISTS rejected (
+		id        INTEGER PRIMARY KEY AUTOINCREMENT,
+		at        INTEGER NOT NULL, -- when it was set aside, Unix ms
+		reason    TEXT    NOT NULL,
+		source    TEXT    NOT NULL DEFAULT '',
+		error     TEXT    NOT NULL DEFAULT '',
+		entry     BLOB,             -- the entry the database refused, as JSON; NULL for a record
+		record    BLOB,             -- the record the parser refused, as it came; NULL for an entry
+		truncated INTEGER NOT NULL DEFAULT 0
+	)`
 
 // fromV1 moves version 1's counts into version 2's tables; fromV2 adds
 // version 3's column. (CREATE TABLE IF NOT EXISTS leaves an older logs
@@ -95,6 +111,51 @@ var (
 	busIndex = `CREATE UNIQUE INDEX IF NOT EXISTS logs_bus ON logs (bus_epoch, bus_pos) WHERE bus_pos IS NOT NULL`
 )
 
+// WriteAside keeps dead letters: the Batcher's refused entries.
+func (w writer) WriteAside(ctx context.Context, rs []storage.Rejected) error {
+	return insertRejected(ctx, w.db, rs)
+}
+
+// SetAside keeps dead letters in the rejected table.
+func (s *Store) SetAside(ctx context.Context, rs []storage.Rejected) error {
+	return insertRejected(ctx, s.write, rs)
+}
+
+func insertRejected(ctx context.Context, db *sql.DB, rs []storage.Rejected) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, r := range rs {
+		var entry, record any
+		if r.Entry != nil {
+			entry = storage.EntryJSON(r.Entry)
+		} else {
+			record = []byte(r.Record)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rejected (at, reason, source, error, entry, record, truncated) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			r.At.UnixMilli(), r.Reason, r.Source, r.Error, entry, record, r.Truncated); err != nil {
+			return fmt.Errorf("set aside: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// ListRejected reads dead letters passing f, newest first.
+func (s *Store) ListRejected(ctx context.Context, f storage.RejectedFilter) ([]storage.Rejected, error) {
+	q, args := storage.RejectedSQL(f, func(int) string { return "?" })
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return storage.ScanRejected(rows)
+}
+
 // insertColumns are the columns WriteBatch fills.
 var insertColumns = append(slices.Clone(storage.Columns), storage.BusColumns...)
 
@@ -103,6 +164,8 @@ type Config struct {
 	Path      string // file path; created if missing
 	Batch     storage.BatchConfig
 	Retention storage.Retention // Keep and Every; Delete and Log are set by Open
+	// KeepRejected is how long dead letters are kept (0: for ever).
+	KeepRejected time.Duration
 }
 
 // Store is an SQLite-backed storage.Store.
@@ -147,6 +210,8 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	ret := cfg.Retention
 	ret.Delete, ret.Log = s.deleteOlder, logger
 	s.retention.Go(func() { ret.Run(rctx) })
+	dead := storage.Retention{Keep: cfg.KeepRejected, Delete: s.deleteRejectedOlder, Log: logger}
+	s.retention.Go(func() { dead.Run(rctx) })
 	return s, nil
 }
 
@@ -394,6 +459,17 @@ func (s *Store) Counts(ctx context.Context, top int) (storage.Counts, error) {
 }
 
 // deleteOlder removes up to limit entries older than cutoff.
+// deleteRejectedOlder deletes up to limit dead letters set aside before
+// cutoff.
+func (s *Store) deleteRejectedOlder(ctx context.Context, cutoff int64, limit int) (int64, error) {
+	res, err := s.write.ExecContext(ctx,
+		"DELETE FROM rejected WHERE id IN (SELECT id FROM rejected WHERE at < ? ORDER BY at LIMIT ?)", cutoff, limit)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 func (s *Store) deleteOlder(ctx context.Context, cutoff int64, limit int) (int64, error) {
 	res, err := s.write.ExecContext(ctx,
 		"DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE ts < ? ORDER BY ts LIMIT ?)", cutoff, limit)

@@ -72,6 +72,7 @@ func Run(t *testing.T, o Options) {
 	t.Run("LargestAcceptedEntry", func(t *testing.T) { testLargest(t, o) })
 	t.Run("AttrFilter", func(t *testing.T) { testAttrFilter(t, o) })
 	t.Run("Sync", func(t *testing.T) { testSync(t, o) })
+	t.Run("DeadLetters", func(t *testing.T) { testDeadLetters(t, o) })
 	if o.Dedup {
 		t.Run("RedeliveredStoredOnce", func(t *testing.T) { testRedelivered(t, o) })
 	}
@@ -210,13 +211,13 @@ func testPoison(t *testing.T, o Options) {
 	if n := sum(st.RejectedReasons); n != 3 {
 		t.Errorf("rejected reasons %v add up to %d, want 3", st.RejectedReasons, n)
 	}
-	rej := s.Rejected()
-	if len(rej) != 3 {
-		t.Fatalf("Rejected() = %d entries, want 3", len(rej))
+	rej, err := s.ListRejected(context.Background(), storage.RejectedFilter{})
+	if err != nil || len(rej) != 3 {
+		t.Fatalf("ListRejected = %d dead letters, %v; want 3", len(rej), err)
 	}
 	for _, r := range rej {
-		if r.Reason == "" || r.Error == "" || r.Entry.Message == "" {
-			t.Errorf("rejected entry without reason or content: %+v", r)
+		if r.Reason == "" || r.Error == "" || r.Entry == nil || r.Entry.Message == "" || r.ID == 0 {
+			t.Errorf("dead letter without reason, content or id: %+v", r)
 		}
 	}
 	if c, err := s.Counts(context.Background(), 0); err != nil || c.Total != 997 {
@@ -474,9 +475,73 @@ func testCloseFlushes(t *testing.T, o Options) {
 	}
 }
 
+// testDeadLetters: records set aside are listed newest first, with their
+// reason, source and text, filtered by reason and source and paged by id.
+func testDeadLetters(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	ctx := context.Background()
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	var rs []storage.Rejected
+	for i := range 6 {
+		reason, source := "invalid_level", "push:a:http"
+		if i%2 == 1 {
+			reason = "field_too_long"
+		}
+		if i >= 4 {
+			source = "push:b:otlp"
+		}
+		rs = append(rs, storage.Rejected{Record: fmt.Sprintf(`{"level":"LOUD","msg":"r%d"}`, i), Reason: reason, Source: source, At: at})
+	}
+	rs[5].Record, rs[5].Truncated = "bad \ufffd \u00e9", true
+	if err := s.SetAside(ctx, rs[:3]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAside(ctx, rs[3:]); err != nil {
+		t.Fatal(err)
+	}
+	list := func(f storage.RejectedFilter) []storage.Rejected {
+		t.Helper()
+		got, err := s.ListRejected(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	all := list(storage.RejectedFilter{})
+	if len(all) != 6 {
+		t.Fatalf("ListRejected = %d, want 6", len(all))
+	}
+	if all[0].Record != "bad \ufffd \u00e9" || !all[0].Truncated || all[0].Source != "push:b:otlp" || !all[0].At.Equal(at) {
+		t.Errorf("newest = %+v, want the last set aside, its text, truncated, with its source and time", all[0])
+	}
+	if all[5].Record != `{"level":"LOUD","msg":"r0"}` || all[5].Reason != "invalid_level" || all[5].Entry != nil {
+		t.Errorf("oldest = %+v", all[5])
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].ID >= all[i-1].ID {
+			t.Fatalf("ids not newest first: %d then %d", all[i-1].ID, all[i].ID)
+		}
+	}
+	if got := list(storage.RejectedFilter{Reason: "field_too_long"}); len(got) != 3 {
+		t.Errorf("by reason: %d, want 3", len(got))
+	}
+	if got := list(storage.RejectedFilter{Source: "push:b:otlp", Reason: "invalid_level"}); len(got) != 1 || got[0].Record != `{"level":"LOUD","msg":"r4"}` {
+		t.Errorf("by source and reason: %+v", got)
+	}
+	page := list(storage.RejectedFilter{Limit: 2})
+	next := list(storage.RejectedFilter{Limit: 2, Before: page[1].ID})
+	if len(page) != 2 || len(next) != 2 || next[0].ID != all[2].ID || next[1].ID != all[3].ID {
+		t.Errorf("pages %+v then %+v, want the 6 in order", page, next)
+	}
+}
+
 func testReopen(t *testing.T, o Options) {
 	s := o.Open(t)
 	save(t, s, entries(9))
+	if err := s.SetAside(context.Background(), []storage.Rejected{{Record: "{", Reason: "invalid_json", At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
 	closeStore(t, s)
 	s = o.Reopen(t)
 	defer closeStore(t, s)
@@ -489,6 +554,9 @@ func testReopen(t *testing.T, o Options) {
 	}
 	if n := len(query(t, s, storage.Filter{Level: "WARN"})); n != 3 {
 		t.Errorf("%d WARN entries after reopening, want 3", n)
+	}
+	if rs, err := s.ListRejected(context.Background(), storage.RejectedFilter{}); err != nil || len(rs) != 1 || rs[0].Record != "{" {
+		t.Errorf("dead letters after reopening = %+v, %v; want the one set aside", rs, err)
 	}
 }
 
