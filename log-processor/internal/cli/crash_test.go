@@ -272,12 +272,15 @@ func startPGCluster(t *testing.T) *pgCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("bash", script, "start").Output()
+	var stderr strings.Builder
+	cmd := exec.Command("bash", script, "start")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
 		if os.Getenv("LOGPROC_REQUIRE_POSTGRES") == "1" {
-			t.Fatalf("start a PostgreSQL server: %v", err)
+			t.Fatalf("start a PostgreSQL server: %v\n%s", err, stderr.String())
 		}
-		t.Skipf("no PostgreSQL server to start here: %v", err)
+		t.Skipf("no PostgreSQL server to start here: %v\n%s", err, stderr.String())
 	}
 	c := &pgCluster{script: script}
 	for line := range strings.SplitSeq(string(out), "\n") {
