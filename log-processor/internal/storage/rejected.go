@@ -105,6 +105,28 @@ func (g *Ring) SetAside(_ context.Context, rs []Rejected) error {
 	return nil
 }
 
+// RejectedInsertSQL inserts one dead letter, with RejectedValues's values
+// for placeholder(1) to placeholder(7).
+func RejectedInsertSQL(placeholder func(n int) string) string {
+	ps := make([]string, 7)
+	for i := range ps {
+		ps[i] = placeholder(i + 1)
+	}
+	return "INSERT INTO rejected (at, reason, source, error, entry, record, truncated) VALUES (" + strings.Join(ps, ", ") + ")"
+}
+
+// RejectedValues are r's values for RejectedInsertSQL: the entry as JSON
+// or the record's bytes, the other NULL.
+func RejectedValues(r *Rejected) []any {
+	var entry, record []byte
+	if r.Entry != nil {
+		entry = EntryJSON(r.Entry)
+	} else {
+		record = []byte(r.Record)
+	}
+	return []any{r.At.UnixMilli(), r.Reason, r.Source, r.Error, entry, record, r.Truncated}
+}
+
 // RejectedSQL is the query for the dead letters passing f, newest first,
 // over the rejected table both SQL backends keep, with placeholder(n)
 // writing the nth parameter.

@@ -95,7 +95,7 @@ var (
 
 // dialect is PostgreSQL's way of writing a query.
 var dialect = storage.Dialect{
-	Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
+	Placeholder: placeholder,
 	Contains:    "strpos(message, %s) > 0",
 	Attr:        "attrs->>%k = %v",
 	AttrKey:     func(name string) any { return name },
@@ -375,22 +375,16 @@ func insertRejected(ctx context.Context, pool *pgxpool.Pool, rs []storage.Reject
 		return nil
 	}
 	var b pgx.Batch
-	for _, r := range rs {
-		var entry, record []byte
-		if r.Entry != nil {
-			entry = storage.EntryJSON(r.Entry)
-		} else {
-			record = []byte(r.Record)
-		}
-		b.Queue(`INSERT INTO rejected (at, reason, source, error, entry, record, truncated) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			r.At.UnixMilli(), r.Reason, r.Source, r.Error, entry, record, r.Truncated)
+	insert := storage.RejectedInsertSQL(placeholder)
+	for i := range rs {
+		b.Queue(insert, storage.RejectedValues(&rs[i])...)
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, &b).Close() })
 }
 
 // ListRejected reads dead letters passing f, newest first.
 func (s *Store) ListRejected(ctx context.Context, f storage.RejectedFilter) ([]storage.Rejected, error) {
-	q, args := storage.RejectedSQL(f, func(n int) string { return "$" + strconv.Itoa(n) })
+	q, args := storage.RejectedSQL(f, placeholder)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -398,3 +392,6 @@ func (s *Store) ListRejected(ctx context.Context, f storage.RejectedFilter) ([]s
 	defer rows.Close()
 	return storage.ScanRejected(rows)
 }
+
+// placeholder writes PostgreSQL's nth parameter.
+func placeholder(n int) string { return "$" + strconv.Itoa(n) }

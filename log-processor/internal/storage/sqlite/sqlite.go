@@ -130,15 +130,9 @@ func insertRejected(ctx context.Context, db *sql.DB, rs []storage.Rejected) erro
 		return err
 	}
 	defer tx.Rollback()
-	for _, r := range rs {
-		var entry, record any
-		if r.Entry != nil {
-			entry = storage.EntryJSON(r.Entry)
-		} else {
-			record = []byte(r.Record)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO rejected (at, reason, source, error, entry, record, truncated) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			r.At.UnixMilli(), r.Reason, r.Source, r.Error, entry, record, r.Truncated); err != nil {
+	insert := storage.RejectedInsertSQL(func(int) string { return "?" })
+	for i := range rs {
+		if _, err := tx.ExecContext(ctx, insert, storage.RejectedValues(&rs[i])...); err != nil {
 			return fmt.Errorf("set aside: %w", err)
 		}
 	}
