@@ -58,9 +58,21 @@ start)
   as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; cleanup; fail "initdb failed (above)"; }
   started=1
-  echo "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" >"$dir/options"
-  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/options")" start >&2 \
-    || { cat "$dir/server.log" >&2; cleanup; fail "the server did not start on port $port (log above)"; }
+  # A port nobody listens on may still be bound (a client's ephemeral
+  # port, say): when the server cannot bind it, the next one is tried.
+  while :; do
+    echo "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" >"$dir/options"
+    rm -f "$dir/server.log"
+    if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/options")" start >&2; then
+      break
+    fi
+    if grep -q "could not bind\|could not create any TCP/IP sockets" "$dir/server.log" && [ "$port" -lt "$last" ]; then
+      port=$((port + 1))
+      while port_busy "$port" && [ "$port" -lt "$last" ]; do port=$((port + 1)); done
+      continue
+    fi
+    cat "$dir/server.log" >&2; cleanup; fail "the server did not start on port $port (log above)"
+  done
   as_owner "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -qc "CREATE DATABASE logproc_test" >&2 \
     || { cleanup; fail "could not create the test database"; }
   trap - ERR
