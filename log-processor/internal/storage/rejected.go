@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -54,8 +53,7 @@ func EntryJSON(e *models.LogEntry) []byte {
 }
 
 // Ring keeps the newest dead letters in memory, numbering them: the
-// memory store's dead letters, and a database's when it cannot write them.
-// Safe for concurrent use.
+// memory store's. Safe for concurrent use.
 type Ring struct {
 	mu   sync.Mutex
 	keep int
@@ -97,12 +95,6 @@ func (g *Ring) List(f RejectedFilter) []Rejected {
 		}
 	}
 	return out
-}
-
-// SetAside keeps rs in the ring (a store without durable dead letters).
-func (g *Ring) SetAside(_ context.Context, rs []Rejected) error {
-	g.Add(rs)
-	return nil
 }
 
 // RejectedInsertSQL inserts one dead letter, with RejectedValues's values

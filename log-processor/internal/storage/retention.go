@@ -18,6 +18,14 @@ type Retention struct {
 	Log    *slog.Logger
 }
 
+// DeleteBeforeSQL is a retention batch's statement for the SQL backends:
+// rows of table whose column is before the first parameter, the oldest
+// first, at most the second (placeholders cutoff and limit).
+func DeleteBeforeSQL(table, column, cutoff, limit string) string {
+	return "DELETE FROM " + table + " WHERE id IN (SELECT id FROM " + table + " WHERE " + column + " < " + cutoff +
+		" ORDER BY " + column + " LIMIT " + limit + ")"
+}
+
 // retentionPause separates delete batches, leaving the database to ingest.
 const retentionPause = 20 * time.Millisecond
 

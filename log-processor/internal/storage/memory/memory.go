@@ -163,8 +163,9 @@ func (s *Store) ListRejected(_ context.Context, f storage.RejectedFilter) ([]sto
 }
 
 // SetAside keeps dead letters, the newest RejectedKeep.
-func (s *Store) SetAside(ctx context.Context, rs []storage.Rejected) error {
-	return s.dead.SetAside(ctx, rs)
+func (s *Store) SetAside(_ context.Context, rs []storage.Rejected) error {
+	s.dead.Add(rs)
+	return nil
 }
 
 // Close refuses further saves; there is nothing to flush.

@@ -143,9 +143,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	rctx, cancel := context.WithCancel(context.Background())
 	s.stopRetention = cancel
 	ret := cfg.Retention
-	ret.Delete, ret.Log = s.deleteOlder, logger
+	ret.Delete, ret.Log = s.deleteBefore("logs", "ts"), logger
 	s.retention.Go(func() { ret.Run(rctx) })
-	dead := storage.Retention{Keep: cfg.KeepRejected, Delete: s.deleteRejectedOlder, Log: logger}
+	dead := storage.Retention{Keep: cfg.KeepRejected, Delete: s.deleteBefore("rejected", "at"), Log: logger}
 	s.retention.Go(func() { dead.Run(rctx) })
 	return s, nil
 }
@@ -338,26 +338,18 @@ func (s *Store) Counts(ctx context.Context, top int) (storage.Counts, error) {
 	return storage.ScanCounts(levels, services)
 }
 
-// deleteOlder removes up to limit entries older than cutoff, of every
+// deleteBefore returns a retention's Delete: up to limit rows of table
+// whose column (Unix ms) is before cutoff, the oldest first, of every
 // instance.
-// deleteRejectedOlder deletes up to limit dead letters set aside before
-// cutoff.
-func (s *Store) deleteRejectedOlder(ctx context.Context, cutoff int64, limit int) (int64, error) {
-	tag, err := s.pool.Exec(ctx,
-		"DELETE FROM rejected WHERE id IN (SELECT id FROM rejected WHERE at < $1 ORDER BY at LIMIT $2)", cutoff, limit)
-	if err != nil {
-		return 0, err
+func (s *Store) deleteBefore(table, column string) func(ctx context.Context, cutoff int64, limit int) (int64, error) {
+	q := storage.DeleteBeforeSQL(table, column, "$1", "$2")
+	return func(ctx context.Context, cutoff int64, limit int) (int64, error) {
+		tag, err := s.pool.Exec(ctx, q, cutoff, limit)
+		if err != nil {
+			return 0, err
+		}
+		return tag.RowsAffected(), nil
 	}
-	return tag.RowsAffected(), nil
-}
-
-func (s *Store) deleteOlder(ctx context.Context, cutoff int64, limit int) (int64, error) {
-	tag, err := s.pool.Exec(ctx,
-		"DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE ts < $1 ORDER BY ts LIMIT $2)", cutoff, limit)
-	if err != nil {
-		return 0, err
-	}
-	return tag.RowsAffected(), nil
 }
 
 // WriteAside keeps dead letters: the Batcher's refused entries.
