@@ -64,6 +64,37 @@ func TestParseFilter(t *testing.T) {
 	}
 }
 
+func TestParseRejectedFilter(t *testing.T) {
+	tests := []struct {
+		query string
+		want  storage.RejectedFilter
+		err   string
+	}{
+		{"", storage.RejectedFilter{}, ""},
+		{"reason=invalid_level&source=push:b&before=9&limit=5", storage.RejectedFilter{Reason: "invalid_level", Source: "push:b", Before: 9, Limit: 5}, ""},
+		{"id=3,%205,8", storage.RejectedFilter{IDs: []int64{3, 5, 8}, Limit: 3}, ""},
+		{"id=3&limit=2000", storage.RejectedFilter{IDs: []int64{3}, Limit: storage.MaxLimit}, ""},
+		{"id=3,,4", storage.RejectedFilter{}, "want positive integers"},
+		{"id=-1", storage.RejectedFilter{}, "want positive integers"},
+		{"id=1&id=2", storage.RejectedFilter{}, "given 2 times"},
+		{"id=" + strings.Repeat("1,", storage.MaxLimit) + "1", storage.RejectedFilter{}, "at most 1000"},
+		{"ids=1", storage.RejectedFilter{}, "unknown query parameter"},
+	}
+	for _, tc := range tests {
+		q, _ := url.ParseQuery(tc.query)
+		f, err := ParseRejectedFilter(q)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseRejectedFilter(%q) = %v, want an error containing %q", tc.query, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(f, tc.want) {
+			t.Errorf("ParseRejectedFilter(%q) = %+v, %v; want %+v", tc.query, f, err, tc.want)
+		}
+	}
+}
+
 // fake is a pipeline with fixed answers. A query blocks while block is
 // set, until it is closed.
 type fake struct {
@@ -81,6 +112,10 @@ func handler(f *fake, opts Options) http.Handler {
 
 func (f *fake) ListRejected(context.Context, storage.RejectedFilter) ([]storage.Rejected, error) {
 	return []storage.Rejected{}, nil
+}
+
+func (f *fake) Replay(_ context.Context, flt storage.RejectedFilter) (pipeline.Replayed, error) {
+	return pipeline.Replayed{Stored: len(flt.IDs), Items: []pipeline.ReplayItem{}}, nil
 }
 
 func (f *fake) StatsWithTotals(context.Context) pipeline.Stats { return pipeline.Stats{Workers: 3} }
@@ -113,6 +148,9 @@ func TestHandler(t *testing.T) {
 		{"GET", "/stats", 200, `"Workers": 3`},
 		{"GET", "/logs?level=error&limit=7", 200, "[]\n"},
 		{"GET", "/logs?level=nope", 400, `invalid level="nope"`},
+		{"POST", "/logs/rejected/replay?id=4,9", 200, `"stored": 2`},
+		{"POST", "/logs/rejected/replay?id=x", 400, `want positive integers`},
+		{"GET", "/logs/rejected/replay", 405, ""},
 		{"POST", "/stats", 405, ""},
 		{"GET", "/nope", 404, ""},
 	}
@@ -149,6 +187,8 @@ func TestToken(t *testing.T) {
 		path, auth string
 		code       int
 	}{
+		{"POST /logs/rejected/replay", "", 401},
+		{"POST /logs/rejected/replay", "Bearer s3cret", 200},
 		{"/logs", "", 401},
 		{"/logs", "Bearer wrong", 401},
 		{"/logs", "Basic s3cret", 401},
@@ -162,7 +202,11 @@ func TestToken(t *testing.T) {
 		{"/readyz", "", 503},
 	}
 	for _, tc := range tests {
-		req, _ := http.NewRequest("GET", srv.URL+tc.path, nil)
+		method, path, ok := strings.Cut(tc.path, " ")
+		if !ok {
+			method, path = "GET", tc.path
+		}
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
 		if tc.auth != "" {
 			req.Header.Set("Authorization", tc.auth)
 		}

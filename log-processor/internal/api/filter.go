@@ -97,7 +97,8 @@ func parseTime(v string) (int64, error) {
 }
 
 // ParseRejectedFilter reads GET /logs/rejected's query: reason, source,
-// before (an id: the page after the one whose last id it is) and limit.
+// id (a comma-separated list, at most storage.MaxLimit), before (an id: the
+// page after the one whose last id it is) and limit.
 func ParseRejectedFilter(q url.Values) (storage.RejectedFilter, error) {
 	var f storage.RejectedFilter
 	for key, vals := range q {
@@ -110,6 +111,18 @@ func ParseRejectedFilter(q url.Values) (storage.RejectedFilter, error) {
 			f.Reason = v
 		case "source":
 			f.Source = v
+		case "id":
+			ids := strings.Split(v, ",")
+			if len(ids) > storage.MaxLimit {
+				return f, fmt.Errorf("id: %d ids, at most %d at a time", len(ids), storage.MaxLimit)
+			}
+			for _, s := range ids {
+				n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+				if err != nil || n <= 0 {
+					return f, fmt.Errorf("id=%q: want positive integers, comma-separated", v)
+				}
+				f.IDs = append(f.IDs, n)
+			}
 		case "before", "limit":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n <= 0 {
@@ -121,8 +134,11 @@ func ParseRejectedFilter(q url.Values) (storage.RejectedFilter, error) {
 				f.Limit = int(min(n, storage.MaxLimit))
 			}
 		default:
-			return f, fmt.Errorf("unknown query parameter %q (want reason, source, before or limit)", key)
+			return f, fmt.Errorf("unknown query parameter %q (want reason, source, id, before or limit)", key)
 		}
+	}
+	if len(f.IDs) > 0 && f.Limit == 0 {
+		f.Limit = min(len(f.IDs), storage.MaxLimit)
 	}
 	return f, nil
 }

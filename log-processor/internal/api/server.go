@@ -5,6 +5,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -12,16 +13,18 @@ import (
 	"time"
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/queue"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/tail"
 	"github.com/logpipeline/log-processing-service/pkg/bearer"
 )
 
 // Pipeline is what the API reads of the pipeline: its counters and its
-// readiness.
+// readiness; and the replay of dead letters.
 type Pipeline interface {
 	StatsWithTotals(ctx context.Context) pipeline.Stats
 	Ready() pipeline.Readiness
+	Replay(ctx context.Context, f storage.RejectedFilter) (pipeline.Replayed, error)
 }
 
 // Store is what the API reads of storage (storage.Store has it).
@@ -62,6 +65,7 @@ type Options struct {
 //	GET /stats    the pipeline's counters as JSON
 //	GET /logs     stored entries, newest first, filtered by the query string (token)
 //	GET /logs/rejected  the newest entries storage refused, newest first (token)
+//	POST /logs/rejected/replay  submits chosen dead letters again (token)
 //	/debug/pprof/ the Go profiler, with Options.Pprof (token)
 //
 // Routes marked (token) require Options.Token when it is set.
@@ -110,20 +114,27 @@ func NewHandler(p Pipeline, store Store, hub *tail.Hub, opts Options, logger *sl
 		writeJSON(w, http.StatusOK, p.StatsWithTotals(r.Context()), logger)
 	})
 	queries := make(chan struct{}, opts.MaxQueries) // a slot per query being served
+	// enter takes a query slot, or answers 503 and returns false.
+	enter := func(w http.ResponseWriter) bool {
+		select {
+		case queries <- struct{}{}:
+			return true
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "too many /logs queries at once; retry shortly", http.StatusServiceUnavailable)
+			return false
+		}
+	}
 	mux.HandleFunc("GET /logs", guard(func(w http.ResponseWriter, r *http.Request) {
 		f, err := ParseFilter(r.URL.Query())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		select {
-		case queries <- struct{}{}:
-			defer func() { <-queries }()
-		default:
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "too many /logs queries at once; retry shortly", http.StatusServiceUnavailable)
+		if !enter(w) {
 			return
 		}
+		defer func() { <-queries }()
 		recs, err := store.Query(r.Context(), f)
 		if err != nil {
 			logger.Warn("query logs", "err", err)
@@ -145,6 +156,30 @@ func NewHandler(p Pipeline, store Store, hub *tail.Hub, opts Options, logger *sl
 		}
 		writeJSON(w, http.StatusOK, rej, logger)
 	}))
+	mux.HandleFunc("POST /logs/rejected/replay", guard(func(w http.ResponseWriter, r *http.Request) {
+		f, err := ParseRejectedFilter(r.URL.Query())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if !enter(w) {
+			return
+		}
+		defer func() { <-queries }()
+		out, err := p.Replay(r.Context(), f)
+		switch {
+		case err == nil:
+			writeJSON(w, http.StatusOK, out, logger)
+		case errors.Is(err, pipeline.ErrNoIngest):
+			http.Error(w, err.Error(), http.StatusConflict)
+		case errors.Is(err, queue.ErrTooLarge):
+			http.Error(w, "the chosen dead letters hold more entries than the queue can take at once: choose fewer (limit=, id=)", http.StatusRequestEntityTooLarge)
+		default: // the queue is full, the store is failing or did not confirm in time: nothing was let go
+			logger.Warn("replay dead letters", "err", err)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "replay not confirmed, nothing let go; retry: "+err.Error(), http.StatusServiceUnavailable)
+		}
+	}))
 	return mux
 }
 
@@ -155,13 +190,14 @@ GET /healthz         liveness: 200 "ok" while the process runs
 GET /readyz          readiness: 200 when every source is connected and storage writes, else 503
 GET /stats           every counter, as JSON
 GET /logs            stored entries, newest first: ?service= &level= &since= &until= &contains= &limit=
-GET /logs/rejected   dead letters, newest first: ?reason= &source= &before= &limit=
+GET /logs/rejected   dead letters, newest first: ?reason= &source= &id= &before= &limit=
+POST /logs/rejected/replay  submits the dead letters chosen as for GET again; lets go of those now stored
 GET /logs/tail       entries as they are stored, as Server-Sent Events (?format=ndjson for lines); same filters as /logs
 GET /metrics         Prometheus metrics
 GET / (a browser)    the dashboard
 GET /debug/pprof/    the Go profiler, with --pprof
 
-/logs, /logs/rejected and /debug/pprof/ need "Authorization: Bearer <token>" when an API token is set.
+/logs, /logs/rejected (and its replay) and /debug/pprof/ need "Authorization: Bearer <token>" when an API token is set.
 `
 
 // requireToken answers 401 unless the request carries token as a bearer

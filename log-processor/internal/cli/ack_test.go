@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -8,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/poll"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/postgres/pgtest"
 )
 
@@ -205,6 +208,83 @@ func TestDeadLetters(t *testing.T) {
 	p = startProcessor(t, args...)
 	if got := get(""); len(got) != 2 {
 		t.Fatalf("after a restart: %d dead letters, want 2", len(got))
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReplayDeadLetters: records refused for a bound are kept; after a
+// restart with the bound raised, a replay stores them (with the service
+// their path gave them) and lets them go, keeps the one still refused,
+// and a second replay of the same ids finds nothing to do.
+func TestReplayDeadLetters(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "logs.db")
+	args := []string{"--ingest-addr", "127.0.0.1:0", "--storage", "sqlite", "--dsn", dsn, "--flush-interval", "20ms"}
+	p := startProcessor(t, append(args, "--message-max-bytes", "16")...)
+	now := time.Now().UnixMilli()
+	body := fmt.Sprintf(`{"timestamp":%d,"level":"INFO","service":"rp","message":"short"}
+{"timestamp":%d,"level":"WARN","service":"rp","message":"a message longer than sixteen bytes"}
+{"timestamp":%d,"level":"ERROR","message":"no service, and longer than sixteen bytes"}
+{"timestamp":%d,"level":"LOUD","service":"rp","message":"bad level"}
+`, now, now, now, now)
+	resp, err := http.Post("http://"+p.ingest+"/ingest", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	p = startProcessor(t, args...)
+	replay := func(query string) (int, pipeline.Replayed) {
+		t.Helper()
+		resp, err := http.Post(p.api+"/logs/rejected/replay?"+query, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out pipeline.Replayed
+		if resp.StatusCode == http.StatusOK {
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return resp.StatusCode, out
+	}
+	var before []storage.Rejected
+	getJSON(t, p.api+"/logs/rejected", &before)
+	if len(before) != 3 {
+		t.Fatalf("dead letters before the replay: %+v, want 3", before)
+	}
+	code, out := replay("")
+	if code != http.StatusOK || out.Stored != 2 || out.Refused != 1 || len(out.Items) != 3 ||
+		out.Items[0].Status != pipeline.ReplayRefused || out.Items[0].Reason != "invalid_level" {
+		t.Fatalf("replay = %d %+v, want 2 stored and the bad level refused", code, out)
+	}
+	var logs []storage.Record
+	getJSON(t, p.api+"/logs?level=ERROR", &logs)
+	if len(logs) != 1 || logs[0].Service != "anonymous" || logs[0].Source != "push:anonymous" || !strings.HasPrefix(logs[0].Message, "no service") {
+		t.Errorf("the replayed record without a service = %+v, want it stored under its path's service and source", logs)
+	}
+	getJSON(t, p.api+"/logs?service=rp&level=WARN", &logs)
+	if len(logs) != 1 || !strings.HasPrefix(logs[0].Message, "a message longer") {
+		t.Errorf("WARN entries of rp after the replay: %+v, want the long one", logs)
+	}
+	var after []storage.Rejected
+	getJSON(t, p.api+"/logs/rejected", &after)
+	if len(after) != 1 || after[0].Reason != "invalid_level" {
+		t.Errorf("dead letters after the replay: %+v, want the bad level only", after)
+	}
+	ids := fmt.Sprintf("id=%d,%d", out.Items[1].ID, out.Items[2].ID)
+	if code, again := replay(ids); code != http.StatusOK || again.Stored != 0 || len(again.Items) != 0 {
+		t.Errorf("replay of the stored ids again = %d %+v, want nothing to do", code, again)
+	}
+	var st pipeline.Stats
+	getJSON(t, p.api+"/stats", &st)
+	if st.Storage.Totals == nil || st.Storage.Totals.Total != 3 {
+		t.Errorf("stored entries in all = %+v, want 3", st.Storage.Totals)
 	}
 	if err := p.stop(t); err != nil {
 		t.Fatal(err)

@@ -108,7 +108,7 @@ func (in *Intake) parse(p *parser.Parser, b *Batch, record []byte, now time.Time
 	e, r := p.Parse(record, now)
 	if r != parser.Multi {
 		if r.IsError() && in.sink.keep > 0 {
-			in.keepRefused(b, r, record)
+			in.keepRefused(b, r, record, p.DefaultService)
 		}
 		return r, in.Add(b, e, r, now)
 	}
@@ -125,13 +125,13 @@ func (in *Intake) parse(p *parser.Parser, b *Batch, record []byte, now time.Time
 // and MaxRefusedBytesKept bytes a request, so that it never waits for
 // the in-flight budget (a request that refuses records must not be slowed
 // by keeping them) and its cost stays small.
-func (in *Intake) keepRefused(b *Batch, r parser.Reason, record []byte) {
+func (in *Intake) keepRefused(b *Batch, r parser.Reason, record []byte, service string) {
 	n := min(len(record), in.sink.keep, MaxRefusedBytesKept-b.refusedBytes)
 	if len(b.refused) >= MaxRefusalsKept || n <= 0 {
 		return
 	}
 	b.refusedBytes += n
-	b.refused = append(b.refused, Refusal{Reason: r, Record: bytes.Clone(record[:n]), Truncated: n < len(record)})
+	b.refused = append(b.refused, Refusal{Reason: r, Record: bytes.Clone(record[:n]), Truncated: n < len(record), Service: service})
 }
 
 // Add takes one record's outcome into b: r, and e when r says it is a

@@ -57,12 +57,14 @@ type Sink struct {
 	setAside func(ctx context.Context, source string, rs []Refusal) error
 }
 
-// Refusal is a record the parser refused on a request path: its reason
-// and its first bytes, kept as a dead letter.
+// Refusal is a record the parser refused on a request path: its reason,
+// its first bytes and the service it was parsed with, kept as a dead
+// letter.
 type Refusal struct {
 	Reason    parser.Reason
 	Record    []byte
 	Truncated bool
+	Service   string
 }
 
 // MaxRefusalsKept and MaxRefusedBytesKept bound the refused records of
@@ -133,6 +135,10 @@ func NewSink(cfg SinkConfig) *Sink {
 func (s *Sink) SetAsideWith(f func(ctx context.Context, source string, rs []Refusal) error) {
 	s.setAside = f
 }
+
+// AckTimeout returns how long, at most, a request waits for its entries
+// to be stored.
+func (s *Sink) AckTimeout() time.Duration { return s.ackTimeout }
 
 // Ack returns when the sink's requests are acknowledged.
 func (s *Sink) Ack() Ack { return s.ack }

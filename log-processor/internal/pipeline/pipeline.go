@@ -210,7 +210,7 @@ func (p *Pipeline) setAside(ctx context.Context, source string, rs []intake.Refu
 	out := make([]storage.Rejected, len(rs))
 	for i, r := range rs {
 		out[i] = storage.Rejected{Record: strings.ToValidUTF8(string(r.Record), "\uFFFD"), Truncated: r.Truncated,
-			Reason: r.Reason.String(), Source: source, At: now}
+			Service: r.Service, Reason: r.Reason.String(), Source: source, At: now}
 	}
 	return p.store.SetAside(ctx, out)
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,20 +21,26 @@ type Rejected struct {
 	Entry *models.LogEntry `json:"entry,omitempty"`
 	// Record is the record the parser refused, as it came (its first
 	// bytes, Truncated when cut); empty for an entry.
-	Record    string    `json:"record,omitempty"`
-	Truncated bool      `json:"truncated,omitempty"`
-	Reason    string    `json:"reason"`
-	Source    string    `json:"source,omitempty"`
-	Error     string    `json:"error,omitempty"`
-	At        time.Time `json:"at"`
+	Record    string `json:"record,omitempty"`
+	Truncated bool   `json:"truncated,omitempty"`
+	// Service is the service a record that names none was given on its
+	// path (a push token's name, a bulk request's index): what a replay
+	// parses it with.
+	Service string    `json:"service,omitempty"`
+	Reason  string    `json:"reason"`
+	Source  string    `json:"source,omitempty"`
+	Error   string    `json:"error,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 // RejectedFilter selects dead letters: by reason and source when set, with
-// an ID below Before when set, the newest Limit (EffectiveLimit) first.
+// an ID below Before when set, one of IDs when set, the newest Limit
+// (EffectiveLimit) first.
 type RejectedFilter struct {
 	Reason string
 	Source string
 	Before int64
+	IDs    []int64
 	Limit  int
 }
 
@@ -43,7 +50,7 @@ func (f RejectedFilter) EffectiveLimit() int { return Filter{Limit: f.Limit}.Eff
 // Match reports whether r passes f (but for Limit).
 func (f RejectedFilter) Match(r *Rejected) bool {
 	return (f.Reason == "" || r.Reason == f.Reason) && (f.Source == "" || r.Source == f.Source) &&
-		(f.Before <= 0 || r.ID < f.Before)
+		(f.Before <= 0 || r.ID < f.Before) && (len(f.IDs) == 0 || slices.Contains(f.IDs, r.ID))
 }
 
 // EntryJSON is e as the dead-letter tables keep it.
@@ -97,14 +104,34 @@ func (g *Ring) List(f RejectedFilter) []Rejected {
 	return out
 }
 
+// Forget lets go of the dead letters numbered ids and returns how many
+// there were.
+func (g *Ring) Forget(ids []int64) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := len(g.rs)
+	g.rs = slices.DeleteFunc(g.rs, func(r Rejected) bool { return slices.Contains(ids, r.ID) })
+	return n - len(g.rs)
+}
+
 // RejectedInsertSQL inserts one dead letter, with RejectedValues's values
-// for placeholder(1) to placeholder(7).
+// for placeholder(1) to placeholder(8).
 func RejectedInsertSQL(placeholder func(n int) string) string {
-	ps := make([]string, 7)
+	ps := make([]string, 8)
 	for i := range ps {
 		ps[i] = placeholder(i + 1)
 	}
-	return "INSERT INTO rejected (at, reason, source, error, entry, record, truncated) VALUES (" + strings.Join(ps, ", ") + ")"
+	return "INSERT INTO rejected (at, reason, source, error, entry, record, truncated, service) VALUES (" + strings.Join(ps, ", ") + ")"
+}
+
+// ForgetRejectedSQL deletes the dead letters numbered ids, with
+// placeholder(n) writing the nth parameter.
+func ForgetRejectedSQL(ids []int64, placeholder func(n int) string) (string, []any) {
+	ps, args := make([]string, len(ids)), make([]any, len(ids))
+	for i, id := range ids {
+		ps[i], args[i] = placeholder(i+1), id
+	}
+	return "DELETE FROM rejected WHERE id IN (" + strings.Join(ps, ", ") + ")", args
 }
 
 // RejectedValues are r's values for RejectedInsertSQL: the entry as JSON
@@ -116,7 +143,7 @@ func RejectedValues(r *Rejected) []any {
 	} else {
 		record = []byte(r.Record)
 	}
-	return []any{r.At.UnixMilli(), r.Reason, r.Source, r.Error, entry, record, r.Truncated}
+	return []any{r.At.UnixMilli(), r.Reason, r.Source, r.Error, entry, record, r.Truncated, r.Service}
 }
 
 // RejectedSQL is the query for the dead letters passing f, newest first,
@@ -125,7 +152,7 @@ func RejectedValues(r *Rejected) []any {
 func RejectedSQL(f RejectedFilter, placeholder func(n int) string) (string, []any) {
 	var b strings.Builder
 	var args []any
-	b.WriteString(`SELECT id, at, reason, source, error, entry, record, truncated FROM rejected WHERE true`)
+	b.WriteString(`SELECT id, at, reason, source, error, entry, record, truncated, service FROM rejected WHERE true`)
 	add := func(cond string, v any) {
 		args = append(args, v)
 		b.WriteString(" AND " + cond + " " + placeholder(len(args)))
@@ -139,6 +166,14 @@ func RejectedSQL(f RejectedFilter, placeholder func(n int) string) (string, []an
 	if f.Before > 0 {
 		add("id <", f.Before)
 	}
+	if len(f.IDs) > 0 {
+		ps := make([]string, len(f.IDs))
+		for i, id := range f.IDs {
+			args = append(args, id)
+			ps[i] = placeholder(len(args))
+		}
+		b.WriteString(" AND id IN (" + strings.Join(ps, ", ") + ")")
+	}
 	fmt.Fprintf(&b, " ORDER BY id DESC LIMIT %d", f.EffectiveLimit())
 	return b.String(), args
 }
@@ -150,7 +185,7 @@ func ScanRejected(rows Rows) ([]Rejected, error) {
 		var r Rejected
 		var at int64
 		var entry, record []byte
-		if err := rows.Scan(&r.ID, &at, &r.Reason, &r.Source, &r.Error, &entry, &record, &r.Truncated); err != nil {
+		if err := rows.Scan(&r.ID, &at, &r.Reason, &r.Source, &r.Error, &entry, &record, &r.Truncated, &r.Service); err != nil {
 			return nil, err
 		}
 		r.At, r.Record = time.UnixMilli(at).UTC(), string(record)

@@ -303,7 +303,8 @@ func SortNewestFirst(rs []Record) {
 // SetAside keeps dead letters (records the parser refused on a push path;
 // the Batcher sets aside what the database refuses itself): durably in
 // SQLite and PostgreSQL, the newest in memory. ListRejected reads them,
-// newest first.
+// newest first; ForgetRejected deletes those numbered ids (once replayed)
+// and returns how many there were.
 //
 // Sync waits until every entry saved before the call is committed or set
 // aside (a writer reading a message bus acknowledges only then); a store
@@ -316,6 +317,7 @@ type Store interface {
 	Status() Status
 	SetAside(ctx context.Context, rs []Rejected) error
 	ListRejected(ctx context.Context, f RejectedFilter) ([]Rejected, error)
+	ForgetRejected(ctx context.Context, ids []int64) (int, error)
 	Close(ctx context.Context) error
 }
 

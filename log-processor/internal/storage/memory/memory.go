@@ -168,6 +168,11 @@ func (s *Store) SetAside(_ context.Context, rs []storage.Rejected) error {
 	return nil
 }
 
+// ForgetRejected lets go of the dead letters numbered ids.
+func (s *Store) ForgetRejected(_ context.Context, ids []int64) (int, error) {
+	return s.dead.Forget(ids), nil
+}
+
 // Close refuses further saves; there is nothing to flush.
 func (s *Store) Close(context.Context) error {
 	s.mu.Lock()

@@ -28,8 +28,8 @@ import (
 // through an index however many services there are; version 3 adds the
 // attrs column (jsonb); version 4 adds bus_epoch and bus_pos, an entry's
 // identity on the message bus, unique where present; version 5 adds the
-// rejected table of dead letters.
-const schemaVersion = 5
+// rejected table of dead letters; version 6, its service column.
+const schemaVersion = 6
 
 // schemaLock is the advisory lock key that serialises schema creation when
 // several processors start at once.
@@ -77,6 +77,7 @@ var schema = []string{
 		truncated BOOLEAN NOT NULL DEFAULT false
 	)`,
 	`CREATE INDEX IF NOT EXISTS rejected_at ON rejected (at)`,
+	`ALTER TABLE rejected ADD COLUMN IF NOT EXISTS service TEXT NOT NULL DEFAULT ''`, // a record's default service, for a replay
 }
 
 // fromV1 moves version 1's counts into version 2's tables.
@@ -383,6 +384,19 @@ func (s *Store) ListRejected(ctx context.Context, f storage.RejectedFilter) ([]s
 	}
 	defer rows.Close()
 	return storage.ScanRejected(rows)
+}
+
+// ForgetRejected deletes the dead letters numbered ids.
+func (s *Store) ForgetRejected(ctx context.Context, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	q, args := storage.ForgetRejectedSQL(ids, placeholder)
+	tag, err := s.pool.Exec(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("forget dead letters: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // placeholder writes PostgreSQL's nth parameter.

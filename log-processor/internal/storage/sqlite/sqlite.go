@@ -30,8 +30,8 @@ import (
 // through an index however many services there are; version 3 adds the
 // attrs column; version 4 adds bus_epoch and bus_pos, an entry's identity
 // on the message bus, unique where present; version 5 adds the rejected
-// table of dead letters.
-const schemaVersion = 5
+// table of dead letters; version 6, its service column.
+const schemaVersion = 6
 
 // rowsPerInsert is how many rows one INSERT statement carries.
 const rowsPerInsert = 100
@@ -89,7 +89,8 @@ const rejectedTable = `CREATE TABLE IF NOT EXISTS rejected (
 		error     TEXT    NOT NULL DEFAULT '',
 		entry     BLOB,             -- the entry the database refused, as JSON; NULL for a record
 		record    BLOB,             -- the record the parser refused, as it came; NULL for an entry
-		truncated INTEGER NOT NULL DEFAULT 0
+		truncated INTEGER NOT NULL DEFAULT 0,
+		service   TEXT    NOT NULL DEFAULT '' -- a record's default service, for a replay
 	)`
 
 // fromV1 moves version 1's counts into version 2's tables; fromV2 adds
@@ -106,6 +107,7 @@ var (
 		`ALTER TABLE logs ADD COLUMN bus_epoch INTEGER`, // models.BusID; NULL unless the entry came over the bus
 		`ALTER TABLE logs ADD COLUMN bus_pos INTEGER`,
 	}
+	fromV5 = []string{`ALTER TABLE rejected ADD COLUMN service TEXT NOT NULL DEFAULT ''`}
 	// busIndex stores a redelivered bus entry once; created after the
 	// columns exist, whichever version the file had.
 	busIndex = `CREATE UNIQUE INDEX IF NOT EXISTS logs_bus ON logs (bus_epoch, bus_pos) WHERE bus_pos IS NOT NULL`
@@ -148,6 +150,20 @@ func (s *Store) ListRejected(ctx context.Context, f storage.RejectedFilter) ([]s
 	}
 	defer rows.Close()
 	return storage.ScanRejected(rows)
+}
+
+// ForgetRejected deletes the dead letters numbered ids.
+func (s *Store) ForgetRejected(ctx context.Context, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	q, args := storage.ForgetRejectedSQL(ids, func(int) string { return "?" })
+	res, err := s.write.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("forget dead letters: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // insertColumns are the columns WriteBatch fills.
@@ -256,6 +272,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	if v >= 1 && v <= 3 {
 		stmts = append(slices.Clone(stmts), fromV3...)
+	}
+	if v == 5 {
+		stmts = append(slices.Clone(stmts), fromV5...)
 	}
 	stmts = append(slices.Clone(stmts), busIndex)
 	for _, stmt := range stmts {

@@ -115,6 +115,39 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 }
 
+// TestMigrateFromV5: a version 5 file (dead letters without a service)
+// opens with its dead letters, and keeps services from then on.
+func TestMigrateFromV5(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v5.db")
+	ctx := context.Background()
+	s := open(t, path)
+	if err := s.SetAside(ctx, []storage.Rejected{{Record: "{", Reason: "invalid_json", At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := openDB(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{`ALTER TABLE rejected DROP COLUMN service`, `PRAGMA user_version = 5`} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s = open(t, path)
+	defer s.Close(ctx)
+	if err := s.SetAside(ctx, []storage.Rejected{{Record: "}", Reason: "invalid_json", Service: "checkout", At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := s.ListRejected(ctx, storage.RejectedFilter{})
+	if err != nil || len(rs) != 2 || rs[0].Service != "checkout" || rs[1].Record != "{" || rs[1].Service != "" {
+		t.Errorf("dead letters after migration = %+v, %v", rs, err)
+	}
+}
+
 // TestAwkwardPaths: '#', '?' and '%' in a path name that file; a missing
 // directory is named in the error.
 func TestAwkwardPaths(t *testing.T) {

@@ -476,7 +476,8 @@ func testCloseFlushes(t *testing.T, o Options) {
 }
 
 // testDeadLetters: records set aside are listed newest first, with their
-// reason, source and text, filtered by reason and source and paged by id.
+// reason, source, service and text, filtered by reason, source and ids and
+// paged by id; those forgotten are gone.
 func testDeadLetters(t *testing.T, o Options) {
 	s := o.Open(t)
 	defer closeStore(t, s)
@@ -494,6 +495,7 @@ func testDeadLetters(t *testing.T, o Options) {
 		rs = append(rs, storage.Rejected{Record: fmt.Sprintf(`{"level":"LOUD","msg":"r%d"}`, i), Reason: reason, Source: source, At: at})
 	}
 	rs[5].Record, rs[5].Truncated = "bad \ufffd \u00e9", true
+	rs[4].Service = "checkout"
 	if err := s.SetAside(ctx, rs[:3]); err != nil {
 		t.Fatal(err)
 	}
@@ -526,13 +528,30 @@ func testDeadLetters(t *testing.T, o Options) {
 	if got := list(storage.RejectedFilter{Reason: "field_too_long"}); len(got) != 3 {
 		t.Errorf("by reason: %d, want 3", len(got))
 	}
-	if got := list(storage.RejectedFilter{Source: "push:b:otlp", Reason: "invalid_level"}); len(got) != 1 || got[0].Record != `{"level":"LOUD","msg":"r4"}` {
+	if got := list(storage.RejectedFilter{Source: "push:b:otlp", Reason: "invalid_level"}); len(got) != 1 || got[0].Record != `{"level":"LOUD","msg":"r4"}` || got[0].Service != "checkout" {
 		t.Errorf("by source and reason: %+v", got)
 	}
 	page := list(storage.RejectedFilter{Limit: 2})
 	next := list(storage.RejectedFilter{Limit: 2, Before: page[1].ID})
 	if len(page) != 2 || len(next) != 2 || next[0].ID != all[2].ID || next[1].ID != all[3].ID {
 		t.Errorf("pages %+v then %+v, want the 6 in order", page, next)
+	}
+	ids := []int64{all[1].ID, all[4].ID, all[0].ID + 1000}
+	if got := list(storage.RejectedFilter{IDs: ids}); len(got) != 2 || got[0].ID != all[1].ID || got[1].ID != all[4].ID {
+		t.Errorf("by ids %v: %+v, want the two that exist, newest first", ids, got)
+	}
+	if got := list(storage.RejectedFilter{IDs: ids, Reason: "invalid_level"}); len(got) != 1 || got[0].ID != all[1].ID {
+		t.Errorf("by ids and reason: %+v, want %d", got, all[1].ID)
+	}
+	if n, err := s.ForgetRejected(ctx, ids); err != nil || n != 2 {
+		t.Errorf("ForgetRejected(%v) = %d, %v; want the 2 that exist", ids, n, err)
+	}
+	if n, err := s.ForgetRejected(ctx, nil); err != nil || n != 0 {
+		t.Errorf("ForgetRejected(nil) = %d, %v", n, err)
+	}
+	left := list(storage.RejectedFilter{})
+	if len(left) != 4 || left[0].ID != all[0].ID || left[1].ID != all[2].ID {
+		t.Errorf("after forgetting %v: %+v", ids, left)
 	}
 }
 
