@@ -63,6 +63,23 @@ type Dialect struct {
 
 // SelectSQL builds the query for f, newest first, with its arguments.
 func (d Dialect) SelectSQL(columns []string, f Filter) (string, []any) {
+	q, args := d.where(columns, f)
+	args = append(args, f.EffectiveLimit())
+	return q + " ORDER BY ts DESC, id DESC LIMIT " + d.Placeholder(len(args)), args
+}
+
+// ScanSQL builds the query of every entry passing f (Limit aside), newest
+// first or, with f.Oldest, oldest first, with its arguments.
+func (d Dialect) ScanSQL(columns []string, f Filter) (string, []any) {
+	q, args := d.where(columns, f)
+	if f.Oldest {
+		return q + " ORDER BY ts, id", args
+	}
+	return q + " ORDER BY ts DESC, id DESC", args
+}
+
+// where builds the SELECT of columns with f's conditions.
+func (d Dialect) where(columns []string, f Filter) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -93,8 +110,7 @@ func (d Dialect) SelectSQL(columns []string, f Filter) (string, []any) {
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	args = append(args, f.EffectiveLimit())
-	return q + " ORDER BY ts DESC, id DESC LIMIT " + d.Placeholder(len(args)), args
+	return q, args
 }
 
 // KeyCount is the number of entries with one key (a service or a level).

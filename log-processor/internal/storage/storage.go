@@ -32,6 +32,7 @@ type Filter struct {
 	Since    int64  // entries with Timestamp >= Since (Unix ms); 0 = no bound
 	Until    int64  // entries with Timestamp <= Until (Unix ms); 0 = no bound
 	Limit    int    // most entries returned; 0 = DefaultLimit
+	Oldest   bool   // Scan: oldest first (Query returns the newest first)
 	// Attrs are conditions on the attributes: each named attribute has the
 	// value given, compared as text (a number by its JSON text).
 	Attrs []AttrFilter
@@ -306,6 +307,12 @@ func SortNewestFirst(rs []Record) {
 // newest first; ForgetRejected deletes those numbered ids (once replayed)
 // and returns how many there were.
 //
+// Scan calls fn with every entry passing f (but for its Limit), newest
+// first (oldest first with f.Oldest; by timestamp, then by arrival), until
+// fn returns false or ctx ends; it holds no more than one entry at a time
+// where the backend can stream them (SQLite, PostgreSQL) and never blocks
+// Save while fn runs.
+//
 // Sync waits until every entry saved before the call is committed or set
 // aside (a writer reading a message bus acknowledges only then); a store
 // whose Save commits at once returns nil.
@@ -313,6 +320,7 @@ type Store interface {
 	Save(ctx context.Context, batch []models.LogEntry) error
 	Sync(ctx context.Context) error
 	Query(ctx context.Context, f Filter) ([]Record, error)
+	Scan(ctx context.Context, f Filter, fn func(*Record) bool) error
 	Counts(ctx context.Context, top int) (Counts, error)
 	Status() Status
 	SetAside(ctx context.Context, rs []Rejected) error
@@ -327,6 +335,21 @@ type Rows interface {
 	Next() bool
 	Scan(...any) error
 	Err() error
+}
+
+// EachRecord calls fn with each row read into a Record (scanned into the
+// pointers targets returns for it) until fn returns false.
+func EachRecord(rows Rows, targets func(*Record) []any, fn func(*Record) bool) error {
+	for rows.Next() {
+		var r Record
+		if err := rows.Scan(targets(&r)...); err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		if !fn(&r) {
+			return nil
+		}
+	}
+	return rows.Err()
 }
 
 // ScanRecords reads every row into a Record, scanning into the pointers

@@ -7,6 +7,7 @@ package memory
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -144,6 +145,33 @@ func (s *Store) Query(_ context.Context, f storage.Filter) ([]storage.Record, er
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// Scan calls fn with the kept entries passing f: copied under the lock
+// (the ring is bounded), then given to fn without it.
+func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error {
+	s.mu.Lock()
+	var out []storage.Record
+	for k := s.n - 1; k >= 0; k-- {
+		e := &s.ring[(s.start+k)%len(s.ring)]
+		if f.Match(e) {
+			out = append(out, storage.Record{LogEntry: *e})
+		}
+	}
+	s.mu.Unlock()
+	storage.SortNewestFirst(out)
+	if f.Oldest {
+		slices.Reverse(out)
+	}
+	for i := range out {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !fn(&out[i]) {
+			break
+		}
+	}
+	return nil
 }
 
 // Counts returns the totals of this run.

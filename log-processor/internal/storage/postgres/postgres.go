@@ -321,6 +321,20 @@ func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, 
 	})
 }
 
+// Scan calls fn with the entries passing f, from every instance, one at
+// a time.
+func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error {
+	q, args := dialect.ScanSQL(columns, f)
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("scan: %w", err)
+	}
+	defer rows.Close()
+	return storage.EachRecord(rows, func(r *storage.Record) []any {
+		return append(storage.ScanTargets(&r.LogEntry), &r.Instance)
+	}, fn)
+}
+
 // Counts returns the totals of every instance since the schema was created.
 func (s *Store) Counts(ctx context.Context, top int) (storage.Counts, error) {
 	if top <= 0 {

@@ -453,6 +453,17 @@ func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, 
 	return storage.ScanRecords(rows, func(r *storage.Record) []any { return storage.ScanTargets(&r.LogEntry) })
 }
 
+// Scan calls fn with the entries passing f, one at a time.
+func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error {
+	q, args := dialect.ScanSQL(storage.Columns, f)
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("scan: %w", err)
+	}
+	defer rows.Close()
+	return storage.EachRecord(rows, func(r *storage.Record) []any { return storage.ScanTargets(&r.LogEntry) }, fn)
+}
+
 // Counts returns the totals kept since the database was created.
 func (s *Store) Counts(ctx context.Context, top int) (storage.Counts, error) {
 	if top <= 0 {

@@ -65,6 +65,7 @@ func Run(t *testing.T, o Options) {
 	t.Run("SaveQueryRoundTrip", func(t *testing.T) { testRoundTrip(t, o) })
 	t.Run("Filters", func(t *testing.T) { testFilters(t, o) })
 	t.Run("Limits", func(t *testing.T) { testLimits(t, o) })
+	t.Run("Scan", func(t *testing.T) { testScan(t, o) })
 	t.Run("Counts", func(t *testing.T) { testCounts(t, o) })
 	t.Run("TopServices", func(t *testing.T) { testTopServices(t, o) })
 	t.Run("ConcurrentSave", func(t *testing.T) { testConcurrent(t, o) })
@@ -279,6 +280,45 @@ func entries(n int) []models.LogEntry {
 		out[i] = entry(i)
 	}
 	return out
+}
+
+// testScan: Scan gives every entry passing the filter, however many,
+// newest first or oldest first (equal timestamps in arrival order), and
+// stops when asked to.
+func testScan(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	in := entries(1500)
+	in[1499].Timestamp = in[1498].Timestamp // a tie: arrival order decides
+	save(t, s, in[700:])
+	save(t, s, in[:700])
+	waitStored(t, s, 1500)
+	scan := func(f storage.Filter, stop int) []models.LogEntry {
+		t.Helper()
+		var got []models.LogEntry
+		err := s.Scan(context.Background(), f, func(r *storage.Record) bool {
+			got = append(got, r.LogEntry)
+			return len(got) != stop
+		})
+		if err != nil {
+			t.Fatalf("Scan(%+v): %v", f, err)
+		}
+		return got
+	}
+	all := scan(storage.Filter{}, -1)
+	if len(all) != 1500 {
+		t.Fatalf("Scan = %d entries, want all 1500 (no limit)", len(all))
+	}
+	if all[0].Message != in[1499].Message || all[1].Message != in[1498].Message || all[1499].Message != in[0].Message {
+		t.Errorf("newest first: %q, %q ... %q", all[0].Message, all[1].Message, all[1499].Message)
+	}
+	old := scan(storage.Filter{Oldest: true, Service: "svc1", Since: in[10].Timestamp}, -1)
+	if len(old) != 497 || old[0].Message != in[10].Message || old[len(old)-1].Message != in[1498].Message {
+		t.Errorf("oldest first, svc1 since entry 10: %d entries, %q ... %q", len(old), old[0].Message, old[len(old)-1].Message)
+	}
+	if got := scan(storage.Filter{}, 3); len(got) != 3 {
+		t.Errorf("Scan stopped after 3: got %d", len(got))
+	}
 }
 
 func testRoundTrip(t *testing.T, o Options) {
