@@ -114,6 +114,8 @@ func (f *fake) ListRejected(context.Context, storage.RejectedFilter) ([]storage.
 	return []storage.Rejected{}, nil
 }
 
+func (f *fake) Scan(context.Context, storage.Filter, func(*storage.Record) bool) error { return nil }
+
 func (f *fake) Replay(_ context.Context, flt storage.RejectedFilter) (pipeline.Replayed, error) {
 	return pipeline.Replayed{Stored: len(flt.IDs), Items: []pipeline.ReplayItem{}}, nil
 }

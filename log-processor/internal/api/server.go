@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logpipeline/log-processing-service/log-processor/internal/logql"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/lokiapi"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/pipeline"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/queue"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
@@ -30,6 +32,7 @@ type Pipeline interface {
 // Store is what the API reads of storage (storage.Store has it).
 type Store interface {
 	Query(ctx context.Context, f storage.Filter) ([]storage.Record, error)
+	Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error
 	ListRejected(ctx context.Context, f storage.RejectedFilter) ([]storage.Rejected, error)
 }
 
@@ -56,6 +59,10 @@ type Options struct {
 	// Done, when closed, ends the tail streams: close it as the server
 	// shuts down, which does not wait for streams to end by themselves.
 	Done <-chan struct{}
+	// Query bounds the Loki read API's queries (its Done is Done's).
+	Query lokiapi.Config
+	// QueryLimits bounds what one LogQL query holds.
+	QueryLimits logql.Limits
 }
 
 // NewHandler returns the API's routes:
@@ -66,6 +73,7 @@ type Options struct {
 //	GET /logs     stored entries, newest first, filtered by the query string (token)
 //	GET /logs/rejected  the newest entries storage refused, newest first (token)
 //	POST /logs/rejected/replay  submits chosen dead letters again (token)
+//	/loki/api/v1/...  Loki's read API, for Grafana and Loki's clients (token)
 //	/debug/pprof/ the Go profiler, with Options.Pprof (token)
 //
 // Routes marked (token) require Options.Token when it is set.
@@ -180,6 +188,31 @@ func NewHandler(p Pipeline, store Store, hub *tail.Hub, opts Options, logger *sl
 			http.Error(w, "replay not confirmed, nothing let go; retry: "+err.Error(), http.StatusServiceUnavailable)
 		}
 	}))
+	opts.Query.Done = opts.Done
+	loki := lokiapi.New(store, opts.QueryLimits, hub, opts.Query, logger.With("component", "loki-api"))
+	query := func(h http.HandlerFunc) http.HandlerFunc { // a query: guarded, and one of the queries at once
+		return guard(func(w http.ResponseWriter, r *http.Request) {
+			if !enter(w) {
+				return
+			}
+			defer func() { <-queries }()
+			h(w, r)
+		})
+	}
+	for _, method := range []string{"GET ", "POST "} {
+		mux.HandleFunc(method+lokiapi.PathQueryRange, query(loki.QueryRange))
+		mux.HandleFunc(method+lokiapi.PathQuery, query(loki.Query))
+		mux.HandleFunc(method+lokiapi.PathLabels, query(loki.Labels))
+		mux.HandleFunc(method+lokiapi.PathLabelValues, query(loki.LabelValues))
+		mux.HandleFunc(method+lokiapi.PathSeries, query(loki.Series))
+	}
+	mux.HandleFunc("GET "+lokiapi.PathTail, guard(loki.Tail))
+	mux.HandleFunc("GET /loki/api/v1/index/stats", guard(loki.IndexStats))
+	mux.HandleFunc("GET /loki/api/v1/index/volume", guard(loki.Volume))
+	mux.HandleFunc("GET /loki/api/v1/index/volume_range", guard(loki.Volume))
+	mux.HandleFunc("GET /loki/api/v1/detected_labels", guard(loki.DetectedLabels))
+	mux.HandleFunc("GET /loki/api/v1/detected_fields", guard(loki.DetectedFields))
+	mux.HandleFunc("GET /loki/api/v1/patterns", guard(loki.Patterns))
 	return mux
 }
 
@@ -194,10 +227,12 @@ GET /logs/rejected   dead letters, newest first: ?reason= &source= &id= &before=
 POST /logs/rejected/replay  submits the dead letters chosen as for GET again; lets go of those now stored
 GET /logs/tail       entries as they are stored, as Server-Sent Events (?format=ndjson for lines); same filters as /logs
 GET /metrics         Prometheus metrics
+GET /loki/api/v1/... Loki's read API (query_range, query, labels, label/NAME/values, series, tail): point Grafana's Loki data source here
 GET / (a browser)    the dashboard
 GET /debug/pprof/    the Go profiler, with --pprof
 
-/logs, /logs/rejected (and its replay) and /debug/pprof/ need "Authorization: Bearer <token>" when an API token is set.
+/logs, /logs/rejected (and its replay), /loki/api/v1/ and /debug/pprof/ need "Authorization: Bearer <token>"
+(or Basic with the token as the password) when an API token is set.
 `
 
 // requireToken answers 401 unless the request carries token as a bearer
@@ -208,7 +243,11 @@ func requireToken(token string, h http.HandlerFunc, inQuery bool) http.HandlerFu
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !bearer.Equal(bearer.From(r, inQuery), token) {
+		got := bearer.From(r, inQuery)
+		if _, pw, ok := r.BasicAuth(); ok && got == "" { // Grafana's data sources send Basic
+			got = pw
+		}
+		if !bearer.Equal(got, token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="log-processor"`)
 			http.Error(w, "unauthorized: this endpoint needs Authorization: Bearer <api token>", http.StatusUnauthorized)
 			return

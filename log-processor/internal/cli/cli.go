@@ -26,7 +26,9 @@ import (
 	"github.com/logpipeline/log-processing-service/log-processor/internal/esbulk"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/ingest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/intake"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/logql"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/loki"
+	"github.com/logpipeline/log-processing-service/log-processor/internal/lokiapi"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/metrics"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/otlp"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/parser"
@@ -414,6 +416,9 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	sizeVar(fs, &cfg.memory.MaxBytes, "memory-max-bytes", memory.DefaultMaxBytes, "bound on the memory of the entries the memory store keeps")
 	fs.IntVar(&pc.TopServices, "stats-top-services", storage.DefaultTopServices, "services named in /stats counts; the rest are summed as (other)")
 	fs.IntVar(&cfg.api.MaxQueries, "max-queries", api.DefaultMaxQueries, "/logs queries served at once; more get 503 with Retry-After")
+	fs.DurationVar(&cfg.api.Query.Timeout, "query-timeout", lokiapi.DefaultTimeout, "longest a Loki API query (/loki/api/v1/...) may run; longer ones get 503")
+	fs.IntVar(&cfg.api.QueryLimits.MaxLines, "query-max-lines", logql.DefaultMaxLines, "most entries one Loki API query may ask for (its limit); more get 400")
+	fs.IntVar(&cfg.api.QueryLimits.MaxSeries, "query-max-series", logql.DefaultMaxSeries, "most series one Loki API metric query may hold; more get 400")
 	fs.IntVar(&cfg.tail.MaxClients, "tail-max-clients", tail.DefaultMaxClients, "clients following /logs/tail at once (the dashboard is one); more get 503")
 	sizeVar(fs, &cfg.tail.ClientBytes, "tail-client-bytes", tail.DefaultClientBytes, "bytes of entries waiting for one /logs/tail client; past it the client misses entries (and is told)")
 	sizeVar(fs, &cfg.tail.TotalBytes, "tail-max-bytes", tail.DefaultTotalBytes, "bytes of entries waiting for all /logs/tail clients together")
@@ -682,6 +687,9 @@ func validate(cfg *config) error {
 		{"--stats-top-services", int64(pc.TopServices)},
 		{"--max-queries", int64(cfg.api.MaxQueries)},
 		{"--tail-max-clients", int64(cfg.tail.MaxClients)},
+		{"--query-timeout", int64(cfg.api.Query.Timeout)},
+		{"--query-max-lines", int64(cfg.api.QueryLimits.MaxLines)},
+		{"--query-max-series", int64(cfg.api.QueryLimits.MaxSeries)},
 		{"--tail-client-bytes", cfg.tail.ClientBytes},
 		{"--tail-max-bytes", cfg.tail.TotalBytes},
 		{"--ingest-max-records", int64(cfg.ingest.MaxRecords)},

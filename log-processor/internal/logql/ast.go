@@ -92,8 +92,8 @@ type NumFilter struct {
 	Value float64
 }
 
-// Stage is one step of a log pipeline: a *LineFilter, a *Parser or a
-// *LabelFilter.
+// Stage is one step of a log pipeline: a *LineFilter, a *Parser, a
+// *LabelFilter or a *Drop.
 type Stage interface{ stage() }
 
 // Parser is a parser stage: "json" (the entry's attributes are its labels
@@ -108,6 +108,11 @@ type LabelFilter struct {
 	Numbers []NumFilter
 }
 
+// Drop removes labels from the entries' labels (Grafana's log volume
+// query drops __error__, which no entry here has).
+type Drop struct{ Names []string }
+
+func (*Drop) stage()        {}
 func (*LineFilter) stage()  {}
 func (*Parser) stage()      {}
 func (*LabelFilter) stage() {}
@@ -186,6 +191,8 @@ func (q *LogQuery) String() string {
 			fmt.Fprintf(&b, " %s %q", s.Op, s.Value)
 		case *Parser:
 			fmt.Fprintf(&b, " | %s", s.Kind)
+		case *Drop:
+			fmt.Fprintf(&b, " | drop %s", strings.Join(s.Names, ", "))
 		case *LabelFilter:
 			var parts []string
 			for i := range s.Strings {

@@ -108,7 +108,7 @@ func (en *Engine) Logs(ctx context.Context, q *LogQuery, p Params) ([]Stream, er
 	if limit > en.limits.MaxLines {
 		return nil, fmt.Errorf("%w: limit %d is more than the %d lines a query may return", ErrLimit, limit, en.limits.MaxLines)
 	}
-	f := pushdown(q)
+	f := Pushdown(q)
 	f.Since, f.Until, f.Oldest = p.Start.UnixMilli(), p.End.UnixMilli(), p.Forward
 	var out []Stream
 	index := map[string]int{}
@@ -119,7 +119,7 @@ func (en *Engine) Logs(ctx context.Context, q *LogQuery, p Params) ([]Stream, er
 		if !r.passes(q) {
 			return true
 		}
-		labels := r.labels(parsed)
+		labels := r.labelsFor(q, parsed)
 		k := key(labels)
 		i, ok := index[k]
 		if !ok {
@@ -140,9 +140,9 @@ func Line(e *models.LogEntry) string {
 	return string(b)
 }
 
-// pushdown is the part of q's conditions the store can apply itself: a
+// Pushdown is the part of q's conditions the store can apply itself: a
 // superset of what passes q.
-func pushdown(q *LogQuery) storage.Filter {
+func Pushdown(q *LogQuery) storage.Filter {
 	var f storage.Filter
 	for i := range q.Selector {
 		m := &q.Selector[i]
@@ -163,6 +163,32 @@ func pushdown(q *LogQuery) storage.Filter {
 		}
 	}
 	return f
+}
+
+// Passes reports whether e passes q's selector and pipeline.
+func Passes(q *LogQuery, e *models.LogEntry) bool {
+	r := row{e: e}
+	return r.passes(q)
+}
+
+// Labels returns e's stream labels (StreamLabels that are set).
+func Labels(e *models.LogEntry) map[string]string {
+	r := row{e: e}
+	return r.labels(false)
+}
+
+// labelsFor returns the row's labels as q names its streams: all of them
+// after a parser, less those q drops.
+func (r *row) labelsFor(q *LogQuery, parsed bool) map[string]string {
+	m := r.labels(parsed)
+	for _, s := range q.Pipeline {
+		if d, ok := s.(*Drop); ok {
+			for _, n := range d.Names {
+				delete(m, n)
+			}
+		}
+	}
+	return m
 }
 
 // passes reports whether the row passes q's selector and pipeline.
@@ -330,7 +356,7 @@ func (en *Engine) eval(ctx context.Context, e Expr, p Params, n int) (*grid, err
 // its weight at the first step that sees it and takes it away after the
 // last, and a running sum gives every step's value.
 func (en *Engine) rangeAgg(ctx context.Context, e *RangeAgg, p Params, n int) (*grid, error) {
-	f := pushdown(e.Log)
+	f := Pushdown(e.Log)
 	rng, step := e.Range.Milliseconds(), p.Step.Milliseconds()
 	start := p.Start.UnixMilli()
 	f.Since, f.Until = start-rng+1, p.End.UnixMilli()
@@ -354,7 +380,7 @@ func (en *Engine) rangeAgg(ctx context.Context, e *RangeAgg, p Params, n int) (*
 			return true
 		}
 		var s *gridSeries
-		if s, err = g.get(r.labels(parsed)); err != nil {
+		if s, err = g.get(r.labelsFor(e.Log, parsed)); err != nil {
 			return false
 		}
 		w := 1.0

@@ -120,6 +120,11 @@ func TestLogs(t *testing.T) {
 			t.Errorf("stream %v: want logfmt's labels, the attributes and the fields", s.Labels)
 		}
 	}
+	for _, s := range logs(t, en, `{service="search"} | json | drop user_id, geo_region, source`, hour) {
+		if _, ok := s.Labels["user_id"]; ok || s.Labels["source"] != "" || s.Labels["level_extracted"] != "x" {
+			t.Errorf("stream %v: want the attributes but those dropped", s.Labels)
+		}
+	}
 	// Without a parser, a stream is its service, level and source.
 	if got := logs(t, en, `{service=~".+"}`, hour); len(got) != 4 {
 		t.Errorf("%d streams, want 4 (two services by two levels)", len(got))
@@ -185,7 +190,8 @@ func TestMetric(t *testing.T) {
 		return func(_ int, e models.LogEntry) bool { return e.Level == l }
 	}
 
-	byLevel := metric(t, en, `sum by (level) (count_over_time({service=~".+"}[10m]))`, p)
+	// Grafana's log volume query.
+	byLevel := metric(t, en, `sum by (level, detected_level) (count_over_time({service=~".+"} | drop __error__[10m]))`, p)
 	for _, s := range byLevel {
 		if len(s.Labels) != 1 || len(s.Points) != 6 || !s.Points[0].T.Equal(t0.Add(-50*time.Minute)) {
 			t.Fatalf("log volume series %+v, want one label and 6 steps from t0-50m", s)

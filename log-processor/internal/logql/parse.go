@@ -17,7 +17,7 @@ const maxDepth = 32
 
 // Supported names what the subset holds, for error messages.
 const Supported = `supported: {label="v"} with = != =~ !~; line filters |= != |~ !~; | json, | logfmt; ` +
-	`label filters with = != =~ !~ (strings) and > >= < <= == != (numbers), joined by , or and; ` +
+	`label filters with = != =~ !~ (strings) and > >= < <= == != (numbers), joined by , or and; | drop names; ` +
 	`count_over_time, rate, bytes_over_time, bytes_rate over [range]; ` +
 	`sum, count, min, max, avg, topk, bottomk with by or without; + - * / between them, numbers and vector(n)`
 
@@ -430,6 +430,24 @@ func (p *parser) stage() (Stage, error) {
 	t := p.peek()
 	if t.kind != tIdent {
 		return nil, p.errorf(t, "unexpected %s after |, want json, logfmt or a label filter", t)
+	}
+	if t.text == "drop" && p.at(1).kind == tIdent {
+		p.next()
+		d := &Drop{}
+		for {
+			n := p.next()
+			if n.kind != tIdent {
+				return nil, p.errorf(n, "unexpected %s, want a label name to drop", n)
+			}
+			if next := p.peek(); isOp(next, "=") || isOp(next, "=~") {
+				return nil, p.errorf(next, "drop with a condition (name=\"value\") is not supported: drop names only")
+			}
+			d.Names = append(d.Names, n.text)
+			if !isOp(p.peek(), ",") {
+				return d, nil
+			}
+			p.next()
+		}
 	}
 	if t.text == "json" || t.text == "logfmt" {
 		p.next()

@@ -29,6 +29,10 @@ var parseTests = []struct {
 	{`-1 + 2 * 3`, `(-1 + (2 * 3))`, false},
 	{"{service=\"a\"} # a comment\n|= \"x\"", `{service="a"} |= "x"`, false},
 	{`count_over_time({service="a"}[1d])`, `count_over_time({service="a"} [24h0m0s])`, false},
+	{`sum by (level, detected_level) (count_over_time({service="a"} | drop __error__[1m]))`, `sum by (level, detected_level) (count_over_time({service="a"} | drop __error__ [1m0s]))`, false},
+	{`{service="a"} | json | drop __error__, __error_details__ | __error__=""`, `{service="a"} | json | drop __error__, __error_details__ | __error__=""`, false},
+	{`{service="a"} | drop __error__="x"`, `parse error at line 1, col 31: drop with a condition`, true},
+	{`{service="a"} | drop`, `parse error at line 1, col 17: "drop" is not supported after |`, true},
 
 	{``, `parse error at line 1, col 1: unexpected end of query, want a stream selector {...} or a metric query`, true},
 	{`{}`, `parse error at line 1, col 1: a stream selector needs at least one matcher`, true},
