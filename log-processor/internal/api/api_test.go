@@ -115,6 +115,9 @@ func (f *fake) ListRejected(context.Context, storage.RejectedFilter) ([]storage.
 }
 
 func (f *fake) Scan(context.Context, storage.Filter, func(*storage.Record) bool) error { return nil }
+func (f *fake) Buckets(context.Context, storage.Filter, int64, int64, func(storage.Bucket) bool) error {
+	return nil
+}
 
 func (f *fake) Replay(_ context.Context, flt storage.RejectedFilter) (pipeline.Replayed, error) {
 	return pipeline.Replayed{Stored: len(flt.IDs), Items: []pipeline.ReplayItem{}}, nil

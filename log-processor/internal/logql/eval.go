@@ -1,6 +1,7 @@
 package logql
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,9 +17,12 @@ import (
 
 // Store is what queries read: the stored entries passing a filter, newest
 // first (oldest first with Filter.Oldest), one at a time, until fn
-// returns false (storage.Store has it).
+// returns false; and their counts by stream and step, for the metric
+// queries whose conditions the store can apply alone (storage.Store has
+// both).
 type Store interface {
 	Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error
+	Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error
 }
 
 // Limits bound what one query may hold. A zero field means its default.
@@ -292,7 +296,8 @@ func (g *grid) get(labels map[string]string) (*gridSeries, error) {
 }
 
 // Metric runs a metric query at each step of p (a range query), or at
-// p.End alone when p.Step is zero (an instant query).
+// p.End alone when p.Step is zero (an instant query): its series in the
+// order of their labels.
 func (en *Engine) Metric(ctx context.Context, e Expr, p Params) ([]Series, error) {
 	if p.Step == 0 {
 		p.Start, p.Step = p.End, time.Second
@@ -306,6 +311,7 @@ func (en *Engine) Metric(ctx context.Context, e Expr, p Params) ([]Series, error
 		return nil, err
 	}
 	out := make([]Series, 0, len(g.series))
+	slices.SortFunc(g.series, func(a, b *gridSeries) int { return cmp.Compare(key(a.labels), key(b.labels)) })
 	for _, s := range g.series {
 		var pts []Point
 		for k := range g.n {
@@ -363,6 +369,9 @@ func (en *Engine) rangeAgg(ctx context.Context, e *RangeAgg, p Params, n int) (*
 	if step <= 0 || rng <= 0 {
 		return nil, fmt.Errorf("%w: the step and the range must be at least a millisecond", ErrLimit)
 	}
+	if w := en.bucketWidth(e, rng, step, p, n); w > 0 {
+		return en.rangeAggBuckets(ctx, e, f, p, n, w)
+	}
 	g := newGrid(n+1, en.limits.MaxSeries) // one more slot: the step after the last
 	parsed := e.Log.Parsed()
 	bytes := e.Op == "bytes_over_time" || e.Op == "bytes_rate"
@@ -413,6 +422,124 @@ func (en *Engine) rangeAgg(ctx context.Context, e *RangeAgg, p Params, n int) (*
 		s.v, s.has = s.v[:n], s.has[:n]
 	}
 	g.n = n
+	return g, nil
+}
+
+// bucketWidth returns the width (ms) of the buckets the store can count
+// e's entries in, or 0 when it cannot: e's conditions must all be the
+// store's (equality on service and level, one |=) or name stream labels
+// only (checked on each bucket's), with no parser, and the range and the
+// step multiples of a width that keeps the buckets few.
+func (en *Engine) bucketWidth(e *RangeAgg, rng, step int64, p Params, n int) int64 {
+	q := e.Log
+	for i := range q.Selector {
+		if !slices.Contains(StreamLabels, q.Selector[i].Name) {
+			return 0
+		}
+	}
+	pushed := false
+	for _, s := range q.Pipeline {
+		switch s := s.(type) {
+		case *Drop:
+		case *LineFilter:
+			if s.Op != "|=" || s.Value == "" || pushed {
+				return 0
+			}
+			pushed = true
+		default:
+			return 0
+		}
+	}
+	w := rng
+	if n > 1 {
+		w = gcd(rng, step)
+	}
+	if span := p.End.UnixMilli() - p.Start.UnixMilli() + rng; span/w > int64(4*en.limits.MaxPoints) {
+		return 0
+	}
+	return w
+}
+
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// rangeAggBuckets is rangeAgg over the store's counts by stream and by
+// buckets of width w from start-range: the step at k sees the buckets
+// k*step/w+1 to k*step/w+range/w. Each series keeps its non-empty
+// buckets, in order, with their running sums.
+func (en *Engine) rangeAggBuckets(ctx context.Context, e *RangeAgg, f storage.Filter, p Params, n int, w int64) (*grid, error) {
+	rng, step := e.Range.Milliseconds(), p.Step.Milliseconds()
+	origin := p.Start.UnixMilli() - rng
+	type cell struct {
+		j int64
+		v float64
+	}
+	series := map[string][]cell{}
+	labelsOf := map[string]map[string]string{}
+	bytes := e.Op == "bytes_over_time" || e.Op == "bytes_rate"
+	var err error
+	scanErr := en.store.Buckets(ctx, f, origin, w, func(b storage.Bucket) bool {
+		entry := models.LogEntry{Service: b.Service, Level: b.Level, Source: b.Source, Component: b.Component}
+		r := row{e: &entry}
+		for i := range e.Log.Selector {
+			if m := &e.Log.Selector[i]; !m.Matches(r.get(m.Name)) {
+				return true
+			}
+		}
+		labels := r.labelsFor(e.Log, false)
+		k := key(labels)
+		if _, ok := series[k]; !ok {
+			if len(series) >= en.limits.MaxSeries {
+				err = fmt.Errorf("%w: more than %d series; aggregate with sum by (...) or narrow the selector", ErrLimit, en.limits.MaxSeries)
+				return false
+			}
+			labelsOf[k] = labels
+		}
+		v := float64(b.Count)
+		if bytes {
+			v = float64(b.Bytes)
+		}
+		series[k] = append(series[k], cell{b.Index, v})
+		return true
+	})
+	if err == nil {
+		err = scanErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	g := newGrid(n, en.limits.MaxSeries)
+	perSecond := e.Op == "rate" || e.Op == "bytes_rate"
+	keys := make([]string, 0, len(series))
+	for k := range series {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // the order a scan would not give anyway: a stable one
+	for _, k := range keys {
+		cells := series[k]
+		slices.SortFunc(cells, func(a, b cell) int { return cmp.Compare(a.j, b.j) })
+		sums := make([]float64, len(cells)+1) // sums[i]: the first i cells
+		for i, c := range cells {
+			sums[i+1] = sums[i] + c.v
+		}
+		s, _ := g.get(labelsOf[k])
+		for kk := range n {
+			lo := int64(kk)*step/w + 1
+			hi := lo + rng/w - 1
+			a, _ := slices.BinarySearchFunc(cells, lo, func(c cell, j int64) int { return cmp.Compare(c.j, j) })
+			b, _ := slices.BinarySearchFunc(cells, hi+1, func(c cell, j int64) int { return cmp.Compare(c.j, j) })
+			if v := sums[b] - sums[a]; v > 0 {
+				s.v[kk], s.has[kk] = v, true
+				if perSecond {
+					s.v[kk] /= e.Range.Seconds()
+				}
+			}
+		}
+	}
 	return g, nil
 }
 

@@ -294,11 +294,59 @@ func TestScanStops(t *testing.T) {
 	}
 }
 
+// counting counts a memory store's scans, the entries they read and its
+// bucket counts.
 type counting struct {
 	*memory.Store
-	n int
+	n, scans, buckets int
 }
 
 func (c *counting) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error {
+	c.scans++
 	return c.Store.Scan(ctx, f, func(r *storage.Record) bool { c.n++; return fn(r) })
+}
+
+func (c *counting) Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error {
+	c.buckets++
+	return c.Store.Buckets(ctx, f, origin, step, fn)
+}
+
+// TestBucketsAgreeWithScan: a metric query the store can count itself
+// (by stream and step) answers what reading every entry answers: the
+// same query with a filter that passes everything (|~ ".*"), which the
+// store cannot apply, reads the entries.
+func TestBucketsAgreeWithScan(t *testing.T) {
+	c := &counting{Store: memory.New(memory.Config{})}
+	if err := c.Save(context.Background(), sample()); err != nil {
+		t.Fatal(err)
+	}
+	en := NewEngine(c, Limits{})
+	ranges := []Params{
+		{Start: t0.Add(-time.Hour), End: t0, Step: 10 * time.Minute},
+		{Start: t0.Add(-47 * time.Minute), End: t0.Add(-3 * time.Minute), Step: 7 * time.Minute},
+		{End: t0},
+	}
+	for _, q := range []string{
+		`sum by (level) (count_over_time({service=~".+"} [10m]))`,
+		`count_over_time({service="checkout", level!="INFO"} |= "timeout" [15m])`,
+		`sum(rate({source="push:test"} | drop level [20m]))`,
+		`bytes_over_time({level="ERROR"} [3m])`,
+		`sum by (service) (bytes_rate({service=~"s.*"} [1h]))`,
+	} {
+		for _, p := range ranges {
+			scanned := strings.Replace(q, " [", ` |~ ".*" [`, 1)
+			c.scans, c.buckets = 0, 0
+			got := metric(t, en, q, p)
+			if c.buckets != 1 || c.scans != 0 {
+				t.Errorf("%s: %d bucket counts, %d scans; want the store to count", q, c.buckets, c.scans)
+			}
+			want := metric(t, en, scanned, p)
+			if c.scans != 1 {
+				t.Errorf("%s: %d scans, want 1", scanned, c.scans)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s over %+v:\n counted %v\n read    %v", q, p, got, want)
+			}
+		}
+	}
 }

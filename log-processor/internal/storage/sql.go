@@ -59,6 +59,34 @@ type Dialect struct {
 	Attr string
 	// AttrKey turns an attribute's name into the parameter Attr takes.
 	AttrKey func(name string) any
+	// Bytes is the expression of message's length in bytes.
+	Bytes string
+}
+
+// BucketsSQL builds the query counting the entries passing f by stream
+// (service, level, source, component) and by step: see Store.Buckets.
+func (d Dialect) BucketsSQL(f Filter, origin, step int64) (string, []any) {
+	cols := []string{"service", "level", "source", "component"}
+	q, args := d.where(cols, f)
+	args = append(args, origin, step)
+	o, s := d.Placeholder(len(args)-1), d.Placeholder(len(args))
+	q = strings.Replace(q, "SELECT service, level, source, component",
+		"SELECT service, level, source, component, (ts - "+o+" + "+s+" - 1) / "+s+" AS bucket, count(*), sum("+d.Bytes+")", 1)
+	return q + " GROUP BY service, level, source, component, bucket", args
+}
+
+// ScanBuckets reads BucketsSQL's rows.
+func ScanBuckets(rows Rows, fn func(Bucket) bool) error {
+	for rows.Next() {
+		var b Bucket
+		if err := rows.Scan(&b.Service, &b.Level, &b.Source, &b.Component, &b.Index, &b.Count, &b.Bytes); err != nil {
+			return fmt.Errorf("buckets: %w", err)
+		}
+		if !fn(b) {
+			return nil
+		}
+	}
+	return rows.Err()
 }
 
 // SelectSQL builds the query for f, newest first, with its arguments.

@@ -313,6 +313,11 @@ func SortNewestFirst(rs []Record) {
 // where the backend can stream them (SQLite, PostgreSQL) and never blocks
 // Save while fn runs.
 //
+// Buckets calls fn with the counts of the entries passing f (its Since
+// above origin; Limit and Oldest aside) by stream and by step of width
+// step from origin, in no order, until fn returns false: what a metric
+// query over many entries reads instead of the entries.
+//
 // Sync waits until every entry saved before the call is committed or set
 // aside (a writer reading a message bus acknowledges only then); a store
 // whose Save commits at once returns nil.
@@ -321,6 +326,7 @@ type Store interface {
 	Sync(ctx context.Context) error
 	Query(ctx context.Context, f Filter) ([]Record, error)
 	Scan(ctx context.Context, f Filter, fn func(*Record) bool) error
+	Buckets(ctx context.Context, f Filter, origin, step int64, fn func(Bucket) bool) error
 	Counts(ctx context.Context, top int) (Counts, error)
 	Status() Status
 	SetAside(ctx context.Context, rs []Rejected) error
@@ -336,6 +342,17 @@ type Rows interface {
 	Scan(...any) error
 	Err() error
 }
+
+// Bucket counts the entries of one stream (service, level, source,
+// component) in one step of a range: Index i holds the timestamps in
+// (origin+(i-1)*step, origin+i*step]. Bytes are the messages' bytes.
+type Bucket struct {
+	Service, Level, Source, Component string
+	Index, Count, Bytes               int64
+}
+
+// BucketIndex is the index of the bucket holding ts (ts > origin).
+func BucketIndex(ts, origin, step int64) int64 { return (ts - origin + step - 1) / step }
 
 // EachRecord calls fn with each row read into a Record (scanned into the
 // pointers targets returns for it) until fn returns false.

@@ -174,6 +174,41 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 	return nil
 }
 
+// Buckets counts the kept entries passing f by stream and step, under
+// the lock (the ring is bounded), and gives them to fn without it.
+func (s *Store) Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error {
+	type key struct {
+		service, level, source, component string
+		index                             int64
+	}
+	counts := map[key]*storage.Bucket{}
+	s.mu.Lock()
+	for k := range s.n {
+		e := &s.ring[(s.start+k)%len(s.ring)]
+		if !f.Match(e) || e.Timestamp <= origin {
+			continue
+		}
+		kk := key{e.Service, e.Level, e.Source, e.Component, storage.BucketIndex(e.Timestamp, origin, step)}
+		b := counts[kk]
+		if b == nil {
+			b = &storage.Bucket{Service: e.Service, Level: e.Level, Source: e.Source, Component: e.Component, Index: kk.index}
+			counts[kk] = b
+		}
+		b.Count++
+		b.Bytes += int64(len(e.Message))
+	}
+	s.mu.Unlock()
+	for _, b := range counts {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !fn(*b) {
+			break
+		}
+	}
+	return nil
+}
+
 // Counts returns the totals of this run.
 func (s *Store) Counts(_ context.Context, top int) (storage.Counts, error) {
 	return s.tally.Counts(top), nil

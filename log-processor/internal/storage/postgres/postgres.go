@@ -100,6 +100,7 @@ var dialect = storage.Dialect{
 	Contains:    "strpos(message, %s) > 0",
 	Attr:        "attrs->>%k = %v",
 	AttrKey:     func(name string) any { return name },
+	Bytes:       "octet_length(message)",
 }
 
 // Config describes the database. A zero field means its default.
@@ -333,6 +334,18 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 	return storage.EachRecord(rows, func(r *storage.Record) []any {
 		return append(storage.ScanTargets(&r.LogEntry), &r.Instance)
 	}, fn)
+}
+
+// Buckets counts the entries passing f by stream and step, from every
+// instance.
+func (s *Store) Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error {
+	q, args := dialect.BucketsSQL(f, origin, step)
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("buckets: %w", err)
+	}
+	defer rows.Close()
+	return storage.ScanBuckets(rows, fn)
 }
 
 // Counts returns the totals of every instance since the schema was created.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,10 +39,11 @@ const rowsPerInsert = 100
 
 // dialect is SQLite's way of writing a query.
 var dialect = storage.Dialect{
-	Placeholder: func(int) string { return "?" },
+	Placeholder: func(n int) string { return "?" + strconv.Itoa(n) }, // numbered: Buckets uses some before the WHERE
 	Contains:    "instr(message, %s) > 0",
 	Attr:        "CAST(json_extract(attrs, %k) AS TEXT) = %v",
 	AttrKey:     func(name string) any { return `$."` + name + `"` },
+	Bytes:       "length(CAST(message AS BLOB))",
 }
 
 var schema = []string{
@@ -462,6 +464,17 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 	}
 	defer rows.Close()
 	return storage.EachRecord(rows, func(r *storage.Record) []any { return storage.ScanTargets(&r.LogEntry) }, fn)
+}
+
+// Buckets counts the entries passing f by stream and step.
+func (s *Store) Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error {
+	q, args := dialect.BucketsSQL(f, origin, step)
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("buckets: %w", err)
+	}
+	defer rows.Close()
+	return storage.ScanBuckets(rows, fn)
 }
 
 // Counts returns the totals kept since the database was created.

@@ -66,6 +66,7 @@ func Run(t *testing.T, o Options) {
 	t.Run("Filters", func(t *testing.T) { testFilters(t, o) })
 	t.Run("Limits", func(t *testing.T) { testLimits(t, o) })
 	t.Run("Scan", func(t *testing.T) { testScan(t, o) })
+	t.Run("Buckets", func(t *testing.T) { testBuckets(t, o) })
 	t.Run("Counts", func(t *testing.T) { testCounts(t, o) })
 	t.Run("TopServices", func(t *testing.T) { testTopServices(t, o) })
 	t.Run("ConcurrentSave", func(t *testing.T) { testConcurrent(t, o) })
@@ -318,6 +319,62 @@ func testScan(t *testing.T, o Options) {
 	}
 	if got := scan(storage.Filter{}, 3); len(got) != 3 {
 		t.Errorf("Scan stopped after 3: got %d", len(got))
+	}
+}
+
+// testBuckets: Buckets counts what passes the filter, by stream and by
+// step, as the entries themselves say; the messages' bytes are bytes.
+func testBuckets(t *testing.T, o Options) {
+	s := o.Open(t)
+	defer closeStore(t, s)
+	in := entries(300) // one a second from base
+	in[7].Message = "needle in a haystack"
+	in[8].Message = "ünïcode needle"
+	save(t, s, in)
+	waitStored(t, s, 300)
+	origin, step := base+10_500, int64(7000) // buckets (origin+(i-1)*step, origin+i*step]
+	for _, f := range []storage.Filter{
+		{Since: origin + 1},
+		{Since: origin + 1, Until: base + 200_000, Service: "svc2"},
+		{Since: origin + 1, Level: "WARN", Contains: "of_chars"},
+		{Since: base - 5000 + 1, Contains: "needle"},
+	} {
+		o := origin
+		if f.Since == base-5000+1 {
+			o = base - 5000
+		}
+		want := map[storage.Bucket]bool{}
+		wantCounts := map[storage.Bucket][2]int64{}
+		for _, e := range in {
+			if !f.Match(&e) || e.Timestamp <= o {
+				continue
+			}
+			k := storage.Bucket{Service: e.Service, Level: e.Level, Source: e.Source, Component: e.Component, Index: storage.BucketIndex(e.Timestamp, o, step)}
+			c := wantCounts[k]
+			wantCounts[k] = [2]int64{c[0] + 1, c[1] + int64(len(e.Message))}
+			want[k] = true
+		}
+		got := map[storage.Bucket][2]int64{}
+		err := s.Buckets(context.Background(), f, o, step, func(b storage.Bucket) bool {
+			k := b
+			k.Count, k.Bytes = 0, 0
+			if _, dup := got[k]; dup {
+				t.Errorf("bucket %+v twice", k)
+			}
+			got[k] = [2]int64{b.Count, b.Bytes}
+			return true
+		})
+		if err != nil {
+			t.Fatalf("Buckets(%+v): %v", f, err)
+		}
+		if len(got) != len(wantCounts) || len(got) == 0 {
+			t.Errorf("Buckets(%+v): %d buckets, want %d", f, len(got), len(wantCounts))
+		}
+		for k, c := range wantCounts {
+			if got[k] != c {
+				t.Errorf("Buckets(%+v): bucket %+v = %v, want %v (count, bytes)", f, k, got[k], c)
+			}
+		}
 	}
 }
 
