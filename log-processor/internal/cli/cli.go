@@ -112,6 +112,7 @@ type config struct {
 	retention time.Duration
 	// keepRejected is how long the SQL backends keep dead letters.
 	keepRejected time.Duration
+	searchIndex  bool // --search-index
 
 	bus busConfig
 }
@@ -133,10 +134,11 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (storage.St
 	ret := storage.Retention{Keep: cfg.retention}
 	switch cfg.storage {
 	case "sqlite":
-		return sqlite.Open(ctx, sqlite.Config{Path: cfg.dsn, Batch: cfg.batch, Retention: ret, KeepRejected: cfg.keepRejected}, logger)
+		return sqlite.Open(ctx, sqlite.Config{Path: cfg.dsn, Batch: cfg.batch, Retention: ret, KeepRejected: cfg.keepRejected,
+			SearchIndex: cfg.searchIndex}, logger)
 	case "postgres":
 		return postgres.Open(ctx, postgres.Config{DSN: cfg.dsn, Instance: cfg.instance, Batch: cfg.batch, Retention: ret,
-			KeepRejected: cfg.keepRejected}, logger)
+			KeepRejected: cfg.keepRejected, SearchIndex: cfg.searchIndex}, logger)
 	}
 	return memory.New(cfg.memory), nil
 }
@@ -412,6 +414,7 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	sizeVar(fs, &cfg.sink.KeepRefused, "rejected-max-bytes", defaultRejectedMaxBytes, "bytes of each record the parser refuses on a push request kept as a dead letter (0 = keep none)")
 	fs.DurationVar(&cfg.batch.FlushInterval, "flush-interval", storage.DefaultFlushInterval, "longest an entry waits before its batch is written (sqlite, postgres)")
 	fs.DurationVar(&cfg.retention, "retention", 0, "delete entries older than this, e.g. 72h (sqlite, postgres; 0 = keep all)")
+	fs.BoolVar(&cfg.searchIndex, "search-index", false, "keep a trigram index of the messages, so that substring searches (|= and ?contains=) find rare terms without reading their whole range; writes cost about twice as much (sqlite, postgres)")
 	fs.IntVar(&cfg.memory.MaxEntries, "memory-max-entries", memory.DefaultMaxEntries, "recent entries the memory store keeps for /logs")
 	sizeVar(fs, &cfg.memory.MaxBytes, "memory-max-bytes", memory.DefaultMaxBytes, "bound on the memory of the entries the memory store keeps")
 	fs.IntVar(&pc.TopServices, "stats-top-services", storage.DefaultTopServices, "services named in /stats counts; the rest are summed as (other)")
@@ -497,6 +500,7 @@ var backendFlags = []struct {
 	{"batch-max-bytes", []string{"sqlite", "postgres"}},
 	{"flush-interval", []string{"sqlite", "postgres"}},
 	{"retention", []string{"sqlite", "postgres"}},
+	{"search-index", []string{"sqlite", "postgres"}},
 	{"rejected-keep", []string{"memory"}},
 	{"rejected-retention", []string{"sqlite", "postgres"}},
 	{"instance", []string{"postgres"}},

@@ -27,9 +27,9 @@ func TestGrafanaLokiDataSource(t *testing.T) {
 			args := []string{"--ingest-addr", "127.0.0.1:0", "--storage", backend, "--api-token", "grafana-secret"}
 			switch backend {
 			case "sqlite":
-				args = append(args, "--dsn", filepath.Join(t.TempDir(), "logs.db"))
+				args = append(args, "--dsn", filepath.Join(t.TempDir(), "logs.db"), "--search-index")
 			case "postgres":
-				args = append(args, "--dsn", pgtest.DSN(t))
+				args = append(args, "--dsn", pgtest.DSN(t), "--search-index")
 			}
 			p := startProcessor(t, args...)
 			now := time.Now()

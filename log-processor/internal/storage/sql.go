@@ -51,9 +51,11 @@ func (t attrsTarget) Scan(src any) error {
 type Dialect struct {
 	// Placeholder returns the n-th (1-based) parameter placeholder.
 	Placeholder func(n int) string
-	// Contains is a condition true when message contains the parameter
-	// given as %s, case-sensitively and literally.
-	Contains string
+	// Contains returns a condition true when message contains v,
+	// case-sensitively and literally, taking its parameters with arg
+	// (which returns each one's placeholder): where the backend has a
+	// search index, one that uses it.
+	Contains func(v string, arg func(any) string) string
 	// Attr is a condition true when the attribute named by the parameter
 	// given as %k has, as text, the value of the parameter given as %v.
 	Attr string
@@ -127,7 +129,10 @@ func (d Dialect) where(columns []string, f Filter) (string, []any) {
 		add("ts <= %s", f.Until)
 	}
 	if f.Contains != "" {
-		add(d.Contains, f.Contains)
+		where = append(where, d.Contains(f.Contains, func(v any) string {
+			args = append(args, v)
+			return d.Placeholder(len(args))
+		}))
 	}
 	for _, a := range f.Attrs {
 		args = append(args, d.AttrKey(a.Key), a.Value)

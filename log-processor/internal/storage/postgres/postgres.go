@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,10 +98,28 @@ var (
 // dialect is PostgreSQL's way of writing a query.
 var dialect = storage.Dialect{
 	Placeholder: placeholder,
-	Contains:    "strpos(message, %s) > 0",
+	Contains:    contains,
 	Attr:        "attrs->>%k = %v",
 	AttrKey:     func(name string) any { return name },
 	Bytes:       "octet_length(message)",
+}
+
+// contains finds the entries whose message holds v with LIKE, which the
+// trigram index (logs_message_trgm) serves when pg_trgm is there.
+func contains(v string, arg func(any) string) string {
+	return "message LIKE " + arg("%"+likeEscape.Replace(v)+"%")
+}
+
+// likeEscape makes LIKE's special characters literal (backslash is its
+// escape character).
+var likeEscape = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+
+// searchIndex is the trigram index of the messages, built without
+// blocking writes; it needs the pg_trgm extension (trusted: a user who may
+// create in the database may add it).
+var searchIndex = []string{
+	`CREATE EXTENSION IF NOT EXISTS pg_trgm`,
+	`CREATE INDEX CONCURRENTLY IF NOT EXISTS logs_message_trgm ON logs USING gin (message gin_trgm_ops)`,
 }
 
 // Config describes the database. A zero field means its default.
@@ -111,6 +130,12 @@ type Config struct {
 	Retention storage.Retention // Keep and Every; Delete and Log are set by Open
 	// KeepRejected is how long dead letters are kept (0: for ever).
 	KeepRejected time.Duration
+	// SearchIndex adds a trigram index of the messages (pg_trgm), so that a
+	// substring search finds rare terms without reading every message in
+	// its range; writes cost about twice as much. Off, an index there is
+	// left alone (other processors may share it): DROP INDEX
+	// logs_message_trgm removes it.
+	SearchIndex bool
 }
 
 // Store is a PostgreSQL-backed storage.Store.
@@ -139,6 +164,15 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	for _, stmt := range searchIndex {
+		if !cfg.SearchIndex {
+			break
+		}
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			logger.Warn("no search index: substring searches (|= and /logs?contains=) read every row in their range", "err", err)
+			break
+		}
 	}
 	s := &Store{pool: pool, instance: cfg.Instance}
 	s.Batcher = storage.NewBatcher(writer{pool: pool, instance: cfg.Instance}, cfg.Batch, "postgres", logger)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +111,79 @@ func BenchmarkWriteBatch(b *testing.B) {
 			}
 			b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
+	}
+}
+
+// TestQueryPlans: the queries of /logs and of the Loki API read through
+// an index, never a sequential scan of the logs table, on a table large
+// enough (and analysed) for the planner to choose: a service's newest,
+// a time range's newest, a substring (the trigram index), a service's
+// substring, and a service's counts by step over a day.
+func TestQueryPlans(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DSN: pgtest.DSN(t), Instance: "plans", SearchIndex: true}, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	now := time.Now()
+	batch := make([]models.LogEntry, 0, 1000)
+	for i := range 150_000 {
+		batch = append(batch, models.LogEntry{Timestamp: now.Add(-time.Duration(i) * 576 * time.Millisecond).UnixMilli(), Level: models.Levels[i%3],
+			Service: fmt.Sprintf("svc%d", i%50), Message: fmt.Sprintf("request %d served in %dms by worker %d", i, i%977, i%13), ReceivedAt: 1})
+		if i == 31_337 {
+			batch[len(batch)-1].Message = "a rare-term in one line"
+		}
+		if len(batch) == cap(batch) {
+			if err := s.Save(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, "ANALYZE logs"); err != nil {
+		t.Fatal(err)
+	}
+	day := now.Add(-24 * time.Hour).UnixMilli()
+	bq, bargs := dialect.BucketsSQL(storage.Filter{Service: "svc7", Since: day + 1, Until: now.UnixMilli()}, day, 5*60_000)
+	for _, tc := range []struct {
+		name  string
+		f     storage.Filter
+		q     string
+		args  []any
+		index string
+	}{
+		{name: "a service's newest", f: storage.Filter{Service: "svc7"}, index: "logs_service_ts"},
+		{name: "a time range's newest", f: storage.Filter{Since: now.Add(-time.Hour).UnixMilli(), Until: now.UnixMilli()}, index: "logs_ts"},
+		{name: "a substring", f: storage.Filter{Contains: "rare-term"}, index: "logs_message_trgm"},
+		{name: "a service's substring", f: storage.Filter{Service: "svc37", Contains: "rare-term"}, index: "logs_"},
+		{name: "a service's counts by step", q: bq, args: bargs, index: "logs_service_ts"},
+	} {
+		q, args := tc.q, tc.args
+		if q == "" {
+			q, args = dialect.SelectSQL(columns, tc.f)
+		}
+		rows, err := s.pool.Query(ctx, "EXPLAIN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan strings.Builder
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan.WriteString(line + "\n")
+		}
+		rows.Close()
+		if p := plan.String(); !strings.Contains(p, "using "+tc.index) && !strings.Contains(p, "on "+tc.index) || strings.Contains(p, "Seq Scan on logs") {
+			t.Errorf("%s: want %s and no sequential scan:\n%s", tc.name, tc.index, p)
+		}
+	}
+	if rs, err := s.Query(ctx, storage.Filter{Service: "svc37", Contains: "rare-term"}); err != nil || len(rs) != 1 {
+		t.Errorf("the rare term: %v, %v", rs, err)
 	}
 }

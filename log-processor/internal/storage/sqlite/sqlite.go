@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"sync"
 	"time"
 
@@ -31,7 +32,8 @@ import (
 // through an index however many services there are; version 3 adds the
 // attrs column; version 4 adds bus_epoch and bus_pos, an entry's identity
 // on the message bus, unique where present; version 5 adds the rejected
-// table of dead letters; version 6, its service column.
+// table of dead letters; version 6, its service column. The search index
+// (Config.SearchIndex) is not part of the schema: Open adds or drops it.
 const schemaVersion = 6
 
 // rowsPerInsert is how many rows one INSERT statement carries.
@@ -40,11 +42,29 @@ const rowsPerInsert = 100
 // dialect is SQLite's way of writing a query.
 var dialect = storage.Dialect{
 	Placeholder: func(n int) string { return "?" + strconv.Itoa(n) }, // numbered: Buckets uses some before the WHERE
-	Contains:    "instr(message, %s) > 0",
+	Contains:    func(v string, arg func(any) string) string { return "instr(message, " + arg(v) + ") > 0" },
 	Attr:        "CAST(json_extract(attrs, %k) AS TEXT) = %v",
 	AttrKey:     func(name string) any { return `$."` + name + `"` },
 	Bytes:       "length(CAST(message AS BLOB))",
 }
+
+// searchDialect is dialect with the search index: a substring of three
+// characters or more is found through it (logs_fts), and each entry it
+// finds checked with instr (the index's GLOB may take more).
+var searchDialect = func() storage.Dialect {
+	d := dialect
+	d.Contains = func(v string, arg func(any) string) string {
+		exact := dialect.Contains(v, arg)
+		if utf8.RuneCountInString(v) < 3 {
+			return exact
+		}
+		return "id IN (SELECT rowid FROM logs_fts WHERE message GLOB " + arg("*"+globEscape.Replace(v)+"*") + ") AND " + exact
+	}
+	return d
+}()
+
+// globEscape makes GLOB's special characters literal.
+var globEscape = strings.NewReplacer("*", "[*]", "?", "[?]", "[", "[[]")
 
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS logs (
@@ -80,6 +100,54 @@ var schema = []string{
 	) WITHOUT ROWID`,
 	rejectedTable,
 	`CREATE INDEX IF NOT EXISTS rejected_at ON rejected (at)`,
+}
+
+// search is the trigram index of the messages (Config.SearchIndex), kept
+// in step with the logs table by triggers (retention's deletes included):
+// an external-content FTS5 table, so that it holds the index only,
+// without positions (detail=none: GLOB needs none). searchBuild fills it
+// from the messages already stored; noSearch drops it.
+var search = []string{
+	`CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(message, content='logs', content_rowid='id', tokenize='trigram case_sensitive 1', detail=none)`,
+	`CREATE TRIGGER IF NOT EXISTS logs_fts_insert AFTER INSERT ON logs BEGIN
+		INSERT INTO logs_fts (rowid, message) VALUES (new.id, new.message);
+	END`,
+	`CREATE TRIGGER IF NOT EXISTS logs_fts_delete AFTER DELETE ON logs BEGIN
+		INSERT INTO logs_fts (logs_fts, rowid, message) VALUES ('delete', old.id, old.message);
+	END`,
+}
+
+var (
+	searchBuild = `INSERT INTO logs_fts (logs_fts) VALUES ('rebuild')`
+	noSearch    = []string{`DROP TRIGGER IF EXISTS logs_fts_insert`, `DROP TRIGGER IF EXISTS logs_fts_delete`, `DROP TABLE IF EXISTS logs_fts`}
+)
+
+// setSearch adds the search index (building it from the stored messages
+// when it is new) or drops it.
+func setSearch(ctx context.Context, db *sql.DB, on bool, logger *slog.Logger) error {
+	var have int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'logs_fts_insert'`).Scan(&have); err != nil {
+		return err
+	}
+	stmts := noSearch
+	switch {
+	case on && have == 1, !on && have == 0:
+		return nil
+	case on:
+		logger.Info("building the search index of the stored messages (--search-index): once")
+		stmts = append(slices.Clone(noSearch), append(slices.Clone(search), searchBuild)...)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, stmt := range stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("search index: %w", err)
+		}
+	}
+	return tx.Commit()
 }
 
 // rejectedTable keeps the dead letters (storage.Rejected).
@@ -178,13 +246,19 @@ type Config struct {
 	Retention storage.Retention // Keep and Every; Delete and Log are set by Open
 	// KeepRejected is how long dead letters are kept (0: for ever).
 	KeepRejected time.Duration
+	// SearchIndex keeps a trigram index of the messages, so that a
+	// substring search finds rare terms without reading every message in
+	// its range; writes cost about twice as much. Off, an index there is
+	// dropped.
+	SearchIndex bool
 }
 
 // Store is an SQLite-backed storage.Store.
 type Store struct {
 	*storage.Batcher
-	write *sql.DB // one connection: SQLite has one writer
-	read  *sql.DB
+	write   *sql.DB // one connection: SQLite has one writer
+	read    *sql.DB
+	dialect storage.Dialect // with the search index, or without
 
 	stopRetention context.CancelFunc
 	retention     sync.WaitGroup
@@ -209,13 +283,20 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		w.Close()
 		return nil, fmt.Errorf("sqlite %s: %w", cfg.Path, err)
 	}
+	if err := setSearch(ctx, w, cfg.SearchIndex, logger); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", cfg.Path, err)
+	}
 	r, err := openDB(cfg.Path, true)
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{write: w, read: r}
+	s := &Store{write: w, read: r, dialect: dialect}
+	if cfg.SearchIndex {
+		s.dialect = searchDialect
+	}
 	s.Batcher = storage.NewBatcher(writer{w}, cfg.Batch, "sqlite", logger)
 	rctx, cancel := context.WithCancel(context.Background())
 	s.stopRetention = cancel
@@ -446,7 +527,7 @@ func insertSQL(rows int) string {
 
 // Query returns the newest entries passing f.
 func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
-	q, args := dialect.SelectSQL(storage.Columns, f)
+	q, args := s.dialect.SelectSQL(storage.Columns, f)
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query: %w", err)
@@ -457,7 +538,7 @@ func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, 
 
 // Scan calls fn with the entries passing f, one at a time.
 func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error {
-	q, args := dialect.ScanSQL(storage.Columns, f)
+	q, args := s.dialect.ScanSQL(storage.Columns, f)
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("scan: %w", err)
@@ -468,7 +549,7 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 
 // Buckets counts the entries passing f by stream and step.
 func (s *Store) Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error {
-	q, args := dialect.BucketsSQL(f, origin, step)
+	q, args := s.dialect.BucketsSQL(f, origin, step)
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("buckets: %w", err)

@@ -13,37 +13,42 @@ import (
 
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/storagetest"
+	"github.com/logpipeline/log-processing-service/pkg/models"
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func open(t testing.TB, path string) *Store {
+func open(t testing.TB, path string) *Store { return openWith(t, Config{Path: path}) }
+
+// openWith opens cfg with a short flush interval.
+func openWith(t testing.TB, cfg Config) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), Config{Path: path, Batch: storage.BatchConfig{FlushInterval: 5 * time.Millisecond}}, discard)
+	cfg.Batch.FlushInterval = 5 * time.Millisecond
+	s, err := Open(context.Background(), cfg, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
+// TestConformance runs the suite without the search index and with it.
 func TestConformance(t *testing.T) {
-	var path string
-	storagetest.Run(t, storagetest.Options{
-		Dedup: true,
-		Open: func(t *testing.T) storage.Store {
-			path = filepath.Join(t.TempDir(), "logs.db")
-			return open(t, path)
-		},
-		Reopen: func(t *testing.T) storage.Store { return open(t, path) },
-		OpenRetention: func(t *testing.T, ret storage.Retention) storage.Store {
-			s, err := Open(context.Background(), Config{Path: filepath.Join(t.TempDir(), "logs.db"),
-				Batch: storage.BatchConfig{FlushInterval: 5 * time.Millisecond}, Retention: ret}, discard)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	})
+	for _, search := range []bool{false, true} {
+		t.Run(fmt.Sprintf("search-index=%t", search), func(t *testing.T) {
+			var path string
+			storagetest.Run(t, storagetest.Options{
+				Dedup: true,
+				Open: func(t *testing.T) storage.Store {
+					path = filepath.Join(t.TempDir(), "logs.db")
+					return openWith(t, Config{Path: path, SearchIndex: search})
+				},
+				Reopen: func(t *testing.T) storage.Store { return openWith(t, Config{Path: path, SearchIndex: search}) },
+				OpenRetention: func(t *testing.T, ret storage.Retention) storage.Store {
+					return openWith(t, Config{Path: filepath.Join(t.TempDir(), "logs.db"), Retention: ret, SearchIndex: search})
+				},
+			})
+		})
+	}
 }
 
 func TestNewerSchemaRefused(t *testing.T) {
@@ -175,5 +180,84 @@ func TestAwkwardPaths(t *testing.T) {
 	_, err := Open(context.Background(), Config{Path: missing}, discard)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "no", "such", "dir")) {
 		t.Errorf("Open in a missing directory = %v, want an error naming it", err)
+	}
+}
+
+// TestSearchIndex: the trigram index stays in step with the logs table
+// through saves and retention's deletes (FTS5's integrity check compares
+// it with the messages), a search uses it, turning it off drops it, and
+// turning it on builds it from the messages there.
+func TestSearchIndex(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "search.db")
+	s := openWith(t, Config{Path: path, SearchIndex: true})
+	batch := storagetest.Batch(2000, time.Now().Add(-time.Hour).UnixMilli())
+	batch[1500].Message = "a rare-term here"
+	if err := s.Save(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.deleteBefore("logs", "ts")(ctx, batch[1000].Timestamp, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		if _, err := s.write.ExecContext(ctx, `INSERT INTO logs_fts (logs_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
+			t.Errorf("the search index is out of step with the logs: %v", err)
+		}
+		rs, err := s.Query(ctx, storage.Filter{Contains: "rare-term"})
+		if err != nil || len(rs) != 1 || rs[0].Message != "a rare-term here" {
+			t.Errorf("search = %v, %v", rs, err)
+		}
+	}
+	check(s)
+	var plan strings.Builder
+	q, args := s.dialect.SelectSQL(storage.Columns, storage.Filter{Service: "svc1", Contains: "rare-term"})
+	rows, err := s.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(detail + "\n")
+	}
+	rows.Close()
+	t.Logf("plan:\n%s", plan.String())
+	if !strings.Contains(plan.String(), "VIRTUAL TABLE INDEX") || strings.Contains(plan.String(), "SCAN logs\n") {
+		t.Errorf("the plan of a search does not use the index, or reads the whole table:\n%s", plan.String())
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Off: dropped, and the search still finds the line (reading).
+	s = open(t, path)
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name LIKE 'logs_fts%'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("with the index off, %d of its tables and triggers are left (%v)", n, err)
+	}
+	if rs, err := s.Query(ctx, storage.Filter{Contains: "rare-term"}); err != nil || len(rs) != 1 {
+		t.Errorf("search without the index = %v, %v", rs, err)
+	}
+	if err := s.Save(ctx, []models.LogEntry{{Timestamp: time.Now().UnixMilli(), Level: "INFO", Service: "svc1", Message: "another rare-term", ReceivedAt: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// On again: built from every message, the one saved while off too.
+	s = openWith(t, Config{Path: path, SearchIndex: true})
+	defer s.Close(ctx)
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO logs_fts (logs_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
+		t.Errorf("the rebuilt index is out of step: %v", err)
+	}
+	if rs, err := s.Query(ctx, storage.Filter{Contains: "rare-term"}); err != nil || len(rs) != 2 {
+		t.Errorf("search with the rebuilt index = %v, %v; want both lines", rs, err)
 	}
 }

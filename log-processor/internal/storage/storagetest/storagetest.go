@@ -411,16 +411,17 @@ func testFilters(t *testing.T, o Options) {
 	in := entries(30)
 	in[7].Message = "needle in a haystack"
 	in[20].Message = "another NEEDLE, upper case"
+	in[21].Message = `glob and like: a*b?[c]\d_e% here`
 	// Out of timestamp order on arrival: query order is by timestamp.
 	save(t, s, in[15:])
 	save(t, s, in[:15])
 	waitStored(t, s, 30)
 
 	ts := func(i int) int64 { return in[i].Timestamp }
-	// Every message but the two replaced above contains "100% of_".
+	// Every message but the three replaced above contains "100% of_".
 	var literal []int
 	for i := 29; i >= 0; i-- {
-		if i != 7 && i != 20 {
+		if i != 7 && i != 20 && i != 21 {
 			literal = append(literal, i)
 		}
 	}
@@ -440,6 +441,8 @@ func testFilters(t *testing.T, o Options) {
 		{"contains is case-sensitive", storage.Filter{Contains: "needle"}, []int{7}},
 		{"contains with wildcards taken literally", storage.Filter{Contains: "100% of_"}, literal},
 		{"contains nothing", storage.Filter{Contains: "%_x"}, nil},
+		{"contains with pattern characters", storage.Filter{Contains: `*b?[c]\d_e%`}, []int{21}},
+		{"contains two characters", storage.Filter{Contains: "NE"}, []int{20}},
 		{"limit", storage.Filter{Limit: 4}, seq(29, 26)},
 		{"unknown service", storage.Filter{Service: "nope"}, nil},
 	}
