@@ -44,6 +44,12 @@ Usage:
       entries in flight, with --ack queued and --ack stored: entries per
       second and the requests' p50 and p99 latency.
 
+  loadtest search [--entries 10000000] [--postgres-dsn DSN] [flags]
+      Fill SQLite (and PostgreSQL) with a day of entries over 50 services,
+      then without --search-index and with it: time a rare term's newest
+      100 and a day's log volume through the LogQL engine, the ingest rate
+      alone and while those queries run, and the table's and indexes' sizes.
+
   loadtest flood-server [--addr 127.0.0.1:0] [--per-write 64]
       Serve that flood at ws://ADDR/ws/logs until stopped.
 
@@ -168,6 +174,23 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return nil
 			})
 		}
+	case "search":
+		cfg := SearchConfig{Out: stdout}
+		fs.IntVar(&cfg.Entries, "entries", 10_000_000, "rows loaded: a day of timestamps up to now")
+		fs.IntVar(&cfg.Services, "services", 50, "services they are spread over")
+		fs.StringVar(&cfg.PostgresDSN, "postgres-dsn", "", "also measure PostgreSQL at this database (its logs table is emptied and filled)")
+		run = func() error {
+			if cfg.Entries < 1000 || cfg.Services < 1 {
+				return &UsageError{errors.New("search: --entries must be 1000 or more and --services positive")}
+			}
+			dir, err := os.MkdirTemp("", "loadtest-search")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			cfg.Dir, cfg.Duration = dir, *duration
+			return RunSearch(ctx, cfg)
+		}
 	case "suite":
 		cfg := SuiteConfig{Out: stdout}
 		fs.StringVar(&cfg.GeneratorBin, "generator", "bin/mock-log-generator", "mock-log-generator binary")
@@ -181,7 +204,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return inWorkDir(&cfg, *warmup, *duration, func() error { return RunSuite(ctx, cfg) })
 		}
 	default:
-		return &UsageError{fmt.Errorf("unknown command %q (want ceiling, watch, flood, flood-server, protocols, ack or suite; see --help)", cmd)}
+		return &UsageError{fmt.Errorf("unknown command %q (want ceiling, watch, flood, flood-server, protocols, ack, search or suite; see --help)", cmd)}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

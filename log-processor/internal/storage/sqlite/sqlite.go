@@ -259,6 +259,7 @@ type Store struct {
 	write   *sql.DB // one connection: SQLite has one writer
 	read    *sql.DB
 	dialect storage.Dialect // with the search index, or without
+	search  bool            // Config.SearchIndex
 
 	stopRetention context.CancelFunc
 	retention     sync.WaitGroup
@@ -293,7 +294,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{write: w, read: r, dialect: dialect}
+	s := &Store{write: w, read: r, dialect: dialect, search: cfg.SearchIndex}
 	if cfg.SearchIndex {
 		s.dialect = searchDialect
 	}
@@ -527,6 +528,15 @@ func insertSQL(rows int) string {
 
 // Query returns the newest entries passing f.
 func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+	if s.probes(f) {
+		out := []storage.Record{}
+		limit := f.EffectiveLimit()
+		err := s.Scan(ctx, f, func(r *storage.Record) bool {
+			out = append(out, *r)
+			return len(out) < limit
+		})
+		return out, err
+	}
 	q, args := s.dialect.SelectSQL(storage.Columns, f)
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -536,9 +546,61 @@ func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, 
 	return storage.ScanRecords(rows, func(r *storage.Record) []any { return storage.ScanTargets(&r.LogEntry) })
 }
 
+// searchProbe is how many of the newest (or oldest) rows passing a
+// substring search's other conditions it reads before it asks the search
+// index: a common term is found among them at once, a rare one through the
+// index, which would list every row of a common one.
+const searchProbe = 5000
+
+// probes reports whether a search for f reads searchProbe rows first.
+func (s *Store) probes(f storage.Filter) bool {
+	return s.search && utf8.RuneCountInString(f.Contains) >= 3
+}
+
 // Scan calls fn with the entries passing f, one at a time.
 func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error {
-	q, args := s.dialect.ScanSQL(storage.Columns, f)
+	if !s.probes(f) {
+		q, args := s.dialect.ScanSQL(storage.Columns, f)
+		return s.each(ctx, q, args, fn)
+	}
+	// The first searchProbe rows passing the other conditions, checked
+	// with instr.
+	plain := f
+	plain.Contains = ""
+	inner, args := dialect.ScanSQL([]string{"id"}, plain)
+	args = append(args, f.Contains)
+	q, _ := dialect.ScanSQL(storage.Columns, storage.Filter{Oldest: f.Oldest})
+	q = strings.Replace(q, " FROM logs", fmt.Sprintf(" FROM logs WHERE id IN (%s LIMIT %d) AND instr(message, ?%d) > 0", inner, searchProbe, len(args)), 1)
+	more := true
+	err := s.each(ctx, q, args, func(r *storage.Record) bool {
+		more = fn(r)
+		return more
+	})
+	if err != nil || !more {
+		return err
+	}
+	// Past them, through the index: the rows beyond the last one read.
+	bq, bargs := dialect.ScanSQL([]string{"ts", "id"}, plain)
+	var ts, id int64
+	switch err := s.read.QueryRowContext(ctx, fmt.Sprintf("%s LIMIT 1 OFFSET %d", bq, searchProbe-1), bargs...).Scan(&ts, &id); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil // the probe read them all
+	case err != nil:
+		return fmt.Errorf("scan: %w", err)
+	}
+	q, args = s.dialect.ScanSQL(storage.Columns, f)
+	op := "<"
+	if f.Oldest {
+		op = ">"
+	}
+	args = append(args, ts, id)
+	n := len(args)
+	q = strings.Replace(q, " WHERE ", fmt.Sprintf(" WHERE (ts %[1]s ?%[2]d OR (ts = ?%[2]d AND id %[1]s ?%[3]d)) AND ", op, n-1, n), 1)
+	return s.each(ctx, q, args, fn)
+}
+
+// each runs q and calls fn with each entry it reads.
+func (s *Store) each(ctx context.Context, q string, args []any, fn func(*storage.Record) bool) error {
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("scan: %w", err)
@@ -547,9 +609,15 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 	return storage.EachRecord(rows, func(r *storage.Record) []any { return storage.ScanTargets(&r.LogEntry) }, fn)
 }
 
-// Buckets counts the entries passing f by stream and step.
+// Buckets counts the entries passing f by stream and step. A count reads
+// every row of its range: the search index serves it only when no
+// service narrows the range, where a rare term is worth finding first.
 func (s *Store) Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error {
-	q, args := s.dialect.BucketsSQL(f, origin, step)
+	d := s.dialect
+	if f.Service != "" {
+		d = dialect
+	}
+	q, args := d.BucketsSQL(f, origin, step)
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("buckets: %w", err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -260,4 +261,68 @@ func TestSearchIndex(t *testing.T) {
 	if rs, err := s.Query(ctx, storage.Filter{Contains: "rare-term"}); err != nil || len(rs) != 2 {
 		t.Errorf("search with the rebuilt index = %v, %v; want both lines", rs, err)
 	}
+}
+
+// TestSearchProbe: with the search index, a substring search reads the
+// newest (or oldest) rows first and then asks the index for the rest; the
+// entries it finds, in order, are those a plain scan finds, across the
+// probe's boundary and ties of timestamps there, for rare and common terms.
+func TestSearchProbe(t *testing.T) {
+	ctx := context.Background()
+	s := openWith(t, Config{Path: filepath.Join(t.TempDir(), "probe.db"), SearchIndex: true})
+	defer s.Close(ctx)
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	batch := make([]models.LogEntry, 3*searchProbe)
+	for i := range batch {
+		batch[i] = models.LogEntry{Timestamp: base + int64(i/3), Level: "INFO", Service: fmt.Sprintf("svc%d", i%2),
+			Message: fmt.Sprintf("line %d", i), ReceivedAt: 1}
+		switch {
+		case i == 100 || i == len(batch)-2*searchProbe+1 || i == len(batch)-2*searchProbe-1:
+			batch[i].Message += " rare-term"
+		case i%7 == 0:
+			batch[i].Message += " common-term"
+		}
+	}
+	if err := s.Save(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []storage.Filter{
+		{Contains: "rare-term"}, {Contains: "rare-term", Oldest: true}, {Contains: "common-term"},
+		{Contains: "common-term", Service: "svc1", Oldest: true}, {Contains: "rare-term", Service: "svc1"},
+		{Contains: "line 1", Since: base + 10, Until: base + 4000},
+	} {
+		var want []string
+		for i := range batch {
+			if f.Match(&batch[i]) {
+				want = append(want, batch[i].Message)
+			}
+		}
+		if !f.Oldest {
+			slices.Reverse(want)
+		}
+		var got []string
+		if err := s.Scan(ctx, f, func(r *storage.Record) bool { got = append(got, r.Message); return true }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("Scan(%+v): %d entries, want %d; first %q, want %q", f, len(got), len(want), first(got), first(want))
+		}
+		stop := 0
+		if err := s.Scan(ctx, f, func(*storage.Record) bool { stop++; return stop < 2 }); err != nil || stop != min(2, len(want)) {
+			t.Errorf("Scan(%+v) stopped after %d, want %d (%v)", f, stop, min(2, len(want)), err)
+		}
+		if rs, err := s.Query(ctx, storage.Filter{Contains: f.Contains, Service: f.Service, Since: f.Since, Until: f.Until, Limit: 3}); err != nil || len(rs) != min(3, len(want)) {
+			t.Errorf("Query: %d, %v", len(rs), err)
+		}
+	}
+}
+
+func first(ss []string) string {
+	if len(ss) == 0 {
+		return ""
+	}
+	return ss[0]
 }
