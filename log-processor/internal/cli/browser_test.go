@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,6 +161,75 @@ func TestDashboardOnTheBus(t *testing.T) {
 		t.Fatalf("the dashboard did not show the bus and the cluster: %v\nheader: %s", err, line)
 	}
 	if errs := jsErrors(); len(errs) > 0 {
+		t.Fatalf("JavaScript errors on the dashboard: %q", errs)
+	}
+}
+
+// TestDashboardSearch: the dashboard's search box runs a LogQL query
+// through the Loki API: the newest matches with the search term marked,
+// the log volume by level as bars, a click on a bar narrowing the range,
+// and a query outside the subset answered with its error, not a crash.
+func TestDashboardSearch(t *testing.T) {
+	chrome := needChromium(t)
+	p := startProcessor(t, "--ingest-addr", "127.0.0.1:0", "--storage", "sqlite", "--dsn", filepath.Join(t.TempDir(), "logs.db"))
+	var lines []string
+	for i := range 30 {
+		lv, msg := "INFO", "order placed"
+		if i%3 == 0 {
+			lv, msg = "ERROR", "checkout failed: card <declined>"
+		}
+		lines = append(lines, logLine(lv, "web-shop", msg))
+	}
+	ingestLines(t, p.ingest, lines)
+	ctx, jsErrors := openDashboard(t, chrome, p.api)
+	run := func(query string) {
+		t.Helper()
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+			document.getElementById("q").value = `+strconv.Quote(query)+`;
+			document.getElementById("results").innerHTML = "";
+			document.getElementById("search-form").requestSubmit();
+			return true })()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(`{service="web-shop"} |= "checkout failed"`)
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll("#results li").length === 10 &&
+		document.querySelectorAll("#results li mark").length === 10 &&
+		Number(document.getElementById("volume").dataset.bars) >= 1`, chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("results").innerHTML + document.getElementById("search-error").textContent`))
+		t.Fatalf("the search did not show the 10 matches marked and the volume: %v\n%s", err, html)
+	}
+	first, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#results li").innerHTML`))
+	if err != nil || !strings.Contains(first, "<mark>checkout failed</mark>: card &lt;declined&gt;") || !strings.Contains(first, "ERROR") {
+		t.Errorf("first result %q: want the match marked and the rest escaped (%v)", first, err)
+	}
+	// A click on the last bar (the newest) narrows the range to it.
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+		const c = document.getElementById("volume"), r = c.getBoundingClientRect();
+		const b = volume.bars.reduce((a, b) => (b.t > a.t ? b : a));
+		c.dispatchEvent(new MouseEvent("click", { clientX: r.left + (b.x0 + b.x1) / 2, clientY: r.top + 60, bubbles: true }));
+		return true })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("search-state").textContent.includes("narrowed to") &&
+		document.querySelectorAll("#results li mark").length >= 1`, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("search-state").textContent`))
+		t.Errorf("a click on a bar did not narrow the range: %v (%s)", err, state)
+	}
+	run(`{service="web-shop"} | line_format "x"`)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById("search-error").hidden &&
+		document.getElementById("search-error").textContent.includes("line_format")`, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Errorf("a query outside the subset did not show its error: %v", err)
+	}
+	// The browser logs the refused queries' 400s itself (the logs and the
+	// volume): expected, not the page's errors.
+	errs := slices.DeleteFunc(jsErrors(), func(e string) bool {
+		return strings.Contains(e, "status of 400") && strings.Contains(e, "/loki/api/v1/query_range?") && strings.Contains(e, "line_format")
+	})
+	if len(errs) > 0 {
 		t.Fatalf("JavaScript errors on the dashboard: %q", errs)
 	}
 }
