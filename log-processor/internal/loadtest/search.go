@@ -75,7 +75,7 @@ func RunSearch(ctx context.Context, cfg SearchConfig) error {
 	fmt.Fprintf(tw, "ingest rows/s\twith queries\ttable MiB\tindexes MiB\tsearch index MiB\tbuilt in\t\n")
 	for _, b := range backends {
 		now := time.Now()
-		start, step := now.Add(-24*time.Hour).UnixMilli(), (24 * time.Hour).Milliseconds()/int64(cfg.Entries)
+		start, step := now.Add(-24*time.Hour).UnixMilli(), (24*time.Hour).Milliseconds()/int64(cfg.Entries)
 		if step < 1 {
 			step = 1
 		}
