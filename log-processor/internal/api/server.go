@@ -134,16 +134,21 @@ func NewHandler(p Pipeline, store Store, hub *tail.Hub, opts Options, logger *sl
 			return false
 		}
 	}
-	mux.HandleFunc("GET /logs", guard(func(w http.ResponseWriter, r *http.Request) {
+	query := func(h http.HandlerFunc) http.HandlerFunc { // a query: guarded, and one of the queries at once
+		return guard(func(w http.ResponseWriter, r *http.Request) {
+			if !enter(w) {
+				return
+			}
+			defer func() { <-queries }()
+			h(w, r)
+		})
+	}
+	mux.HandleFunc("GET /logs", query(func(w http.ResponseWriter, r *http.Request) {
 		f, err := ParseFilter(r.URL.Query())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if !enter(w) {
-			return
-		}
-		defer func() { <-queries }()
 		recs, err := store.Query(r.Context(), f)
 		if err != nil {
 			logger.Warn("query logs", "err", err)
@@ -165,16 +170,12 @@ func NewHandler(p Pipeline, store Store, hub *tail.Hub, opts Options, logger *sl
 		}
 		writeJSON(w, http.StatusOK, rej, logger)
 	}))
-	mux.HandleFunc("POST /logs/rejected/replay", guard(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /logs/rejected/replay", query(func(w http.ResponseWriter, r *http.Request) {
 		f, err := ParseRejectedFilter(r.URL.Query())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if !enter(w) {
-			return
-		}
-		defer func() { <-queries }()
 		out, err := p.Replay(r.Context(), f)
 		switch {
 		case err == nil:
@@ -191,15 +192,6 @@ func NewHandler(p Pipeline, store Store, hub *tail.Hub, opts Options, logger *sl
 	}))
 	opts.Query.Done = opts.Done
 	loki := lokiapi.New(store, opts.QueryLimits, hub, opts.Query, logger.With("component", "loki-api"))
-	query := func(h http.HandlerFunc) http.HandlerFunc { // a query: guarded, and one of the queries at once
-		return guard(func(w http.ResponseWriter, r *http.Request) {
-			if !enter(w) {
-				return
-			}
-			defer func() { <-queries }()
-			h(w, r)
-		})
-	}
 	for _, method := range []string{"GET ", "POST "} {
 		mux.HandleFunc(method+lokiapi.PathQueryRange, query(loki.QueryRange))
 		mux.HandleFunc(method+lokiapi.PathQuery, query(loki.Query))

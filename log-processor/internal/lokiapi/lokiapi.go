@@ -454,29 +454,12 @@ func (a *API) LabelValues(w http.ResponseWriter, r *http.Request) {
 // metadata answers a labels or label values call: the sorted strings add
 // collects from the matching entries' labels.
 func (a *API) metadata(w http.ResponseWriter, r *http.Request, key string, add func(labels map[string]string, seen map[string]bool)) {
-	if err := form(w, r); err != nil {
-		a.fail(w, err)
-		return
-	}
-	start, end, err := rangeOf(r)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	sels, err := selectors(r, key)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
-	defer cancel()
 	seen := map[string]bool{}
-	err = a.scanLabels(ctx, sels, start, end, func(labels map[string]string) bool {
+	ok := a.eachLabels(w, r, []string{key}, func(labels map[string]string) bool {
 		add(labels, seen)
 		return len(seen) < maxValues
 	})
-	if err != nil {
-		a.fail(w, err)
+	if !ok {
 		return
 	}
 	out := make([]string, 0, len(seen))
@@ -490,43 +473,49 @@ func (a *API) metadata(w http.ResponseWriter, r *http.Request, key string, add f
 // Series answers GET and POST /loki/api/v1/series: the label sets of the
 // streams passing any match[] in the range.
 func (a *API) Series(w http.ResponseWriter, r *http.Request) {
-	if err := form(w, r); err != nil {
-		a.fail(w, err)
-		return
-	}
-	start, end, err := rangeOf(r)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	sels, err := selectors(r, "match[]")
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	if len(sels) == 0 {
-		sels, err = selectors(r, "match")
-		if err != nil {
-			a.fail(w, err)
-			return
-		}
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
-	defer cancel()
 	seen := map[string]bool{}
 	out := []map[string]string{}
-	err = a.scanLabels(ctx, sels, start, end, func(labels map[string]string) bool {
+	ok := a.eachLabels(w, r, []string{"match[]", "match"}, func(labels map[string]string) bool {
 		if k := labelKey(labels); !seen[k] {
 			seen[k] = true
 			out = append(out, labels)
 		}
 		return len(out) < maxValues
 	})
+	if ok {
+		writeJSON(w, map[string]any{"status": "success", "data": out})
+	}
+}
+
+// eachLabels reads a metadata call's range and selectors (the first of
+// keys given) and calls fn with the stream labels of its entries (see
+// scanLabels); on a mistake or a failure it answers, and returns false.
+func (a *API) eachLabels(w http.ResponseWriter, r *http.Request, keys []string, fn func(map[string]string) bool) bool {
+	if err := form(w, r); err != nil {
+		a.fail(w, err)
+		return false
+	}
+	start, end, err := rangeOf(r)
 	if err != nil {
 		a.fail(w, err)
-		return
+		return false
 	}
-	writeJSON(w, map[string]any{"status": "success", "data": out})
+	var sels []*logql.LogQuery
+	for _, k := range keys {
+		if sels, err = selectors(r, k); err != nil || len(sels) > 0 {
+			break
+		}
+	}
+	if err == nil {
+		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
+		defer cancel()
+		err = a.scanLabels(ctx, sels, start, end, fn)
+	}
+	if err != nil {
+		a.fail(w, err)
+		return false
+	}
+	return true
 }
 
 // IndexStats answers GET /loki/api/v1/index/stats (Grafana's estimate of
