@@ -9,7 +9,7 @@ API_ADDR  ?= 127.0.0.1:9090
 INTERVAL  ?= 250
 FUZZTIME  ?= 60s
 
-.PHONY: all build run test lint fmt-check vet staticcheck race cross fuzz bench screenshot clean
+.PHONY: all build run test lint fmt-check vet staticcheck race cross fuzz bench bench-search screenshot clean
 
 all: build
 
@@ -73,6 +73,15 @@ bench: build
 	$(BIN)/loadtest$(EXE) suite --generator $(BIN)/mock-log-generator$(EXE) --processor $(BIN)/log-processor$(EXE) \
 		--duration $(BENCH_DURATION) --warmup 2s --soak $(BENCH_SOAK) \
 		$(if $(NATS_SERVER),--nats-server "$(NATS_SERVER)") \
+		$(if $(LOGPROC_TEST_POSTGRES_DSN),--postgres-dsn "$(LOGPROC_TEST_POSTGRES_DSN)")
+	$(MAKE) --no-print-directory bench-search
+
+## bench-search: queries and ingest over a day of entries, without the search
+## index and with it (SEARCH_ENTRIES=10000000 for the figures in docs/performance.md:
+## about 40 minutes on 2 cores)
+SEARCH_ENTRIES ?= 1000000
+bench-search: build
+	$(BIN)/loadtest$(EXE) search --entries $(SEARCH_ENTRIES) --duration $(BENCH_DURATION) \
 		$(if $(LOGPROC_TEST_POSTGRES_DSN),--postgres-dsn "$(LOGPROC_TEST_POSTGRES_DSN)")
 
 ## screenshot: the dashboard in headless Chromium, 30 s after start, into log-processor/docs/dashboard.png
