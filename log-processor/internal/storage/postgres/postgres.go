@@ -114,12 +114,20 @@ func contains(v string, arg func(any) string) string {
 // escape character).
 var likeEscape = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
-// searchIndex is the trigram index of the messages, built without
-// blocking writes; it needs the pg_trgm extension (trusted: a user who may
-// create in the database may add it).
-var searchIndex = []string{
-	`CREATE EXTENSION IF NOT EXISTS pg_trgm`,
-	`CREATE INDEX CONCURRENTLY IF NOT EXISTS logs_message_trgm ON logs USING gin (message gin_trgm_ops)`,
+// addSearchIndex adds the trigram index of the messages, built without
+// blocking writes. It needs the pg_trgm extension (trusted: a user who may
+// create in the database may add it), whose operator class is named with
+// the schema it is in, which need not be on the search path.
+func addSearchIndex(ctx context.Context, pool *pgxpool.Pool) error {
+	if _, err := pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_trgm`); err != nil {
+		return err
+	}
+	var schema string
+	if err := pool.QueryRow(ctx, `SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'`).Scan(&schema); err != nil {
+		return fmt.Errorf("find pg_trgm: %w", err)
+	}
+	_, err := pool.Exec(ctx, `CREATE INDEX CONCURRENTLY IF NOT EXISTS logs_message_trgm ON logs USING gin (message `+schema+`.gin_trgm_ops)`)
+	return err
 }
 
 // Config describes the database. A zero field means its default.
@@ -165,13 +173,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	for _, stmt := range searchIndex {
-		if !cfg.SearchIndex {
-			break
-		}
-		if _, err := pool.Exec(ctx, stmt); err != nil {
+	if cfg.SearchIndex {
+		if err := addSearchIndex(ctx, pool); err != nil {
 			logger.Warn("no search index: substring searches (|= and /logs?contains=) read every row in their range", "err", err)
-			break
 		}
 	}
 	s := &Store{pool: pool, instance: cfg.Instance}
