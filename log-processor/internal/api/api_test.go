@@ -115,7 +115,7 @@ func (f *fake) ListRejected(context.Context, storage.RejectedFilter) ([]storage.
 }
 
 func (f *fake) Scan(context.Context, storage.Filter, func(*storage.Record) bool) error { return nil }
-func (f *fake) Buckets(context.Context, storage.Filter, int64, int64, func(storage.Bucket) bool) error {
+func (f *fake) Buckets(context.Context, storage.Filter, storage.BucketQuery, func(storage.Bucket) bool) error {
 	return nil
 }
 

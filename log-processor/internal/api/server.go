@@ -33,7 +33,7 @@ type Pipeline interface {
 type Store interface {
 	Query(ctx context.Context, f storage.Filter) ([]storage.Record, error)
 	Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error
-	Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error
+	Buckets(ctx context.Context, f storage.Filter, q storage.BucketQuery, fn func(storage.Bucket) bool) error
 	ListRejected(ctx context.Context, f storage.RejectedFilter) ([]storage.Rejected, error)
 }
 

@@ -22,7 +22,7 @@ import (
 // both).
 type Store interface {
 	Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error
-	Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error
+	Buckets(ctx context.Context, f storage.Filter, q storage.BucketQuery, fn func(storage.Bucket) bool) error
 }
 
 // Limits bound what one query may hold. A zero field means its default.
@@ -306,7 +306,7 @@ func (en *Engine) Metric(ctx context.Context, e Expr, p Params) ([]Series, error
 	if err != nil {
 		return nil, err
 	}
-	g, err := en.eval(ctx, e, p, n)
+	g, err := en.eval(ctx, e, p, n, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +334,11 @@ func scalar(e Expr) *float64 {
 	return nil
 }
 
-func (en *Engine) eval(ctx context.Context, e Expr, p Params, n int) (*grid, error) {
+// eval evaluates e at n steps. need names the labels the caller keeps of
+// e's series (nil: all): a range function's series may then merge those
+// that differ only in other labels, which the caller would sum together
+// anyway.
+func (en *Engine) eval(ctx context.Context, e Expr, p Params, n int, need []string) (*grid, error) {
 	switch e := e.(type) {
 	case *Literal:
 		g := newGrid(n, 1)
@@ -344,9 +348,17 @@ func (en *Engine) eval(ctx context.Context, e Expr, p Params, n int) (*grid, err
 		}
 		return g, nil
 	case *RangeAgg:
-		return en.rangeAgg(ctx, e, p, n)
+		return en.rangeAgg(ctx, e, p, n, need)
 	case *VectorAgg:
-		in, err := en.eval(ctx, e.Inner, p, n)
+		// Only a sum by labels is the same over merged series: count, min,
+		// max, avg and topk tell series apart.
+		var inner []string
+		if e.Op == "sum" && e.By && need == nil {
+			inner = e.Grouping
+		} else if e.Op == "sum" && e.By {
+			inner = slices.DeleteFunc(slices.Clone(e.Grouping), func(l string) bool { return !slices.Contains(need, l) })
+		}
+		in, err := en.eval(ctx, e.Inner, p, n, inner)
 		if err != nil {
 			return nil, err
 		}
@@ -361,7 +373,7 @@ func (en *Engine) eval(ctx context.Context, e Expr, p Params, n int) (*grid, err
 // (t-range, t] at every step t, in one pass over the entries: each adds
 // its weight at the first step that sees it and takes it away after the
 // last, and a running sum gives every step's value.
-func (en *Engine) rangeAgg(ctx context.Context, e *RangeAgg, p Params, n int) (*grid, error) {
+func (en *Engine) rangeAgg(ctx context.Context, e *RangeAgg, p Params, n int, need []string) (*grid, error) {
 	f := Pushdown(e.Log)
 	rng, step := e.Range.Milliseconds(), p.Step.Milliseconds()
 	start := p.Start.UnixMilli()
@@ -370,7 +382,7 @@ func (en *Engine) rangeAgg(ctx context.Context, e *RangeAgg, p Params, n int) (*
 		return nil, fmt.Errorf("%w: the step and the range must be at least a millisecond", ErrLimit)
 	}
 	if w := en.bucketWidth(e, rng, step, p, n); w > 0 {
-		return en.rangeAggBuckets(ctx, e, f, p, n, w)
+		return en.rangeAggBuckets(ctx, e, f, p, n, w, need)
 	}
 	g := newGrid(n+1, en.limits.MaxSeries) // one more slot: the step after the last
 	parsed := e.Log.Parsed()
@@ -471,7 +483,7 @@ func gcd(a, b int64) int64 {
 // buckets of width w from start-range: the step at k sees the buckets
 // k*step/w+1 to k*step/w+range/w. Each series keeps its non-empty
 // buckets, in order, with their running sums.
-func (en *Engine) rangeAggBuckets(ctx context.Context, e *RangeAgg, f storage.Filter, p Params, n int, w int64) (*grid, error) {
+func (en *Engine) rangeAggBuckets(ctx context.Context, e *RangeAgg, f storage.Filter, p Params, n int, w int64, need []string) (*grid, error) {
 	rng, step := e.Range.Milliseconds(), p.Step.Milliseconds()
 	origin := p.Start.UnixMilli() - rng
 	type cell struct {
@@ -482,7 +494,14 @@ func (en *Engine) rangeAggBuckets(ctx context.Context, e *RangeAgg, f storage.Fi
 	labelsOf := map[string]map[string]string{}
 	bytes := e.Op == "bytes_over_time" || e.Op == "bytes_rate"
 	var err error
-	scanErr := en.store.Buckets(ctx, f, origin, w, func(b storage.Bucket) bool {
+	// Source and component are counted apart only where they are needed:
+	// without them, a service's counts by level read one index alone.
+	uses := func(l string) bool {
+		return need == nil || slices.Contains(need, l) ||
+			slices.ContainsFunc(e.Log.Selector, func(m Matcher) bool { return m.Name == l })
+	}
+	bq := storage.BucketQuery{Origin: origin, Step: w, Source: uses("source"), Component: uses("component"), Bytes: bytes}
+	scanErr := en.store.Buckets(ctx, f, bq, func(b storage.Bucket) bool {
 		entry := models.LogEntry{Service: b.Service, Level: b.Level, Source: b.Source, Component: b.Component}
 		r := row{e: &entry}
 		for i := range e.Log.Selector {
@@ -669,11 +688,11 @@ func topk(v *VectorAgg, in *grid, n int) *grid {
 // applies to every series) and applies the operator at each step where
 // both have a value.
 func (en *Engine) binary(ctx context.Context, e *BinaryExpr, p Params, n int) (*grid, error) {
-	l, err := en.eval(ctx, e.L, p, n)
+	l, err := en.eval(ctx, e.L, p, n, nil)
 	if err != nil {
 		return nil, err
 	}
-	r, err := en.eval(ctx, e.R, p, n)
+	r, err := en.eval(ctx, e.R, p, n, nil)
 	if err != nil {
 		return nil, err
 	}

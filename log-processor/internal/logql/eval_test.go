@@ -278,6 +278,39 @@ func TestMetric(t *testing.T) {
 	}
 }
 
+// TestBucketsAskWhatIsNeeded: the store is asked to count source and
+// component apart only where the query needs them: not for a sum by level
+// (Grafana's log volume), but for a count of series, a selector on source,
+// or a bare range function; bytes only for bytes_*.
+func TestBucketsAskWhatIsNeeded(t *testing.T) {
+	c := &counting{Store: memory.New(memory.Config{})}
+	en := NewEngine(c, Limits{})
+	for _, tc := range []struct {
+		query                    string
+		source, component, bytes bool
+	}{
+		{`sum by (level, detected_level) (count_over_time({service="a"} | drop __error__ [1m]))`, false, false, false},
+		{`sum by (level) (sum by (level, source) (rate({service="a"}[1m])))`, false, false, false},
+		{`sum by (source) (bytes_over_time({service="a"}[1m]))`, true, false, true},
+		{`sum by (level) (count_over_time({service="a", component="db"}[1m]))`, false, true, false},
+		{`count by (level) (count_over_time({service="a"}[1m]))`, true, true, false},
+		{`count_over_time({service="a"}[1m])`, true, true, false},
+		{`sum by (level) (count_over_time({service="a"}[1m])) / sum by (level) (count_over_time({service="b"}[1m]))`, false, false, false},
+		{`sum by (level) (count_over_time({service="a"}[1m]) / count_over_time({service="b"}[1m]))`, true, true, false},
+	} {
+		e, err := Parse(tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := en.Metric(context.Background(), e, Params{End: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if a := c.asked; a.Source != tc.source || a.Component != tc.component || a.Bytes != tc.bytes {
+			t.Errorf("%s: asked %+v, want source %t, component %t, bytes %t", tc.query, a, tc.source, tc.component, tc.bytes)
+		}
+	}
+}
+
 // TestScanStops: a log query stops reading at its limit.
 func TestScanStops(t *testing.T) {
 	c := &counting{Store: memory.New(memory.Config{})}
@@ -299,6 +332,7 @@ func TestScanStops(t *testing.T) {
 type counting struct {
 	*memory.Store
 	n, scans, buckets int
+	asked             storage.BucketQuery // the last Buckets call's
 }
 
 func (c *counting) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error {
@@ -306,9 +340,10 @@ func (c *counting) Scan(ctx context.Context, f storage.Filter, fn func(*storage.
 	return c.Store.Scan(ctx, f, func(r *storage.Record) bool { c.n++; return fn(r) })
 }
 
-func (c *counting) Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error {
+func (c *counting) Buckets(ctx context.Context, f storage.Filter, q storage.BucketQuery, fn func(storage.Bucket) bool) error {
 	c.buckets++
-	return c.Store.Buckets(ctx, f, origin, step, fn)
+	c.asked = q
+	return c.Store.Buckets(ctx, f, q, fn)
 }
 
 // TestBucketsAgreeWithScan: a metric query the store can count itself

@@ -66,15 +66,32 @@ type Dialect struct {
 }
 
 // BucketsSQL builds the query counting the entries passing f by stream
-// (service, level, source, component) and by step: see Store.Buckets.
-func (d Dialect) BucketsSQL(f Filter, origin, step int64) (string, []any) {
-	cols := []string{"service", "level", "source", "component"}
-	q, args := d.where(cols, f)
-	args = append(args, origin, step)
+// and by step: see Store.Buckets. It reads the columns it is asked for
+// only, and always as many: service, level, source, component, bucket,
+// count, bytes (those not asked for as constants).
+func (d Dialect) BucketsSQL(f Filter, bq BucketQuery) (string, []any) {
+	q, args := d.where([]string{"service"}, f)
+	args = append(args, bq.Origin, bq.Step)
 	o, s := d.Placeholder(len(args)-1), d.Placeholder(len(args))
-	q = strings.Replace(q, "SELECT service, level, source, component",
-		"SELECT service, level, source, component, (ts - "+o+" + "+s+" - 1) / "+s+" AS bucket, count(*), sum("+d.Bytes+")", 1)
-	return q + " GROUP BY service, level, source, component, bucket", args
+	cols, group := []string{"service", "level"}, "service, level"
+	for _, c := range []struct {
+		name string
+		on   bool
+	}{{"source", bq.Source}, {"component", bq.Component}} {
+		if c.on {
+			cols = append(cols, c.name)
+			group += ", " + c.name
+		} else {
+			cols = append(cols, "''")
+		}
+	}
+	bytes := "0"
+	if bq.Bytes {
+		bytes = "sum(" + d.Bytes + ")"
+	}
+	q = strings.Replace(q, "SELECT service",
+		"SELECT "+strings.Join(cols, ", ")+", (ts - "+o+" + "+s+" - 1) / "+s+" AS bucket, count(*), "+bytes, 1)
+	return q + " GROUP BY " + group + ", bucket", args
 }
 
 // ScanBuckets reads BucketsSQL's rows.

@@ -314,9 +314,9 @@ func SortNewestFirst(rs []Record) {
 // Save while fn runs.
 //
 // Buckets calls fn with the counts of the entries passing f (its Since
-// above origin; Limit and Oldest aside) by stream and by step of width
-// step from origin, in no order, until fn returns false: what a metric
-// query over many entries reads instead of the entries.
+// above q.Origin; Limit and Oldest aside) by stream and by step (see
+// BucketQuery), in no order, until fn returns false: what a metric query
+// over many entries reads instead of the entries.
 //
 // Sync waits until every entry saved before the call is committed or set
 // aside (a writer reading a message bus acknowledges only then); a store
@@ -326,7 +326,7 @@ type Store interface {
 	Sync(ctx context.Context) error
 	Query(ctx context.Context, f Filter) ([]Record, error)
 	Scan(ctx context.Context, f Filter, fn func(*Record) bool) error
-	Buckets(ctx context.Context, f Filter, origin, step int64, fn func(Bucket) bool) error
+	Buckets(ctx context.Context, f Filter, q BucketQuery, fn func(Bucket) bool) error
 	Counts(ctx context.Context, top int) (Counts, error)
 	Status() Status
 	SetAside(ctx context.Context, rs []Rejected) error
@@ -343,12 +343,24 @@ type Rows interface {
 	Err() error
 }
 
-// Bucket counts the entries of one stream (service, level, source,
-// component) in one step of a range: Index i holds the timestamps in
-// (origin+(i-1)*step, origin+i*step]. Bytes are the messages' bytes.
+// Bucket counts the entries of one stream (service, level, and source
+// and component when asked for) in one step of a range: Index i holds the
+// timestamps in (origin+(i-1)*step, origin+i*step]. Bytes are the
+// messages' bytes, when asked for.
 type Bucket struct {
 	Service, Level, Source, Component string
 	Index, Count, Bytes               int64
+}
+
+// BucketQuery asks Buckets for steps of Step from Origin, counted by
+// service and level, and by source and component when Source and
+// Component say so (otherwise those are empty: the entries of every source
+// are counted together, which an index covering service, ts and level can
+// answer alone); the messages' bytes are summed when Bytes says so.
+type BucketQuery struct {
+	Origin, Step      int64
+	Source, Component bool
+	Bytes             bool
 }
 
 // BucketIndex is the index of the bucket holding ts (ts > origin).

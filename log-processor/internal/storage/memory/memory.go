@@ -176,7 +176,7 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 
 // Buckets counts the kept entries passing f by stream and step, under
 // the lock (the ring is bounded), and gives them to fn without it.
-func (s *Store) Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error {
+func (s *Store) Buckets(ctx context.Context, f storage.Filter, bq storage.BucketQuery, fn func(storage.Bucket) bool) error {
 	type key struct {
 		service, level, source, component string
 		index                             int64
@@ -185,17 +185,25 @@ func (s *Store) Buckets(ctx context.Context, f storage.Filter, origin, step int6
 	s.mu.Lock()
 	for k := range s.n {
 		e := &s.ring[(s.start+k)%len(s.ring)]
-		if !f.Match(e) || e.Timestamp <= origin {
+		if !f.Match(e) || e.Timestamp <= bq.Origin {
 			continue
 		}
-		kk := key{e.Service, e.Level, e.Source, e.Component, storage.BucketIndex(e.Timestamp, origin, step)}
+		kk := key{service: e.Service, level: e.Level, index: storage.BucketIndex(e.Timestamp, bq.Origin, bq.Step)}
+		if bq.Source {
+			kk.source = e.Source
+		}
+		if bq.Component {
+			kk.component = e.Component
+		}
 		b := counts[kk]
 		if b == nil {
-			b = &storage.Bucket{Service: e.Service, Level: e.Level, Source: e.Source, Component: e.Component, Index: kk.index}
+			b = &storage.Bucket{Service: kk.service, Level: kk.level, Source: kk.source, Component: kk.component, Index: kk.index}
 			counts[kk] = b
 		}
 		b.Count++
-		b.Bytes += int64(len(e.Message))
+		if bq.Bytes {
+			b.Bytes += int64(len(e.Message))
+		}
 	}
 	s.mu.Unlock()
 	for _, b := range counts {

@@ -29,8 +29,9 @@ import (
 // through an index however many services there are; version 3 adds the
 // attrs column (jsonb); version 4 adds bus_epoch and bus_pos, an entry's
 // identity on the message bus, unique where present; version 5 adds the
-// rejected table of dead letters; version 6, its service column.
-const schemaVersion = 6
+// rejected table of dead letters; version 6, its service column; version
+// 7 puts level into the (service, ts) index.
+const schemaVersion = 7
 
 // schemaLock is the advisory lock key that serialises schema creation when
 // several processors start at once.
@@ -56,7 +57,10 @@ var schema = []string{
 	`ALTER TABLE logs ADD COLUMN IF NOT EXISTS bus_pos BIGINT`,
 	`CREATE UNIQUE INDEX IF NOT EXISTS logs_bus ON logs (bus_epoch, bus_pos) WHERE bus_pos IS NOT NULL`,
 	`CREATE INDEX IF NOT EXISTS logs_ts ON logs (ts)`,
-	`CREATE INDEX IF NOT EXISTS logs_service_ts ON logs (service, ts)`,
+	// A service's counts by level over time read this index alone (it
+	// replaces logs_service_ts, version 6's).
+	`CREATE INDEX IF NOT EXISTS logs_service_ts_level ON logs (service, ts, level)`,
+	`DROP INDEX IF EXISTS logs_service_ts`,
 	`CREATE TABLE IF NOT EXISTS service_counts (
 		service TEXT   NOT NULL PRIMARY KEY,
 		n       BIGINT NOT NULL
@@ -376,8 +380,8 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 
 // Buckets counts the entries passing f by stream and step, from every
 // instance.
-func (s *Store) Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error {
-	q, args := dialect.BucketsSQL(f, origin, step)
+func (s *Store) Buckets(ctx context.Context, f storage.Filter, bq storage.BucketQuery, fn func(storage.Bucket) bool) error {
+	q, args := dialect.BucketsSQL(f, bq)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("buckets: %w", err)

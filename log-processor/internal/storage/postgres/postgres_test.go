@@ -150,7 +150,7 @@ func TestQueryPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	day := now.Add(-24 * time.Hour).UnixMilli()
-	bq, bargs := dialect.BucketsSQL(storage.Filter{Service: "svc7", Since: day + 1, Until: now.UnixMilli()}, day, 5*60_000)
+	bq, bargs := dialect.BucketsSQL(storage.Filter{Service: "svc7", Since: day + 1, Until: now.UnixMilli()}, storage.BucketQuery{Origin: day, Step: 5 * 60_000})
 	for _, tc := range []struct {
 		name  string
 		f     storage.Filter

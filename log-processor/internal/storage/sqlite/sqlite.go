@@ -32,9 +32,10 @@ import (
 // through an index however many services there are; version 3 adds the
 // attrs column; version 4 adds bus_epoch and bus_pos, an entry's identity
 // on the message bus, unique where present; version 5 adds the rejected
-// table of dead letters; version 6, its service column. The search index
+// table of dead letters; version 6, its service column; version 7 puts
+// level into the (service, ts) index. The search index
 // (Config.SearchIndex) is not part of the schema: Open adds or drops it.
-const schemaVersion = 6
+const schemaVersion = 7
 
 // rowsPerInsert is how many rows one INSERT statement carries.
 const rowsPerInsert = 100
@@ -86,7 +87,8 @@ var schema = []string{
 	// /logs reads newest first, optionally by service; a level filter scans
 	// the ts index (three levels: matches come quickly), so level has none.
 	`CREATE INDEX IF NOT EXISTS logs_ts ON logs (ts)`,
-	`CREATE INDEX IF NOT EXISTS logs_service_ts ON logs (service, ts)`,
+	// A service's counts by level over time read this index alone.
+	`CREATE INDEX IF NOT EXISTS logs_service_ts_level ON logs (service, ts, level)`,
 	// Totals by service and by level since the file was created, kept per
 	// batch so that /stats need not count the table.
 	`CREATE TABLE IF NOT EXISTS service_counts (
@@ -178,6 +180,7 @@ var (
 		`ALTER TABLE logs ADD COLUMN bus_pos INTEGER`,
 	}
 	fromV5 = []string{`ALTER TABLE rejected ADD COLUMN service TEXT NOT NULL DEFAULT ''`}
+	fromV6 = []string{`DROP INDEX IF EXISTS logs_service_ts`} // logs_service_ts_level replaces it
 	// busIndex stores a redelivered bus entry once; created after the
 	// columns exist, whichever version the file had.
 	busIndex = `CREATE UNIQUE INDEX IF NOT EXISTS logs_bus ON logs (bus_epoch, bus_pos) WHERE bus_pos IS NOT NULL`
@@ -359,6 +362,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	if v == 5 {
 		stmts = append(slices.Clone(stmts), fromV5...)
+	}
+	if v >= 1 && v <= 6 {
+		stmts = append(slices.Clone(stmts), fromV6...)
 	}
 	stmts = append(slices.Clone(stmts), busIndex)
 	for _, stmt := range stmts {
@@ -612,12 +618,12 @@ func (s *Store) each(ctx context.Context, q string, args []any, fn func(*storage
 // Buckets counts the entries passing f by stream and step. A count reads
 // every row of its range: the search index serves it only when no
 // service narrows the range, where a rare term is worth finding first.
-func (s *Store) Buckets(ctx context.Context, f storage.Filter, origin, step int64, fn func(storage.Bucket) bool) error {
+func (s *Store) Buckets(ctx context.Context, f storage.Filter, bq storage.BucketQuery, fn func(storage.Bucket) bool) error {
 	d := s.dialect
 	if f.Service != "" {
 		d = dialect
 	}
-	q, args := d.BucketsSQL(f, origin, step)
+	q, args := d.BucketsSQL(f, bq)
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("buckets: %w", err)

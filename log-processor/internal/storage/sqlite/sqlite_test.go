@@ -121,8 +121,9 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 }
 
-// TestMigrateFromV5: a version 5 file (dead letters without a service)
-// opens with its dead letters, and keeps services from then on.
+// TestMigrateFromV5: a version 5 file (dead letters without a service,
+// the (service, ts) index without level) opens with its dead letters,
+// keeps services from then on, and has the index with level instead.
 func TestMigrateFromV5(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v5.db")
 	ctx := context.Background()
@@ -137,7 +138,8 @@ func TestMigrateFromV5(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stmt := range []string{`ALTER TABLE rejected DROP COLUMN service`, `PRAGMA user_version = 5`} {
+	for _, stmt := range []string{`ALTER TABLE rejected DROP COLUMN service`, `DROP INDEX logs_service_ts_level`,
+		`CREATE INDEX logs_service_ts ON logs (service, ts)`, `PRAGMA user_version = 5`} {
 		if _, err := db.Exec(stmt); err != nil {
 			t.Fatal(err)
 		}
@@ -151,6 +153,10 @@ func TestMigrateFromV5(t *testing.T) {
 	rs, err := s.ListRejected(ctx, storage.RejectedFilter{})
 	if err != nil || len(rs) != 2 || rs[0].Service != "checkout" || rs[1].Record != "{" || rs[1].Service != "" {
 		t.Errorf("dead letters after migration = %+v, %v", rs, err)
+	}
+	var idx string
+	if err := s.read.QueryRowContext(ctx, `SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' AND name LIKE 'logs_service%'`).Scan(&idx); err != nil || idx != "logs_service_ts_level" {
+		t.Errorf("service indexes after migration: %q, %v; want logs_service_ts_level alone", idx, err)
 	}
 }
 

@@ -322,40 +322,57 @@ func testScan(t *testing.T, o Options) {
 	}
 }
 
-// testBuckets: Buckets counts what passes the filter, by stream and by
-// step, as the entries themselves say; the messages' bytes are bytes.
+// testBuckets: Buckets counts what passes the filter, by stream (source
+// and component only when asked for) and by step, as the entries
+// themselves say; the messages' bytes are bytes, when asked for.
 func testBuckets(t *testing.T, o Options) {
 	s := o.Open(t)
 	defer closeStore(t, s)
 	in := entries(300) // one a second from base
 	in[7].Message = "needle in a haystack"
 	in[8].Message = "ünïcode needle"
+	for i := range in {
+		if i%4 == 0 {
+			in[i].Source, in[i].Component = "push:other", ""
+		}
+	}
 	save(t, s, in)
 	waitStored(t, s, 300)
 	origin, step := base+10_500, int64(7000) // buckets (origin+(i-1)*step, origin+i*step]
-	for _, f := range []storage.Filter{
-		{Since: origin + 1},
-		{Since: origin + 1, Until: base + 200_000, Service: "svc2"},
-		{Since: origin + 1, Level: "WARN", Contains: "of_chars"},
-		{Since: base - 5000 + 1, Contains: "needle"},
+	all := storage.BucketQuery{Origin: origin, Step: step, Source: true, Component: true, Bytes: true}
+	for _, tc := range []struct {
+		f  storage.Filter
+		bq storage.BucketQuery
+	}{
+		{storage.Filter{Since: origin + 1}, all},
+		{storage.Filter{Since: origin + 1, Until: base + 200_000, Service: "svc2"}, all},
+		{storage.Filter{Since: origin + 1, Level: "WARN", Contains: "of_chars"}, all},
+		{storage.Filter{Since: base - 5000 + 1, Contains: "needle"}, storage.BucketQuery{Origin: base - 5000, Step: step, Source: true, Component: true, Bytes: true}},
+		{storage.Filter{Since: origin + 1, Service: "svc1"}, storage.BucketQuery{Origin: origin, Step: step}},
+		{storage.Filter{Since: origin + 1}, storage.BucketQuery{Origin: origin, Step: step, Source: true}},
 	} {
-		o := origin
-		if f.Since == base-5000+1 {
-			o = base - 5000
-		}
-		want := map[storage.Bucket]bool{}
+		f, bq := tc.f, tc.bq
 		wantCounts := map[storage.Bucket][2]int64{}
 		for _, e := range in {
-			if !f.Match(&e) || e.Timestamp <= o {
+			if !f.Match(&e) || e.Timestamp <= bq.Origin {
 				continue
 			}
-			k := storage.Bucket{Service: e.Service, Level: e.Level, Source: e.Source, Component: e.Component, Index: storage.BucketIndex(e.Timestamp, o, step)}
+			k := storage.Bucket{Service: e.Service, Level: e.Level, Index: storage.BucketIndex(e.Timestamp, bq.Origin, bq.Step)}
+			if bq.Source {
+				k.Source = e.Source
+			}
+			if bq.Component {
+				k.Component = e.Component
+			}
 			c := wantCounts[k]
-			wantCounts[k] = [2]int64{c[0] + 1, c[1] + int64(len(e.Message))}
-			want[k] = true
+			c[0]++
+			if bq.Bytes {
+				c[1] += int64(len(e.Message))
+			}
+			wantCounts[k] = c
 		}
 		got := map[storage.Bucket][2]int64{}
-		err := s.Buckets(context.Background(), f, o, step, func(b storage.Bucket) bool {
+		err := s.Buckets(context.Background(), f, bq, func(b storage.Bucket) bool {
 			k := b
 			k.Count, k.Bytes = 0, 0
 			if _, dup := got[k]; dup {
@@ -365,14 +382,14 @@ func testBuckets(t *testing.T, o Options) {
 			return true
 		})
 		if err != nil {
-			t.Fatalf("Buckets(%+v): %v", f, err)
+			t.Fatalf("Buckets(%+v, %+v): %v", f, bq, err)
 		}
 		if len(got) != len(wantCounts) || len(got) == 0 {
-			t.Errorf("Buckets(%+v): %d buckets, want %d", f, len(got), len(wantCounts))
+			t.Errorf("Buckets(%+v, %+v): %d buckets, want %d", f, bq, len(got), len(wantCounts))
 		}
 		for k, c := range wantCounts {
 			if got[k] != c {
-				t.Errorf("Buckets(%+v): bucket %+v = %v, want %v (count, bytes)", f, k, got[k], c)
+				t.Errorf("Buckets(%+v, %+v): bucket %+v = %v, want %v (count, bytes)", f, bq, k, got[k], c)
 			}
 		}
 	}
