@@ -257,7 +257,7 @@ func sqliteSearch(dir string) searchBackend {
 				_ = db.QueryRowContext(ctx, "SELECT sum(pgsize) FROM dbstat WHERE "+cond).Scan(&n)
 				return n.Int64
 			}
-			return size("name = 'logs'"), size("name IN ('logs_ts', 'logs_service_ts', 'logs_bus')"), size("name LIKE 'logs_fts%'"), nil
+			return size("name = 'logs'"), size("name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'logs')"), size("name LIKE 'logs_fts%'"), nil
 		},
 	}
 }

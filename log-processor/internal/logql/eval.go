@@ -352,11 +352,12 @@ func (en *Engine) eval(ctx context.Context, e Expr, p Params, n int, need []stri
 	case *VectorAgg:
 		// Only a sum by labels is the same over merged series: count, min,
 		// max, avg and topk tell series apart.
-		var inner []string
-		if e.Op == "sum" && e.By && need == nil {
-			inner = e.Grouping
-		} else if e.Op == "sum" && e.By {
-			inner = slices.DeleteFunc(slices.Clone(e.Grouping), func(l string) bool { return !slices.Contains(need, l) })
+		var inner []string               // nil: all
+		if e.Op == "sum" && !e.Without { // sum by (...), or sum alone: by ()
+			inner = slices.DeleteFunc(slices.Clone(e.Grouping), func(l string) bool { return need != nil && !slices.Contains(need, l) })
+			if inner == nil {
+				inner = []string{}
+			}
 		}
 		in, err := en.eval(ctx, e.Inner, p, n, inner)
 		if err != nil {

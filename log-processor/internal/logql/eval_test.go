@@ -295,6 +295,8 @@ func TestBucketsAskWhatIsNeeded(t *testing.T) {
 		{`sum by (level) (count_over_time({service="a", component="db"}[1m]))`, false, true, false},
 		{`count by (level) (count_over_time({service="a"}[1m]))`, true, true, false},
 		{`count_over_time({service="a"}[1m])`, true, true, false},
+		{`sum(count_over_time({service="a"}[1m]))`, false, false, false},
+		{`sum without (level) (count_over_time({service="a"}[1m]))`, true, true, false},
 		{`sum by (level) (count_over_time({service="a"}[1m])) / sum by (level) (count_over_time({service="b"}[1m]))`, false, false, false},
 		{`sum by (level) (count_over_time({service="a"}[1m]) / count_over_time({service="b"}[1m]))`, true, true, false},
 	} {
