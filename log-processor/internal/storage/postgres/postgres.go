@@ -181,6 +181,11 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		if err := addSearchIndex(ctx, pool); err != nil {
 			logger.Warn("no search index: substring searches (|= and /logs?contains=) read every row in their range", "err", err)
 		}
+	} else {
+		var there bool
+		if err := pool.QueryRow(ctx, `SELECT to_regclass('logs_message_trgm') IS NOT NULL`).Scan(&there); err == nil && there {
+			logger.Info("the search index logs_message_trgm is there without --search-index (another processor's, or an earlier run's): every write pays for it; DROP INDEX logs_message_trgm removes it")
+		}
 	}
 	s := &Store{pool: pool, instance: cfg.Instance}
 	s.Batcher = storage.NewBatcher(writer{pool: pool, instance: cfg.Instance}, cfg.Batch, "postgres", logger)

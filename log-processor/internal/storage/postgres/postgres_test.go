@@ -189,3 +189,30 @@ func TestQueryPlans(t *testing.T) {
 		t.Errorf("the rare term: %v, %v", rs, err)
 	}
 }
+
+// TestSearchIndexLeftAlone: a processor without --search-index leaves the
+// index another made, and says so, with how to drop it.
+func TestSearchIndexLeftAlone(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	s, err := Open(ctx, Config{DSN: dsn, Instance: "a", SearchIndex: true}, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	s, err = Open(ctx, Config{DSN: dsn, Instance: "b"}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	var there bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('logs_message_trgm') IS NOT NULL`).Scan(&there); err != nil || !there {
+		t.Errorf("the index is gone (%v): another processor may use it", err)
+	}
+	if !strings.Contains(logs.String(), "DROP INDEX logs_message_trgm") {
+		t.Errorf("no word of the index left there: %q", logs.String())
+	}
+}
