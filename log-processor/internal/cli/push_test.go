@@ -36,9 +36,12 @@ func TestGeneratorPushes(t *testing.T) {
 		"--push-params", "count=10&interval_ms=10")
 
 	var s stats
-	poll.Until(t, 30*time.Second, "5000 pushed entries stored", func() bool {
+	// A request is counted once it is answered, which is after its entries
+	// are stored: wait for both.
+	poll.Until(t, 30*time.Second, "5000 pushed entries stored, the last request answered", func() bool {
 		getJSON(t, p.api+"/stats", &s)
-		return s.Stored == 5000
+		src := sourceNamed(s, "/ingest")
+		return s.Stored == 5000 && src != nil && src.Requests >= 15
 	})
 	checkInvariants(t, s)
 	if s.ByService["pushed-http"] != 3000 || s.ByService["pushed-ws"] != 2000 || s.Dropped != 0 {
