@@ -216,15 +216,15 @@ func ingestRate(ctx context.Context, s storage.Store, d time.Duration, en *logql
 
 // loadSQL is the INSERT ... SELECT that fills the logs table: row i at
 // start+i*step, ERROR one in ten, WARN one in ten, service svc(i%services),
-// "rare-term" in ten rows spread over the day (%[7]d apart); %[1]s is the
-// row numbers' source (a series of N numbers named i), %[3]s and %[8]s an
-// extra column and its value (PostgreSQL's instance); %[2]s is unused.
-const loadSQL = `INSERT INTO logs (ts, level, service, message, source, received_at%[3]s)
-SELECT %[4]d + i * %[5]d,
+// "rare-term" in ten rows spread over the day (%[6]d apart); %[1]s is the
+// row numbers' source (a series of N numbers named i), %[2]s and %[7]s an
+// extra column and its value (PostgreSQL's instance).
+const loadSQL = `INSERT INTO logs (ts, level, service, message, source, received_at%[2]s)
+SELECT %[3]d + i * %[4]d,
 	CASE i %% 10 WHEN 0 THEN 'ERROR' WHEN 1 THEN 'WARN' ELSE 'INFO' END,
-	'svc' || (i %% %[6]d),
-	CASE WHEN i %% %[7]d = 357 THEN 'a rare-term in request ' || i ELSE 'request ' || i || ' served in ' || (i %% 977) || 'ms by worker ' || (i %% 13) END,
-	'bench', %[4]d + i * %[5]d%[8]s
+	'svc' || (i %% %[5]d),
+	CASE WHEN i %% %[6]d = 357 THEN 'a rare-term in request ' || i ELSE 'request ' || i || ' served in ' || (i %% 977) || 'ms by worker ' || (i %% 13) END,
+	'bench', %[3]d + i * %[4]d%[7]s
 FROM %[1]s`
 
 func sqliteSearch(dir string) searchBackend {
@@ -243,7 +243,7 @@ func sqliteSearch(dir string) searchBackend {
 			defer db.Close()
 			src := fmt.Sprintf("(WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d) SELECT i FROM n)", n-1)
 			// The service of rare row k is svc((357 + k*(n/10)) % services): one lands in svc7 when n/10 is a multiple of services.
-			_, err = db.ExecContext(ctx, fmt.Sprintf(loadSQL, src, "", "", start, step, services, n/10, ""))
+			_, err = db.ExecContext(ctx, fmt.Sprintf(loadSQL, src, "", start, step, services, n/10, ""))
 			return err
 		},
 		sizes: func(ctx context.Context) (int64, int64, int64, error) {
@@ -276,7 +276,7 @@ func postgresSearch(dsn string) searchBackend {
 			}
 			defer pool.Close()
 			for _, stmt := range []string{"DROP INDEX IF EXISTS logs_message_trgm", "TRUNCATE logs",
-				fmt.Sprintf(loadSQL, fmt.Sprintf("generate_series(0, %d) AS i", n-1), "", ", instance", start, step, services, n/10, ", 'bench'"),
+				fmt.Sprintf(loadSQL, fmt.Sprintf("generate_series(0, %d) AS i", n-1), ", instance", start, step, services, n/10, ", 'bench'"),
 				"VACUUM ANALYZE logs"} {
 				if _, err := pool.Exec(ctx, stmt); err != nil {
 					return fmt.Errorf("%s: %w", strings.Fields(stmt)[0], err)

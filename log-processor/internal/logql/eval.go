@@ -124,7 +124,7 @@ func (en *Engine) Logs(ctx context.Context, q *LogQuery, p Params) ([]Stream, er
 			return true
 		}
 		labels := r.labelsFor(q, parsed)
-		k := key(labels)
+		k := Key(labels)
 		i, ok := index[k]
 		if !ok {
 			i = len(out)
@@ -282,7 +282,7 @@ type gridSeries struct {
 func newGrid(n, max int) *grid { return &grid{n: n, index: map[string]int{}, max: max} }
 
 func (g *grid) get(labels map[string]string) (*gridSeries, error) {
-	k := key(labels)
+	k := Key(labels)
 	if i, ok := g.index[k]; ok {
 		return g.series[i], nil
 	}
@@ -311,7 +311,7 @@ func (en *Engine) Metric(ctx context.Context, e Expr, p Params) ([]Series, error
 		return nil, err
 	}
 	out := make([]Series, 0, len(g.series))
-	slices.SortFunc(g.series, func(a, b *gridSeries) int { return cmp.Compare(key(a.labels), key(b.labels)) })
+	slices.SortFunc(g.series, func(a, b *gridSeries) int { return cmp.Compare(Key(a.labels), Key(b.labels)) })
 	for _, s := range g.series {
 		var pts []Point
 		for k := range g.n {
@@ -511,7 +511,7 @@ func (en *Engine) rangeAggBuckets(ctx context.Context, e *RangeAgg, f storage.Fi
 			}
 		}
 		labels := r.labelsFor(e.Log, false)
-		k := key(labels)
+		k := Key(labels)
 		if _, ok := series[k]; !ok {
 			if len(series) >= en.limits.MaxSeries {
 				err = fmt.Errorf("%w: more than %d series; aggregate with sum by (...) or narrow the selector", ErrLimit, en.limits.MaxSeries)
@@ -659,7 +659,7 @@ func topk(v *VectorAgg, in *grid, n int) *grid {
 		groups := map[string][]cand{}
 		for _, s := range in.series {
 			if s.has[k] {
-				gk := key(group(v, s.labels))
+				gk := Key(group(v, s.labels))
 				groups[gk] = append(groups[gk], cand{s, s.v[k]})
 			}
 		}
@@ -720,7 +720,7 @@ func (en *Engine) binary(ctx context.Context, e *BinaryExpr, p Params, n int) (*
 		}
 	default:
 		for _, s := range l.series {
-			if i, ok := r.index[key(s.labels)]; ok {
+			if i, ok := r.index[Key(s.labels)]; ok {
 				apply(s, r.series[i], s.labels)
 			}
 		}

@@ -142,7 +142,7 @@ func TestLogs(t *testing.T) {
 	if l := back[0].Entries[0].Line; !strings.HasPrefix(l, `{"timestamp":`) || !strings.Contains(l, `"message":"status=`) {
 		t.Errorf("line = %s, want the entry as a JSON object", l)
 	}
-	if want := map[string]string{"service": "checkout", "level": "INFO", "source": "push:test"}; key(back[0].Labels) != key(want) {
+	if want := map[string]string{"service": "checkout", "level": "INFO", "source": "push:test"}; Key(back[0].Labels) != Key(want) {
 		t.Errorf("stream labels %v, want %v", back[0].Labels, want)
 	}
 

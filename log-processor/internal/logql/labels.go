@@ -222,8 +222,8 @@ func logfmtPairs(s string) func(yield func(k, v string) bool) {
 	}
 }
 
-// key is a canonical text of labels, to group by.
-func key(m map[string]string) string {
+// Key is a canonical text of labels, to group by.
+func Key(m map[string]string) string {
 	names := make([]string, 0, len(m))
 	for n := range m {
 		names = append(names, n)

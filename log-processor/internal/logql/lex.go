@@ -27,11 +27,8 @@ type token struct {
 }
 
 func (t token) String() string {
-	switch t.kind {
-	case tEOF:
+	if t.kind == tEOF {
 		return "end of query"
-	case tString:
-		return strconv.Quote(t.text)
 	}
 	return strconv.Quote(t.text)
 }

@@ -116,21 +116,15 @@ func form(w http.ResponseWriter, r *http.Request) error {
 }
 
 // QueryRange answers GET and POST /loki/api/v1/query_range: query, start,
-// end, step, limit, direction.
+// end (or since), step, limit, direction.
 func (a *API) QueryRange(w http.ResponseWriter, r *http.Request) {
 	if err := form(w, r); err != nil {
 		a.fail(w, err)
 		return
 	}
-	now := time.Now()
-	end, err := parseTime(r.Form.Get("end"), now)
+	start, end, err := rangeOf(r)
 	if err != nil {
-		a.fail(w, badf("invalid end: %v", err))
-		return
-	}
-	start, err := parseTime(r.Form.Get("start"), end.Add(-defaultRange))
-	if err != nil {
-		a.fail(w, badf("invalid start: %v", err))
+		a.fail(w, err)
 		return
 	}
 	p, expr, err := params(r, start, end)
@@ -476,7 +470,7 @@ func (a *API) Series(w http.ResponseWriter, r *http.Request) {
 	seen := map[string]bool{}
 	out := []map[string]string{}
 	ok := a.eachLabels(w, r, []string{"match[]", "match"}, func(labels map[string]string) bool {
-		if k := labelKey(labels); !seen[k] {
+		if k := logql.Key(labels); !seen[k] {
 			seen[k] = true
 			out = append(out, labels)
 		}

@@ -96,7 +96,7 @@ func (a *API) Tail(w http.ResponseWriter, r *http.Request) {
 		index := map[string]int{}
 		for i := range entries {
 			labels := logql.Labels(&entries[i])
-			k := labelKey(labels)
+			k := logql.Key(labels)
 			j, ok := index[k]
 			if !ok {
 				j = len(streams)
@@ -171,6 +171,3 @@ func appendTailStreams(b []byte, streams []logql.Stream) []byte {
 	b = appendStreamList(b, streams)
 	return append(b, '}')
 }
-
-// labelKey is a canonical text of labels.
-func labelKey(labels map[string]string) string { return string(appendLabels(nil, labels)) }

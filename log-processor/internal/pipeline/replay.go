@@ -158,8 +158,8 @@ func replayed(pr parser.Parser, r *storage.Rejected, now time.Time) (ReplayItem,
 		item.Status, item.Reason = ReplayIgnored, reason.String()
 		return item, nil
 	}
-	for i := range es {
-		if r.Entry == nil {
+	if r.Entry == nil { // a record: from its path, when it came
+		for i := range es {
 			es[i].Source, es[i].ReceivedAt = r.Source, r.At.UnixMilli()
 		}
 	}

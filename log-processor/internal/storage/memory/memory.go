@@ -130,18 +130,8 @@ func (s *Store) Sync(context.Context) error { return nil }
 // Query returns the newest entries passing f, newest first (by timestamp,
 // then by arrival).
 func (s *Store) Query(_ context.Context, f storage.Filter) ([]storage.Record, error) {
-	limit := f.EffectiveLimit()
-	s.mu.Lock()
-	out := []storage.Record{}
-	for k := s.n - 1; k >= 0; k-- {
-		e := &s.ring[(s.start+k)%len(s.ring)]
-		if f.Match(e) {
-			out = append(out, storage.Record{LogEntry: *e})
-		}
-	}
-	s.mu.Unlock()
-	storage.SortNewestFirst(out)
-	if len(out) > limit {
+	out := s.matching(f)
+	if limit := f.EffectiveLimit(); len(out) > limit {
 		out = out[:limit]
 	}
 	return out, nil
@@ -150,16 +140,7 @@ func (s *Store) Query(_ context.Context, f storage.Filter) ([]storage.Record, er
 // Scan calls fn with the kept entries passing f: copied under the lock
 // (the ring is bounded), then given to fn without it.
 func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error {
-	s.mu.Lock()
-	var out []storage.Record
-	for k := s.n - 1; k >= 0; k-- {
-		e := &s.ring[(s.start+k)%len(s.ring)]
-		if f.Match(e) {
-			out = append(out, storage.Record{LogEntry: *e})
-		}
-	}
-	s.mu.Unlock()
-	storage.SortNewestFirst(out)
+	out := s.matching(f)
 	if f.Oldest {
 		slices.Reverse(out)
 	}
@@ -172,6 +153,22 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 		}
 	}
 	return nil
+}
+
+// matching copies the kept entries passing f under the lock, and returns
+// them newest first (by timestamp, then by arrival).
+func (s *Store) matching(f storage.Filter) []storage.Record {
+	s.mu.Lock()
+	out := []storage.Record{}
+	for k := s.n - 1; k >= 0; k-- {
+		e := &s.ring[(s.start+k)%len(s.ring)]
+		if f.Match(e) {
+			out = append(out, storage.Record{LogEntry: *e})
+		}
+	}
+	s.mu.Unlock()
+	storage.SortNewestFirst(out)
+	return out
 }
 
 // Buckets counts the kept entries passing f by stream and step, under
