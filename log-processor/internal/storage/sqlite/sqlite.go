@@ -552,11 +552,16 @@ func (s *Store) Query(ctx context.Context, f storage.Filter) ([]storage.Record, 
 	return storage.ScanRecords(rows, func(r *storage.Record) []any { return storage.ScanTargets(&r.LogEntry) })
 }
 
-// searchProbe is how many of the newest (or oldest) rows passing a
-// substring search's other conditions it reads before it asks the search
-// index: a common term is found among them at once, a rare one through the
-// index, which would list every row of a common one.
-const searchProbe = 5000
+// A substring search with the search index first asks the index how many
+// rows might hold the term, up to searchRare: a rare term's rows are read
+// through the index alone. Otherwise it reads searchProbe of the newest (or
+// oldest) rows passing the other conditions before it asks the index: a
+// common term is found among them at once, and the index, which would list
+// every row of it, is asked only for what lies past them.
+const (
+	searchRare  = 1000
+	searchProbe = 5000
+)
 
 // probes reports whether a search for f reads searchProbe rows first.
 func (s *Store) probes(f storage.Filter) bool {
@@ -567,6 +572,13 @@ func (s *Store) probes(f storage.Filter) bool {
 func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Record) bool) error {
 	if !s.probes(f) {
 		q, args := s.dialect.ScanSQL(storage.Columns, f)
+		return s.each(ctx, q, args, fn)
+	}
+	if rare, err := s.rare(ctx, f.Contains); err != nil || rare {
+		if err != nil {
+			return err
+		}
+		q, args := rareSQL(f)
 		return s.each(ctx, q, args, fn)
 	}
 	// The first searchProbe rows passing the other conditions, checked
@@ -603,6 +615,26 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 	n := len(args)
 	q = strings.Replace(q, " WHERE ", fmt.Sprintf(" WHERE (ts %[1]s ?%[2]d OR (ts = ?%[2]d AND id %[1]s ?%[3]d)) AND ", op, n-1, n), 1)
 	return s.each(ctx, q, args, fn)
+}
+
+// rare reports whether the search index lists at most searchRare rows
+// that might hold term: it reads their ids, not the rows.
+func (s *Store) rare(ctx context.Context, term string) (bool, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT rowid FROM logs_fts WHERE message GLOB ?1 LIMIT %d)", searchRare+1),
+		"*"+globEscape.Replace(term)+"*").Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("scan: %w", err)
+	}
+	return n <= searchRare, nil
+}
+
+// rareSQL is the scan for f when its term is rare: its rows by id alone,
+// as the search index lists them. Another index (a service's rows in time
+// order) would step over every row it holds to find them.
+func rareSQL(f storage.Filter) (string, []any) {
+	q, args := searchDialect.ScanSQL(storage.Columns, f)
+	return strings.Replace(q, " FROM logs", " FROM logs NOT INDEXED", 1), args
 }
 
 // each runs q and calls fn with each entry it reads.

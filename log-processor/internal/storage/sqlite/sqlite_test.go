@@ -269,10 +269,11 @@ func TestSearchIndex(t *testing.T) {
 	}
 }
 
-// TestSearchProbe: with the search index, a substring search reads the
-// newest (or oldest) rows first and then asks the index for the rest; the
-// entries it finds, in order, are those a plain scan finds, across the
-// probe's boundary and ties of timestamps there, for rare and common terms.
+// TestSearchProbe: with the search index, a substring search reads a rare
+// term's rows through the index alone, and a common term's newest (or
+// oldest) rows first, then asks the index for the rest; the entries it
+// finds, in order, are those a plain scan finds, across the probe's
+// boundary and ties of timestamps there.
 func TestSearchProbe(t *testing.T) {
 	ctx := context.Background()
 	s := openWith(t, Config{Path: filepath.Join(t.TempDir(), "probe.db"), SearchIndex: true})
@@ -322,6 +323,42 @@ func TestSearchProbe(t *testing.T) {
 		}
 		if rs, err := s.Query(ctx, storage.Filter{Contains: f.Contains, Service: f.Service, Since: f.Since, Until: f.Until, Limit: 3}); err != nil || len(rs) != min(3, len(want)) {
 			t.Errorf("Query: %d, %v", len(rs), err)
+		}
+	}
+}
+
+// TestRarePlan: a rare term's rows are read by id as the search index lists
+// them, never by stepping through an index of the logs table (a service's
+// day of rows) or the table itself, whatever the other conditions.
+func TestRarePlan(t *testing.T) {
+	ctx := context.Background()
+	s := openWith(t, Config{Path: filepath.Join(t.TempDir(), "plan.db"), SearchIndex: true})
+	defer s.Close(ctx)
+	for _, f := range []storage.Filter{
+		{Contains: "rare-term"},
+		{Contains: "rare-term", Service: "svc7"},
+		{Contains: "rare-term", Service: "svc7", Level: "ERROR", Since: 1, Until: 2},
+		{Contains: "rare-term", Service: "svc7", Oldest: true},
+	} {
+		q, args := rareSQL(f)
+		rows, err := s.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		if !strings.Contains(joined, "logs USING INTEGER PRIMARY KEY") || strings.Contains(joined, "USING INDEX logs_") ||
+			strings.Contains(joined, "SCAN logs ") || strings.HasSuffix(joined, "SCAN logs") {
+			t.Errorf("%+v: plan %q, want the rows by id from logs_fts", f, joined)
 		}
 	}
 }
