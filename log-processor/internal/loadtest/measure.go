@@ -140,6 +140,7 @@ type Proc struct {
 	CPU  time.Duration // user + system time so far
 	RSS  int64         // resident set size now, bytes
 	Peak int64         // peak resident set size (VmHWM), bytes
+	File int64         // resident pages mapped from files now (RssFile): the binary's code and data, bytes
 }
 
 // ReadProc samples process pid. It fails where /proc does not exist.
@@ -174,6 +175,8 @@ func ReadProc(pid int) (Proc, error) {
 			p.RSS = kb << 10
 		case "VmHWM":
 			p.Peak = kb << 10
+		case "RssFile":
+			p.File = kb << 10
 		}
 	}
 	return p, nil
