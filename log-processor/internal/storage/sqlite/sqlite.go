@@ -59,12 +59,15 @@ var searchDialect = func() storage.Dialect {
 		if utf8.RuneCountInString(v) < 3 {
 			return exact
 		}
-		return "id IN (SELECT rowid FROM logs_fts WHERE message GLOB " + arg("*"+globEscape.Replace(v)+"*") + ") AND " + exact
+		return "id IN (SELECT rowid FROM logs_fts WHERE message GLOB " + arg(globContaining(v)) + ") AND " + exact
 	}
 	return d
 }()
 
-// globEscape makes GLOB's special characters literal.
+// globContaining is the GLOB pattern of the strings containing v, GLOB's
+// special characters in v taken literally.
+func globContaining(v string) string { return "*" + globEscape.Replace(v) + "*" }
+
 var globEscape = strings.NewReplacer("*", "[*]", "?", "[?]", "[", "[[]")
 
 var schema = []string{
@@ -563,7 +566,8 @@ const (
 	searchProbe = 5000
 )
 
-// probes reports whether a search for f reads searchProbe rows first.
+// probes reports whether a search for f goes through the search index
+// (asking it how rare the term is, then probing; see searchRare).
 func (s *Store) probes(f storage.Filter) bool {
 	return s.search && utf8.RuneCountInString(f.Contains) >= 3
 }
@@ -574,10 +578,11 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 		q, args := s.dialect.ScanSQL(storage.Columns, f)
 		return s.each(ctx, q, args, fn)
 	}
-	if rare, err := s.rare(ctx, f.Contains); err != nil || rare {
-		if err != nil {
-			return err
-		}
+	rare, err := s.rare(ctx, f.Contains)
+	if err != nil {
+		return err
+	}
+	if rare {
 		q, args := rareSQL(f)
 		return s.each(ctx, q, args, fn)
 	}
@@ -590,7 +595,7 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 	q, _ := dialect.ScanSQL(storage.Columns, storage.Filter{Oldest: f.Oldest})
 	q = strings.Replace(q, " FROM logs", fmt.Sprintf(" FROM logs WHERE id IN (%s LIMIT %d) AND instr(message, ?%d) > 0", inner, searchProbe, len(args)), 1)
 	more := true
-	err := s.each(ctx, q, args, func(r *storage.Record) bool {
+	err = s.each(ctx, q, args, func(r *storage.Record) bool {
 		more = fn(r)
 		return more
 	})
@@ -622,7 +627,7 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 func (s *Store) rare(ctx context.Context, term string) (bool, error) {
 	var n int
 	err := s.read.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT rowid FROM logs_fts WHERE message GLOB ?1 LIMIT %d)", searchRare+1),
-		"*"+globEscape.Replace(term)+"*").Scan(&n)
+		globContaining(term)).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("scan: %w", err)
 	}

@@ -220,24 +220,11 @@ func TestSearchIndex(t *testing.T) {
 		}
 	}
 	check(s)
-	var plan strings.Builder
 	q, args := s.dialect.SelectSQL(storage.Columns, storage.Filter{Service: "svc1", Contains: "rare-term"})
-	rows, err := s.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan.WriteString(detail + "\n")
-	}
-	rows.Close()
-	t.Logf("plan:\n%s", plan.String())
-	if !strings.Contains(plan.String(), "VIRTUAL TABLE INDEX") || strings.Contains(plan.String(), "SCAN logs\n") {
-		t.Errorf("the plan of a search does not use the index, or reads the whole table:\n%s", plan.String())
+	plan := strings.Join(queryPlan(t, s, q, args), "\n") + "\n"
+	t.Logf("plan:\n%s", plan)
+	if !strings.Contains(plan, "VIRTUAL TABLE INDEX") || strings.Contains(plan, "SCAN logs\n") {
+		t.Errorf("the plan of a search does not use the index, or reads the whole table:\n%s", plan)
 	}
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -341,26 +328,35 @@ func TestRarePlan(t *testing.T) {
 		{Contains: "rare-term", Service: "svc7", Oldest: true},
 	} {
 		q, args := rareSQL(f)
-		rows, err := s.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		joined := strings.Join(plan, "; ")
+		joined := strings.Join(queryPlan(t, s, q, args), "; ")
 		if !strings.Contains(joined, "logs USING INTEGER PRIMARY KEY") || strings.Contains(joined, "USING INDEX logs_") ||
 			strings.Contains(joined, "SCAN logs ") || strings.HasSuffix(joined, "SCAN logs") {
 			t.Errorf("%+v: plan %q, want the rows by id from logs_fts", f, joined)
 		}
 	}
+}
+
+// queryPlan returns the detail lines of EXPLAIN QUERY PLAN for q.
+func queryPlan(t *testing.T, s *Store, q string, args []any) []string {
+	t.Helper()
+	rows, err := s.read.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
 
 func first(ss []string) string {
