@@ -9,11 +9,12 @@ import (
 // Retention deletes entries older than Keep in the background, a small
 // batch at a time so that ingest is never stalled for long.
 type Retention struct {
-	Keep      time.Duration // entries with Timestamp older than now-Keep are deleted; 0 = keep everything
+	Keep      time.Duration // entries older than now-Keep are deleted, by whole minutes (up to a minute more is kept); 0 = keep everything
 	Every     time.Duration // time between sweeps; 0 = Keep/10, within 1 s to 1 min
 	BatchSize int           // rows per delete statement
 	// Delete removes up to limit entries with Timestamp < cutoff (Unix ms)
-	// and returns how many it removed.
+	// and returns how many it removed; the cutoff falls just after a whole
+	// minute (RetentionCutoff).
 	Delete func(ctx context.Context, cutoff int64, limit int) (int64, error)
 	Log    *slog.Logger
 }
@@ -55,7 +56,7 @@ func (r Retention) Run(ctx context.Context) {
 
 // sweep deletes batches until none is full.
 func (r Retention) sweep(ctx context.Context) {
-	cutoff := time.Now().Add(-r.Keep).UnixMilli()
+	cutoff := RetentionCutoff(time.Now().UnixMilli(), r.Keep.Milliseconds())
 	var total int64
 	for ctx.Err() == nil {
 		n, err := r.Delete(ctx, cutoff, r.BatchSize)

@@ -70,7 +70,20 @@ type Dialect struct {
 // only, and always as many: service, level, source, component, bucket,
 // count, bytes (those not asked for as constants).
 func (d Dialect) BucketsSQL(f Filter, bq BucketQuery) (string, []any) {
-	q, args := d.where([]string{"service"}, f)
+	return d.bucketsSQL(logsTable, f, bq)
+}
+
+// table is where a query reads entries or their counts: its name, its
+// time column, and the expressions of a group's count and bytes.
+type table struct{ name, ts, count, bytes string }
+
+var (
+	logsTable   = table{name: "logs", ts: "ts", count: "count(*)"} // bytes: the Dialect's
+	minuteTable = table{name: "minute_counts", ts: "minute", count: "sum(n)", bytes: "sum(bytes)"}
+)
+
+func (d Dialect) bucketsSQL(t table, f Filter, bq BucketQuery) (string, []any) {
+	q, args := d.whereIn(t, []string{"service"}, f)
 	args = append(args, bq.Origin, bq.Step)
 	o, s := d.Placeholder(len(args)-1), d.Placeholder(len(args))
 	cols, group := []string{"service", "level"}, "service, level"
@@ -87,10 +100,13 @@ func (d Dialect) BucketsSQL(f Filter, bq BucketQuery) (string, []any) {
 	}
 	bytes := "0"
 	if bq.Bytes {
-		bytes = "sum(" + d.Bytes + ")"
+		bytes = t.bytes
+		if bytes == "" {
+			bytes = "sum(" + d.Bytes + ")"
+		}
 	}
 	q = strings.Replace(q, "SELECT service",
-		"SELECT "+strings.Join(cols, ", ")+", (ts - "+o+" + "+s+" - 1) / "+s+" AS bucket, count(*), "+bytes, 1)
+		"SELECT "+strings.Join(cols, ", ")+", ("+t.ts+" - "+o+" + "+s+" - 1) / "+s+" AS bucket, "+t.count+", "+bytes, 1)
 	return q + " GROUP BY " + group + ", bucket", args
 }
 
@@ -127,6 +143,11 @@ func (d Dialect) ScanSQL(columns []string, f Filter) (string, []any) {
 
 // where builds the SELECT of columns with f's conditions.
 func (d Dialect) where(columns []string, f Filter) (string, []any) {
+	return d.whereIn(logsTable, columns, f)
+}
+
+// whereIn builds the SELECT of columns from t with f's conditions.
+func (d Dialect) whereIn(t table, columns []string, f Filter) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -140,10 +161,10 @@ func (d Dialect) where(columns []string, f Filter) (string, []any) {
 		add("level = %s", f.Level)
 	}
 	if f.Since != 0 {
-		add("ts >= %s", f.Since)
+		add(t.ts+" >= %s", f.Since)
 	}
 	if f.Until != 0 {
-		add("ts <= %s", f.Until)
+		add(t.ts+" <= %s", f.Until)
 	}
 	if f.Contains != "" {
 		where = append(where, d.Contains(f.Contains, func(v any) string {
@@ -156,7 +177,7 @@ func (d Dialect) where(columns []string, f Filter) (string, []any) {
 		cond := strings.ReplaceAll(d.Attr, "%k", d.Placeholder(len(args)-1))
 		where = append(where, strings.ReplaceAll(cond, "%v", d.Placeholder(len(args))))
 	}
-	q := "SELECT " + strings.Join(columns, ", ") + " FROM logs"
+	q := "SELECT " + strings.Join(columns, ", ") + " FROM " + t.name
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

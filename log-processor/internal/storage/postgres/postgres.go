@@ -30,8 +30,9 @@ import (
 // attrs column (jsonb); version 4 adds bus_epoch and bus_pos, an entry's
 // identity on the message bus, unique where present; version 5 adds the
 // rejected table of dead letters; version 6, its service column; version
-// 7 puts level into the (service, ts) index.
-const schemaVersion = 7
+// 7 puts level into the (service, ts) index; version 8 adds
+// minute_counts, filled from the rows already there.
+const schemaVersion = 8
 
 // schemaLock is the advisory lock key that serialises schema creation when
 // several processors start at once.
@@ -69,6 +70,16 @@ var schema = []string{
 	`CREATE TABLE IF NOT EXISTS level_counts (
 		level TEXT   NOT NULL PRIMARY KEY,
 		n     BIGINT NOT NULL
+	)`,
+	// The entries' counts and bytes by minute (storage.MinuteOf), service
+	// and level, kept per batch, for log volume over long ranges.
+	`CREATE TABLE IF NOT EXISTS minute_counts (
+		minute  BIGINT NOT NULL, -- Unix ms: the end of the minute
+		service TEXT   NOT NULL,
+		level   TEXT   NOT NULL,
+		n       BIGINT NOT NULL,
+		bytes   BIGINT NOT NULL, -- the messages' bytes
+		PRIMARY KEY (minute, service, level)
 	)`,
 	`CREATE TABLE IF NOT EXISTS log_schema (version INT NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS rejected (
@@ -192,7 +203,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	rctx, cancel := context.WithCancel(context.Background())
 	s.stopRetention = cancel
 	ret := cfg.Retention
-	ret.Delete, ret.Log = s.deleteBefore("logs", "ts"), logger
+	ret.Delete, ret.Log = storage.WithMinutes(s.deleteBefore("logs", "ts"), s.deleteMinutes), logger
 	s.retention.Go(func() { ret.Run(rctx) })
 	dead := storage.Retention{Keep: cfg.KeepRejected, Delete: s.deleteBefore("rejected", "at"), Log: logger}
 	s.retention.Go(func() { dead.Run(rctx) })
@@ -222,6 +233,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 					if _, err := tx.Exec(ctx, stmt); err != nil {
 						return fmt.Errorf("migrate schema from version 1: %w", err)
 					}
+				}
+			}
+			if v >= 1 {
+				if _, err := tx.Exec(ctx, dialect.MinuteBackfillSQL()); err != nil {
+					return fmt.Errorf("migrate schema from version %d: count the stored entries by minute: %w", v, err)
 				}
 			}
 			_, err = tx.Exec(ctx, "INSERT INTO log_schema (version) VALUES ($1)", schemaVersion)
@@ -330,9 +346,11 @@ func classify(err error) error {
 	return &storage.RejectedError{Reason: reason, Err: err}
 }
 
-// addCounts adds the batch's totals to service_counts and level_counts, in
-// key order so that processors sharing the tables lock rows in one order.
+// addCounts adds the batch's totals to service_counts, level_counts and
+// minute_counts, in key order so that processors sharing the tables lock
+// rows in one order.
 func addCounts(ctx context.Context, tx pgx.Tx, batch []models.LogEntry) error {
+	var b pgx.Batch // one round trip
 	for _, t := range []struct {
 		key   func(*models.LogEntry) string
 		table string
@@ -346,12 +364,21 @@ func addCounts(ctx context.Context, tx pgx.Tx, batch []models.LogEntry) error {
 		for i, kc := range kcs {
 			keys[i], ns[i] = kc.Key, kc.N
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO `+t.table+` (`+t.col+`, n)
+		b.Queue(`INSERT INTO `+t.table+` (`+t.col+`, n)
 			SELECT * FROM unnest($1::text[], $2::bigint[])
 			ON CONFLICT (`+t.col+`) DO UPDATE SET n = `+t.table+`.n + EXCLUDED.n`, keys, ns)
-		if err != nil {
-			return fmt.Errorf("count: %w", err)
-		}
+	}
+	mcs := storage.CountByMinute(batch)
+	minutes, services, levels, ns, bytes := make([]int64, len(mcs)), make([]string, len(mcs)), make([]string, len(mcs)), make([]int64, len(mcs)), make([]int64, len(mcs))
+	for i, c := range mcs {
+		minutes[i], services[i], levels[i], ns[i], bytes[i] = c.Minute, c.Service, c.Level, c.N, c.Bytes
+	}
+	b.Queue(`INSERT INTO minute_counts (minute, service, level, n, bytes)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+		ON CONFLICT (minute, service, level) DO UPDATE SET n = minute_counts.n + EXCLUDED.n, bytes = minute_counts.bytes + EXCLUDED.bytes`,
+		minutes, services, levels, ns, bytes)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("count: %w", err)
 	}
 	return nil
 }
@@ -384,9 +411,13 @@ func (s *Store) Scan(ctx context.Context, f storage.Filter, fn func(*storage.Rec
 }
 
 // Buckets counts the entries passing f by stream and step, from every
-// instance.
+// instance: from minute_counts where it can (storage.ByMinute), else
+// from the rows.
 func (s *Store) Buckets(ctx context.Context, f storage.Filter, bq storage.BucketQuery, fn func(storage.Bucket) bool) error {
 	q, args := dialect.BucketsSQL(f, bq)
+	if storage.ByMinute(f, bq) {
+		q, args = dialect.MinuteBucketsSQL(f, bq)
+	}
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("buckets: %w", err)
@@ -425,6 +456,12 @@ func (s *Store) deleteBefore(table, column string) func(ctx context.Context, cut
 		}
 		return tag.RowsAffected(), nil
 	}
+}
+
+// deleteMinutes deletes the minute_counts rows before cutoff.
+func (s *Store) deleteMinutes(ctx context.Context, cutoff int64) error {
+	_, err := s.pool.Exec(ctx, storage.MinuteCountsDeleteSQL("$1"), cutoff)
+	return err
 }
 
 // WriteAside keeps dead letters: the Batcher's refused entries.

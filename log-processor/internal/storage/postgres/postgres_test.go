@@ -146,11 +146,15 @@ func TestQueryPlans(t *testing.T) {
 	}
 	// As autovacuum would: statistics, and the search index's pending
 	// list merged (a large one makes the planner cost the index high).
-	if _, err := s.pool.Exec(ctx, "VACUUM ANALYZE logs"); err != nil {
-		t.Fatal(err)
+	for _, table := range []string{"logs", "minute_counts"} {
+		if _, err := s.pool.Exec(ctx, "VACUUM ANALYZE "+table); err != nil {
+			t.Fatal(err)
+		}
 	}
 	day := now.Add(-24 * time.Hour).UnixMilli()
 	bq, bargs := dialect.BucketsSQL(storage.Filter{Service: "svc7", Since: day + 1, Until: now.UnixMilli()}, storage.BucketQuery{Origin: day, Step: 5 * 60_000})
+	minute := storage.MinuteOf(day)
+	mq, margs := dialect.MinuteBucketsSQL(storage.Filter{Service: "svc7", Since: minute + 1, Until: minute + 1440*storage.Minute}, storage.BucketQuery{Origin: minute, Step: 5 * 60_000})
 	for _, tc := range []struct {
 		name  string
 		f     storage.Filter
@@ -158,6 +162,7 @@ func TestQueryPlans(t *testing.T) {
 		args  []any
 		index string
 	}{
+		{name: "a service's counts by whole minutes", q: mq, args: margs, index: "minute_counts"}, // not the logs
 		{name: "a service's newest", f: storage.Filter{Service: "svc7"}, index: "logs_service_ts"},
 		{name: "a time range's newest", f: storage.Filter{Since: now.Add(-time.Hour).UnixMilli(), Until: now.UnixMilli()}, index: "logs_ts"},
 		{name: "a substring", f: storage.Filter{Contains: "rare-term"}, index: "logs_message_trgm"},
@@ -214,5 +219,41 @@ func TestSearchIndexLeftAlone(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "DROP INDEX logs_message_trgm") {
 		t.Errorf("no word of the index left there: %q", logs.String())
+	}
+}
+
+// TestMigrateFromV7: a version 7 schema (no minute_counts) gets the counts
+// of the entries it holds, by minute, and keeps them from then on.
+func TestMigrateFromV7(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	s := open(t, dsn, "v7")
+	base := storage.MinuteOf(time.Now().Add(-time.Hour).UnixMilli())
+	old, later := storagetest.EverySecond(500, base), storagetest.EverySecond(100, base+500_000)
+	if err := s.Save(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{`DROP TABLE minute_counts`, `DELETE FROM log_schema`, `INSERT INTO log_schema (version) VALUES (7)`} {
+		if _, err := s.pool.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dsn, "v8")
+	defer s.Close(ctx)
+	if err := s.Save(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n, bytes := storagetest.CountedByMinute(t, s, base-storage.Minute)
+	if want := storagetest.MessageBytes(old) + storagetest.MessageBytes(later); n != 600 || bytes != want {
+		t.Errorf("counted by minute after migration: %d entries, %d bytes; want 600, %d", n, bytes, want)
 	}
 }

@@ -33,9 +33,10 @@ import (
 // attrs column; version 4 adds bus_epoch and bus_pos, an entry's identity
 // on the message bus, unique where present; version 5 adds the rejected
 // table of dead letters; version 6, its service column; version 7 puts
-// level into the (service, ts) index. The search index
+// level into the (service, ts) index; version 8 adds minute_counts,
+// filled from the rows already there. The search index
 // (Config.SearchIndex) is not part of the schema: Open adds or drops it.
-const schemaVersion = 7
+const schemaVersion = 8
 
 // rowsPerInsert is how many rows one INSERT statement carries.
 const rowsPerInsert = 100
@@ -102,6 +103,16 @@ var schema = []string{
 	`CREATE TABLE IF NOT EXISTS level_counts (
 		level TEXT    NOT NULL PRIMARY KEY,
 		n     INTEGER NOT NULL
+	) WITHOUT ROWID`,
+	// The entries' counts and bytes by minute (storage.MinuteOf), service
+	// and level, kept per batch, for log volume over long ranges.
+	`CREATE TABLE IF NOT EXISTS minute_counts (
+		minute  INTEGER NOT NULL, -- Unix ms: the end of the minute
+		service TEXT    NOT NULL,
+		level   TEXT    NOT NULL,
+		n       INTEGER NOT NULL,
+		bytes   INTEGER NOT NULL, -- the messages' bytes
+		PRIMARY KEY (minute, service, level)
 	) WITHOUT ROWID`,
 	rejectedTable,
 	`CREATE INDEX IF NOT EXISTS rejected_at ON rejected (at)`,
@@ -308,7 +319,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	rctx, cancel := context.WithCancel(context.Background())
 	s.stopRetention = cancel
 	ret := cfg.Retention
-	ret.Delete, ret.Log = s.deleteBefore("logs", "ts"), logger
+	ret.Delete, ret.Log = storage.WithMinutes(s.deleteBefore("logs", "ts"), s.deleteMinutes), logger
 	s.retention.Go(func() { ret.Run(rctx) })
 	dead := storage.Retention{Keep: cfg.KeepRejected, Delete: s.deleteBefore("rejected", "at"), Log: logger}
 	s.retention.Go(func() { dead.Run(rctx) })
@@ -368,6 +379,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	if v >= 1 && v <= 6 {
 		stmts = append(slices.Clone(stmts), fromV6...)
+	}
+	if v >= 1 && v <= 7 {
+		stmts = append(slices.Clone(stmts), dialect.MinuteBackfillSQL())
 	}
 	stmts = append(slices.Clone(stmts), busIndex)
 	for _, stmt := range stmts {
@@ -450,11 +464,11 @@ func (w writer) writeBatch(ctx context.Context, batch []models.LogEntry) error {
 	}
 	defer full.Close()
 	args := make([]any, 0, len(insertColumns)*rowsPerInsert)
-	for len(batch) > 0 {
-		n := min(len(batch), rowsPerInsert)
+	for rest := batch; len(rest) > 0; {
+		n := min(len(rest), rowsPerInsert)
 		args = args[:0]
-		for i := range batch[:n] {
-			args = storage.BusValues(storage.Values(args, &batch[i]), &batch[i])
+		for i := range rest[:n] {
+			args = storage.BusValues(storage.Values(args, &rest[i]), &rest[i])
 		}
 		if n == rowsPerInsert {
 			_, err = full.ExecContext(ctx, args...)
@@ -464,10 +478,10 @@ func (w writer) writeBatch(ctx context.Context, batch []models.LogEntry) error {
 		if err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
-		if err := addCounts(ctx, tx, batch[:n]); err != nil {
-			return err
-		}
-		batch = batch[n:]
+		rest = rest[n:]
+	}
+	if err := addCounts(ctx, tx, batch); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -475,7 +489,8 @@ func (w writer) writeBatch(ctx context.Context, batch []models.LogEntry) error {
 	return nil
 }
 
-// addCounts adds the rows' totals to service_counts and level_counts.
+// addCounts adds the rows' totals to service_counts, level_counts and
+// minute_counts.
 func addCounts(ctx context.Context, tx *sql.Tx, rows []models.LogEntry) error {
 	for _, t := range []struct {
 		key  func(*models.LogEntry) string
@@ -488,6 +503,17 @@ func addCounts(ctx context.Context, tx *sql.Tx, rows []models.LogEntry) error {
 			if _, err := tx.ExecContext(ctx, t.stmt, kc.Key, kc.N); err != nil {
 				return fmt.Errorf("count: %w", err)
 			}
+		}
+	}
+	add, err := tx.PrepareContext(ctx, `INSERT INTO minute_counts (minute, service, level, n, bytes) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (minute, service, level) DO UPDATE SET n = n + excluded.n, bytes = bytes + excluded.bytes`)
+	if err != nil {
+		return fmt.Errorf("count: %w", err)
+	}
+	defer add.Close()
+	for _, c := range storage.CountByMinute(rows) {
+		if _, err := add.ExecContext(ctx, c.Minute, c.Service, c.Level, c.N, c.Bytes); err != nil {
+			return fmt.Errorf("count: %w", err)
 		}
 	}
 	return nil
@@ -652,15 +678,22 @@ func (s *Store) each(ctx context.Context, q string, args []any, fn func(*storage
 	return storage.EachRecord(rows, func(r *storage.Record) []any { return storage.ScanTargets(&r.LogEntry) }, fn)
 }
 
-// Buckets counts the entries passing f by stream and step. A count reads
-// every row of its range: the search index serves it only when no
-// service narrows the range, where a rare term is worth finding first.
+// Buckets counts the entries passing f by stream and step: from
+// minute_counts where it can (storage.ByMinute), else from the rows. A
+// count of the rows reads every row of its range: the search index serves
+// it only when no service narrows the range, where a rare term is worth
+// finding first.
 func (s *Store) Buckets(ctx context.Context, f storage.Filter, bq storage.BucketQuery, fn func(storage.Bucket) bool) error {
-	d := s.dialect
-	if f.Service != "" {
-		d = dialect
+	var q string
+	var args []any
+	switch {
+	case storage.ByMinute(f, bq):
+		q, args = dialect.MinuteBucketsSQL(f, bq)
+	case f.Service != "":
+		q, args = dialect.BucketsSQL(f, bq)
+	default:
+		q, args = s.dialect.BucketsSQL(f, bq)
 	}
-	q, args := d.BucketsSQL(f, bq)
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("buckets: %w", err)
@@ -698,4 +731,10 @@ func (s *Store) deleteBefore(table, column string) func(ctx context.Context, cut
 		}
 		return res.RowsAffected()
 	}
+}
+
+// deleteMinutes deletes the minute_counts rows before cutoff.
+func (s *Store) deleteMinutes(ctx context.Context, cutoff int64) error {
+	_, err := s.write.ExecContext(ctx, storage.MinuteCountsDeleteSQL("?"), cutoff)
+	return err
 }

@@ -365,3 +365,61 @@ func first(ss []string) string {
 	}
 	return ss[0]
 }
+
+// TestMigrateFromV7: a version 7 file (no minute_counts) gets the counts
+// of the entries it holds, by minute, and keeps them from then on.
+func TestMigrateFromV7(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v7.db")
+	ctx := context.Background()
+	s := open(t, path)
+	base := storage.MinuteOf(time.Now().Add(-time.Hour).UnixMilli())
+	old, later := storagetest.EverySecond(500, base), storagetest.EverySecond(100, base+500_000)
+	if err := s.Save(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := openDB(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{`DROP TABLE minute_counts`, `PRAGMA user_version = 7`} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s = open(t, path)
+	defer s.Close(ctx)
+	if err := s.Save(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n, bytes := storagetest.CountedByMinute(t, s, base-storage.Minute)
+	if want := storagetest.MessageBytes(old) + storagetest.MessageBytes(later); n != 600 || bytes != want {
+		t.Errorf("counted by minute after migration: %d entries, %d bytes; want 600, %d", n, bytes, want)
+	}
+}
+
+// TestMinutePlan: counts on whole minutes, of a service or of all, read
+// minute_counts alone, never the logs table.
+func TestMinutePlan(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "plan.db"))
+	defer s.Close(ctx)
+	for _, f := range []storage.Filter{
+		{Since: storage.Minute + 1, Until: 1441 * storage.Minute},
+		{Since: storage.Minute + 1, Until: 1441 * storage.Minute, Service: "svc7"},
+		{Since: storage.Minute + 1, Service: "svc7", Level: "ERROR"},
+	} {
+		bq := storage.BucketQuery{Origin: storage.Minute, Step: 5 * storage.Minute, Bytes: true}
+		q, args := dialect.MinuteBucketsSQL(f, bq)
+		joined := strings.Join(queryPlan(t, s, q, args), "; ")
+		if !strings.Contains(joined, "minute_counts") || strings.Contains(joined, "logs") {
+			t.Errorf("%+v: plan %q, want minute_counts alone", f, joined)
+		}
+	}
+}

@@ -119,6 +119,24 @@ func testRetention(t *testing.T, o Options) {
 	if c, err := s.Counts(context.Background(), 0); err != nil || c.Total != 2500 {
 		t.Errorf("counts after retention = %+v, %v; want 2500: totals count what was stored", c, err)
 	}
+	// Counted by minute, what is left: the counts of the minutes deleted
+	// go with their entries.
+	origin := storage.MinuteOf(now.Add(-3*time.Hour).UnixMilli()) - storage.Minute
+	f, bq := storage.Filter{Since: origin + 1}, storage.BucketQuery{Origin: origin, Step: storage.Minute}
+	for {
+		var n int64
+		err := s.Buckets(context.Background(), f, bq, func(b storage.Bucket) bool { n += b.Count; return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 500 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counted by minute after retention: %d, want 500", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // SameEntry reports whether a and b are the same entry, attributes
@@ -350,6 +368,12 @@ func testBuckets(t *testing.T, o Options) {
 		{storage.Filter{Since: base - 5000 + 1, Contains: "needle"}, storage.BucketQuery{Origin: base - 5000, Step: step, Source: true, Component: true, Bytes: true}},
 		{storage.Filter{Since: origin + 1, Service: "svc1"}, storage.BucketQuery{Origin: origin, Step: step}},
 		{storage.Filter{Since: origin + 1}, storage.BucketQuery{Origin: origin, Step: step, Source: true}},
+		// On whole minutes (storage.ByMinute: the SQL stores count by
+		// minute), entries on a minute's last millisecond included: base
+		// is one, and one a minute after.
+		{storage.Filter{Since: base - storage.Minute + 1, Until: base + 4*storage.Minute}, storage.BucketQuery{Origin: base - storage.Minute, Step: 2 * storage.Minute, Bytes: true}},
+		{storage.Filter{Since: base + 1, Until: base + 3*storage.Minute, Service: "svc1"}, storage.BucketQuery{Origin: base, Step: storage.Minute, Bytes: true}},
+		{storage.Filter{Since: base + storage.Minute + 1, Level: "ERROR"}, storage.BucketQuery{Origin: base + storage.Minute, Step: storage.Minute}},
 	} {
 		f, bq := tc.f, tc.bq
 		wantCounts := map[storage.Bucket][2]int64{}
@@ -779,4 +803,38 @@ func testRedelivered(t *testing.T, o Options) {
 	if len(rs) != 620 {
 		t.Errorf("query returned %d rows, want 620", len(rs))
 	}
+}
+
+// EverySecond is Batch with its entries a second apart: over minutes,
+// one of them on each minute's end when ts is.
+func EverySecond(n int, ts int64) []models.LogEntry {
+	b := Batch(n, ts)
+	for i := range b {
+		b[i].Timestamp = ts + int64(i)*1000
+	}
+	return b
+}
+
+// CountedByMinute returns the entries and their messages' bytes that s's
+// Buckets counts by whole minutes (storage.ByMinute) from the minute
+// ending at from.
+func CountedByMinute(t *testing.T, s storage.Store, from int64) (n, bytes int64) {
+	t.Helper()
+	f, bq := storage.Filter{Since: from + 1}, storage.BucketQuery{Origin: from, Step: storage.Minute, Bytes: true}
+	if !storage.ByMinute(f, bq) {
+		t.Fatalf("from %d: not a whole minute", from)
+	}
+	if err := s.Buckets(context.Background(), f, bq, func(b storage.Bucket) bool { n, bytes = n+b.Count, bytes+b.Bytes; return true }); err != nil {
+		t.Fatal(err)
+	}
+	return n, bytes
+}
+
+// MessageBytes is the bytes of the entries' messages.
+func MessageBytes(entries []models.LogEntry) int64 {
+	var n int64
+	for i := range entries {
+		n += int64(len(entries[i].Message))
+	}
+	return n
 }
