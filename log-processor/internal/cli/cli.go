@@ -422,6 +422,7 @@ func parse(args []string, stdout io.Writer) (config, error) {
 	fs.DurationVar(&cfg.api.Query.Timeout, "query-timeout", lokiapi.DefaultTimeout, "longest a Loki API query (/loki/api/v1/...) may run; longer ones get 503")
 	fs.IntVar(&cfg.api.QueryLimits.MaxLines, "query-max-lines", logql.DefaultMaxLines, "most entries one Loki API query may ask for (its limit); more get 400")
 	fs.IntVar(&cfg.api.QueryLimits.MaxSeries, "query-max-series", logql.DefaultMaxSeries, "most series one Loki API metric query may hold; more get 400")
+	fs.BoolVar(&cfg.api.Query.AlignWithStep, "query-align-step", false, "move a Loki API range metric query's start and end back to multiples of its step, as Loki's align_queries_with_step does; with whole-minute steps, log volume is then counted by minute (sqlite, postgres)")
 	fs.IntVar(&cfg.tail.MaxClients, "tail-max-clients", tail.DefaultMaxClients, "clients following /logs/tail at once (the dashboard is one); more get 503")
 	sizeVar(fs, &cfg.tail.ClientBytes, "tail-client-bytes", tail.DefaultClientBytes, "bytes of entries waiting for one /logs/tail client; past it the client misses entries (and is told)")
 	sizeVar(fs, &cfg.tail.TotalBytes, "tail-max-bytes", tail.DefaultTotalBytes, "bytes of entries waiting for all /logs/tail clients together")

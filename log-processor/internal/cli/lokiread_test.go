@@ -24,7 +24,7 @@ import (
 func TestGrafanaLokiDataSource(t *testing.T) {
 	for _, backend := range []string{"memory", "sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
-			args := []string{"--ingest-addr", "127.0.0.1:0", "--storage", backend, "--api-token", "grafana-secret"}
+			args := []string{"--ingest-addr", "127.0.0.1:0", "--storage", backend, "--api-token", "grafana-secret", "--query-align-step"}
 			switch backend {
 			case "sqlite":
 				args = append(args, "--dsn", filepath.Join(t.TempDir(), "logs.db"), "--search-index")
@@ -34,6 +34,7 @@ func TestGrafanaLokiDataSource(t *testing.T) {
 			p := startProcessor(t, args...)
 			now := time.Now()
 			var body strings.Builder
+			var stamps []int64
 			for i := range 40 {
 				level, svc := "INFO", "grafana-checkout"
 				if i%4 == 0 {
@@ -46,8 +47,24 @@ func TestGrafanaLokiDataSource(t *testing.T) {
 				if i%5 == 0 {
 					msg = fmt.Sprintf("upstream timeout on request %d", i)
 				}
+				stamps = append(stamps, now.Add(-time.Duration(40-i)*5*time.Second).UnixMilli()) // over the last 200 s
 				fmt.Fprintf(&body, `{"timestamp":%d,"level":%q,"service":%q,"message":%q,"user_id":"u-%d"}`+"\n",
-					now.Add(-time.Duration(40-i)*time.Second).UnixMilli(), level, svc, msg, i%3)
+					stamps[i], level, svc, msg, i%3)
+			}
+			// counted is how many entries a range metric query from start
+			// to end sees when its steps' windows tile the range: those
+			// after the first window's start and up to the last step, both
+			// moved back to a multiple of the step (--query-align-step).
+			counted := func(start, end time.Time, step time.Duration) int {
+				s, e := start.UnixMilli(), end.UnixMilli()
+				s, e = s-s%step.Milliseconds(), e-e%step.Milliseconds()
+				n := 0
+				for _, ts := range stamps {
+					if ts > s-step.Milliseconds() && ts <= e {
+						n++
+					}
+				}
+				return n
 			}
 			resp, err := http.Post("http://"+p.ingest+"/ingest", "application/x-ndjson", strings.NewReader(body.String()))
 			if err != nil {
@@ -155,7 +172,8 @@ func TestGrafanaLokiDataSource(t *testing.T) {
 				t.Errorf("logs query: %d entries, want %d", got, want)
 			}
 
-			// Explore's log volume, 10s steps over the last minute.
+			// Explore's log volume, 10s steps over the last minute, and 1m
+			// steps over the last five (counted by minute in SQL stores).
 			var volume struct {
 				Data struct {
 					ResultType string
@@ -165,20 +183,26 @@ func TestGrafanaLokiDataSource(t *testing.T) {
 					}
 				}
 			}
-			vq := `sum by (level, detected_level) (count_over_time({service=~"grafana-.+"} | drop __error__[10s]))`
-			if code := call("query_range", url.Values{"query": {vq}, "start": {ns(now.Add(-time.Minute))}, "end": {ns(now)}, "step": {"10000ms"}}, &volume); code != 200 ||
-				volume.Data.ResultType != "matrix" || len(volume.Data.Result) != 2 {
-				t.Fatalf("log volume: %d %+v", code, volume)
-			}
-			total := 0
-			for _, s := range volume.Data.Result {
-				for _, v := range s.Values {
-					n, _ := strconv.Atoi(v[1].(string))
-					total += n
+			for _, step := range []time.Duration{10 * time.Second, time.Minute} {
+				start := now.Add(-5 * step)
+				vq := fmt.Sprintf(`sum by (level, detected_level) (count_over_time({service=~"grafana-.+"} | drop __error__[%s]))`, step)
+				if code := call("query_range", url.Values{"query": {vq}, "start": {ns(start)}, "end": {ns(now)}, "step": {fmt.Sprint(step.Milliseconds()) + "ms"}}, &volume); code != 200 ||
+					volume.Data.ResultType != "matrix" || len(volume.Data.Result) > 2 {
+					t.Fatalf("log volume by %s: %d %+v", step, code, volume)
 				}
-			}
-			if total != 40 { // the steps' 10s windows tile the minute: each entry counted once
-				t.Errorf("log volume adds up to %d, want 40", total)
+				total := 0
+				for _, s := range volume.Data.Result {
+					for _, v := range s.Values {
+						if sec, _ := v[0].(float64); int64(sec)%int64(step.Seconds()) != 0 {
+							t.Errorf("log volume by %s: a point at %v, not on a multiple of the step", step, v[0])
+						}
+						n, _ := strconv.Atoi(v[1].(string))
+						total += n
+					}
+				}
+				if want := counted(start, now, step); total != want || want == 0 { // the steps' windows tile the range: each entry counted once
+					t.Errorf("log volume by %s adds up to %d, want %d", step, total, want)
+				}
 			}
 
 			var series struct{ Data []map[string]string }

@@ -76,6 +76,19 @@ type Params struct {
 	Forward    bool
 }
 
+// AlignedToStep returns p with its start and end moved back to whole
+// multiples of the step since the Unix epoch, as Loki's query frontend
+// moves them with align_queries_with_step: every step then counts the same
+// wall-clock intervals whenever it is asked, and with a step and a range
+// of whole minutes, the stores count by minute (storage.ByMinute).
+func (p Params) AlignedToStep() Params {
+	if step := p.Step.Milliseconds(); step > 0 {
+		p.Start = time.UnixMilli(p.Start.UnixMilli() / step * step)
+		p.End = time.UnixMilli(p.End.UnixMilli() / step * step)
+	}
+	return p
+}
+
 // Entry is one entry of a stream: its time and its line (the entry as a
 // JSON object).
 type Entry struct {
@@ -378,10 +391,12 @@ func (en *Engine) rangeAgg(ctx context.Context, e *RangeAgg, p Params, n int, ne
 	f := Pushdown(e.Log)
 	rng, step := e.Range.Milliseconds(), p.Step.Milliseconds()
 	start := p.Start.UnixMilli()
-	f.Since, f.Until = start-rng+1, p.End.UnixMilli()
 	if step <= 0 || rng <= 0 {
 		return nil, fmt.Errorf("%w: the step and the range must be at least a millisecond", ErrLimit)
 	}
+	// The entries the steps see: (start-range, the last step]. Past the
+	// last step, up to the end, no step sees them.
+	f.Since, f.Until = start-rng+1, start+int64(n-1)*step
 	if w := en.bucketWidth(e, rng, step, p, n); w > 0 {
 		return en.rangeAggBuckets(ctx, e, f, p, n, w, need)
 	}

@@ -45,6 +45,10 @@ type Config struct {
 	Timeout time.Duration
 	// MetadataScan bounds the entries read for label values and series.
 	MetadataScan int
+	// AlignWithStep moves a range metric query's start and end back to
+	// whole multiples of its step (logql.Params.AlignedToStep), as Loki's
+	// align_queries_with_step does.
+	AlignWithStep bool
 	// Done, when closed, ends the tails (the server is shutting down).
 	Done <-chan struct{}
 }
@@ -205,8 +209,11 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, expr logql.Expr, p 
 		}
 		b = appendStreams(b, streams)
 	} else {
-		if instant {
+		switch {
+		case instant:
 			p.Start, p.Step = p.End, 0
+		case a.cfg.AlignWithStep:
+			p = p.AlignedToStep()
 		}
 		series, err := a.engine.Metric(ctx, expr, p)
 		if err != nil {

@@ -26,6 +26,12 @@ import (
 // second up to now, alternating checkout INFO and search ERROR.
 func server(t *testing.T, n int) (*httptest.Server, *tail.Hub, *memory.Store, time.Time) {
 	t.Helper()
+	return serverWith(t, n, Config{})
+}
+
+// serverWith is server with cfg.
+func serverWith(t *testing.T, n int, cfg Config) (*httptest.Server, *tail.Hub, *memory.Store, time.Time) {
+	t.Helper()
 	now := time.Now().Truncate(time.Second)
 	store := memory.New(memory.Config{})
 	var es []models.LogEntry
@@ -42,7 +48,8 @@ func server(t *testing.T, n int) (*httptest.Server, *tail.Hub, *memory.Store, ti
 	}
 	hub := tail.NewHub(tail.Config{MaxClients: 2})
 	done := make(chan struct{})
-	a := New(store, logql.Limits{}, hub, Config{Done: done}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg.Done = done
+	a := New(store, logql.Limits{}, hub, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mux := http.NewServeMux()
 	for path, h := range map[string]http.HandlerFunc{
 		PathQueryRange: a.QueryRange, PathQuery: a.Query, PathLabels: a.Labels, PathLabelValues: a.LabelValues,
@@ -145,6 +152,33 @@ func TestQueryRange(t *testing.T) {
 	} {
 		if code, body := get(t, srv, tc.path, tc.q); code != 400 || !strings.Contains(body, tc.want) {
 			t.Errorf("%s?%s = %d %q, want 400 containing %q", tc.path, tc.q.Encode(), code, body, tc.want)
+		}
+	}
+}
+
+// TestAlignWithStep: with AlignWithStep, a range metric query's points
+// fall on whole multiples of its step, each counting its own minute;
+// without it, they fall where the start puts them.
+func TestAlignWithStep(t *testing.T) {
+	for _, align := range []bool{false, true} {
+		srv, _, _, now := serverWith(t, 900, Config{AlignWithStep: align}) // one a second, fifteen minutes
+		start := now.Add(-8*time.Minute - 7*time.Second)
+		code, body := get(t, srv, PathQueryRange, url.Values{"query": {`sum(count_over_time({service=~".+"}[1m]))`},
+			"start": {ns(start)}, "end": {ns(now.Add(-3 * time.Second))}, "step": {"60"}})
+		var matrix struct {
+			Data struct{ Result []struct{ Values [][2]any } }
+		}
+		if err := json.Unmarshal([]byte(body), &matrix); code != 200 || err != nil || len(matrix.Data.Result) != 1 {
+			t.Fatalf("align %t: %d %s: %v", align, code, body, err)
+		}
+		first := start.Unix()
+		if align {
+			first -= first % 60
+		}
+		for i, v := range matrix.Data.Result[0].Values {
+			if sec, _ := v[0].(float64); int64(sec) != first+60*int64(i) || v[1] != "60" {
+				t.Errorf("align %t: point %d = %v, want [%d, \"60\"]", align, i, v, first+60*int64(i))
+			}
 		}
 	}
 }
