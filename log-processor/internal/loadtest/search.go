@@ -35,16 +35,38 @@ type SearchConfig struct {
 }
 
 // searchQueries are the queries measured: a rare term in one service, and
-// the log volume of one service and of all, over the day.
+// the log volume of one service and of all, over the day, from now (as
+// Grafana asks) and aligned to the step (as --query-align-step has it,
+// which the SQL stores count by minute).
 var searchQueries = []struct {
 	name, query string
 	step        time.Duration
+	aligned     bool
 }{
-	{"newest 100 of one service with a rare term", `{service="svc7"} |= "rare-term"`, 0},
-	{"newest 100 with a rare term, every service", `{service=~".+"} |= "rare-term"`, 0},
-	{"log volume of one service, 24 h by 5 min", `sum by (level) (count_over_time({service="svc7"}[5m]))`, 5 * time.Minute},
-	{"log volume of every service, 24 h by 5 min", `sum by (level) (count_over_time({service=~".+"}[5m]))`, 5 * time.Minute},
-	{"errors of one service with a term, 24 h by 5 min", `sum(count_over_time({service="svc7", level="ERROR"} |= "worker 3" [5m]))`, 5 * time.Minute},
+	{"newest 100 of one service with a rare term", `{service="svc7"} |= "rare-term"`, 0, false},
+	{"newest 100 with a rare term, every service", `{service=~".+"} |= "rare-term"`, 0, false},
+	{"log volume of one service, 24 h by 5 min", `sum by (level) (count_over_time({service="svc7"}[5m]))`, 5 * time.Minute, false},
+	{"log volume of every service, 24 h by 5 min", `sum by (level) (count_over_time({service=~".+"}[5m]))`, 5 * time.Minute, false},
+	{"errors of one service with a term, 24 h by 5 min", `sum(count_over_time({service="svc7", level="ERROR"} |= "worker 3" [5m]))`, 5 * time.Minute, false},
+	{"log volume of one service, aligned", `sum by (level) (count_over_time({service="svc7"}[5m]))`, 5 * time.Minute, true},
+	{"log volume of every service, aligned", `sum by (level) (count_over_time({service=~".+"}[5m]))`, 5 * time.Minute, true},
+}
+
+// While ingest is measured, a rare term's newest 100 and one service's log
+// volume run once a second each, as a dashboard refreshing them would:
+// the volume as Grafana asks, then aligned.
+var (
+	dashboard        = []int{0, 2}
+	dashboardAligned = []int{0, 5}
+)
+
+// params are the parameters of query q over the day before now.
+func params(q int, now time.Time) logql.Params {
+	p := logql.Params{Start: now.Add(-24 * time.Hour), End: now, Step: searchQueries[q].step, Limit: 100}
+	if searchQueries[q].aligned {
+		p = p.AlignedToStep()
+	}
+	return p
 }
 
 // searchBackend is a store the search benchmark fills and measures.
@@ -52,7 +74,7 @@ type searchBackend struct {
 	name  string
 	open  func(ctx context.Context, index bool) (storage.Store, error)
 	load  func(ctx context.Context, n, services int, start, step int64) error
-	sizes func(ctx context.Context) (table, indexes, search int64, err error)
+	sizes func(ctx context.Context) (table, indexes, search, minutes int64, err error)
 }
 
 // RunSearch fills each backend with cfg.Entries rows (24 h of timestamps
@@ -72,7 +94,7 @@ func RunSearch(ctx context.Context, cfg SearchConfig) error {
 	for _, q := range searchQueries {
 		fmt.Fprintf(tw, "%s (ms)\t", q.name)
 	}
-	fmt.Fprintf(tw, "ingest rows/s\twith 2 queries a second\ttable MiB\tindexes MiB\tsearch index MiB\tbuilt in\t\n")
+	fmt.Fprintf(tw, "ingest rows/s\twith 2 queries a second\taligned\ttable MiB\tindexes MiB\tsearch index MiB\tminute counts MiB\tbuilt in\t\n")
 	for _, b := range backends {
 		now := time.Now()
 		start, step := now.Add(-24*time.Hour).UnixMilli(), (24*time.Hour).Milliseconds()/int64(cfg.Entries)
@@ -96,8 +118,8 @@ func RunSearch(ctx context.Context, cfg SearchConfig) error {
 			progress("%s, search index %t: querying", b.name, index)
 			fmt.Fprintf(tw, "%s\t%t\t", b.name, index)
 			en := logql.NewEngine(s, logql.Limits{})
-			for _, q := range searchQueries {
-				d, err := timeQuery(ctx, en, q.query, q.step, now)
+			for i, q := range searchQueries {
+				d, err := timeQuery(ctx, en, q.query, params(i, now))
 				if err != nil {
 					s.Close(ctx)
 					return fmt.Errorf("%s: %s: %w", b.name, q.query, err)
@@ -106,16 +128,17 @@ func RunSearch(ctx context.Context, cfg SearchConfig) error {
 				progress("%s, search index %t: %s: %.1f ms", b.name, index, q.name, float64(d.Microseconds())/1000)
 			}
 			progress("%s, search index %t: ingest alone, then with queries", b.name, index)
-			alone := ingestRate(ctx, s, cfg.Duration, nil)
-			with := ingestRate(ctx, s, cfg.Duration, en)
-			table, indexes, search, err := b.sizes(ctx)
+			alone := ingestRate(ctx, s, cfg.Duration, nil, nil)
+			with := ingestRate(ctx, s, cfg.Duration, en, dashboard)
+			aligned := ingestRate(ctx, s, cfg.Duration, en, dashboardAligned)
+			table, indexes, search, minutes, err := b.sizes(ctx)
 			if err != nil {
 				s.Close(ctx)
 				return err
 			}
-			fmt.Fprintf(tw, "%.0f\t%.0f (%.0f%%)\t%.0f\t%.0f\t%.0f\t", alone, with, 100*with/alone, mib(table), mib(indexes), mib(search))
-			progress("%s, search index %t: ingest %.0f rows/s, %.0f with queries; table %.0f MiB, indexes %.0f MiB, search index %.0f MiB; opened (index built) in %s",
-				b.name, index, alone, with, mib(table), mib(indexes), mib(search), built.Round(100*time.Millisecond))
+			fmt.Fprintf(tw, "%.0f\t%.0f (%.0f%%)\t%.0f (%.0f%%)\t%.0f\t%.0f\t%.0f\t%.1f\t", alone, with, 100*with/alone, aligned, 100*aligned/alone, mib(table), mib(indexes), mib(search), mib(minutes))
+			progress("%s, search index %t: ingest %.0f rows/s, %.0f with queries, %.0f with the volume aligned; table %.0f MiB, indexes %.0f MiB, search index %.0f MiB, minute counts %.1f MiB; opened (index built) in %s",
+				b.name, index, alone, with, aligned, mib(table), mib(indexes), mib(search), mib(minutes), built.Round(100*time.Millisecond))
 			if index {
 				fmt.Fprintf(tw, "%s\t\n", built.Round(100*time.Millisecond))
 			} else {
@@ -135,12 +158,11 @@ func mib(n int64) float64 { return float64(n) / (1 << 20) }
 func progress(format string, args ...any) { fmt.Fprintf(os.Stderr, "== "+format+"\n", args...) }
 
 // timeQuery runs q once, then three times, and returns the median.
-func timeQuery(ctx context.Context, en *logql.Engine, q string, step time.Duration, now time.Time) (time.Duration, error) {
+func timeQuery(ctx context.Context, en *logql.Engine, q string, p logql.Params) (time.Duration, error) {
 	e, err := logql.Parse(q)
 	if err != nil {
 		return 0, err
 	}
-	p := logql.Params{Start: now.Add(-24 * time.Hour), End: now, Step: step, Limit: 100}
 	var ds []time.Duration
 	for i := range 4 {
 		t0 := time.Now()
@@ -161,22 +183,20 @@ func timeQuery(ctx context.Context, en *logql.Engine, q string, step time.Durati
 }
 
 // ingestRate saves batches of 1,000 generator-shaped entries through s
-// for d and returns rows per second; with en, the first and the third
-// query (a rare term's newest 100 and the log volume of one service) run
-// meanwhile once a second each, as a dashboard refreshing them would.
-func ingestRate(ctx context.Context, s storage.Store, d time.Duration, en *logql.Engine) float64 {
+// for d and returns rows per second; meanwhile, the queries numbered
+// queries run on en once a second each.
+func ingestRate(ctx context.Context, s storage.Store, d time.Duration, en *logql.Engine, queries []int) float64 {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var wg sync.WaitGroup
 	if en != nil {
-		for _, q := range []int{0, 2} {
+		for _, q := range queries {
 			wg.Go(func() {
 				e, _ := logql.Parse(searchQueries[q].query)
 				tick := time.NewTicker(time.Second)
 				defer tick.Stop()
 				for {
-					now := time.Now()
-					p := logql.Params{Start: now.Add(-24 * time.Hour), End: now, Step: searchQueries[q].step, Limit: 100}
+					p := params(q, time.Now())
 					if lq, ok := e.(*logql.LogQuery); ok {
 						_, _ = en.Logs(ctx, lq, p)
 					} else {
@@ -243,13 +263,17 @@ func sqliteSearch(dir string) searchBackend {
 			defer db.Close()
 			src := fmt.Sprintf("(WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d) SELECT i FROM n)", n-1)
 			// The service of rare row k is svc((357 + k*(n/10)) % services): one lands in svc7 when n/10 is a multiple of services.
-			_, err = db.ExecContext(ctx, fmt.Sprintf(loadSQL, src, "", start, step, services, n/10, ""))
+			if _, err = db.ExecContext(ctx, fmt.Sprintf(loadSQL, src, "", start, step, services, n/10, "")); err != nil {
+				return err
+			}
+			// What the store's writes would have counted, by minute.
+			_, err = db.ExecContext(ctx, storage.Dialect{Bytes: "length(CAST(message AS BLOB))"}.MinuteBackfillSQL())
 			return err
 		},
-		sizes: func(ctx context.Context) (int64, int64, int64, error) {
+		sizes: func(ctx context.Context) (int64, int64, int64, int64, error) {
 			db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 			if err != nil {
-				return 0, 0, 0, err
+				return 0, 0, 0, 0, err
 			}
 			defer db.Close()
 			size := func(cond string) int64 {
@@ -257,7 +281,7 @@ func sqliteSearch(dir string) searchBackend {
 				_ = db.QueryRowContext(ctx, "SELECT sum(pgsize) FROM dbstat WHERE "+cond).Scan(&n)
 				return n.Int64
 			}
-			return size("name = 'logs'"), size("name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'logs')"), size("name LIKE 'logs_fts%'"), nil
+			return size("name = 'logs'"), size("name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'logs')"), size("name LIKE 'logs_fts%'"), size("name = 'minute_counts'"), nil
 		},
 	}
 }
@@ -275,25 +299,27 @@ func postgresSearch(dsn string) searchBackend {
 				return err
 			}
 			defer pool.Close()
-			for _, stmt := range []string{"DROP INDEX IF EXISTS logs_message_trgm", "TRUNCATE logs",
+			for _, stmt := range []string{"DROP INDEX IF EXISTS logs_message_trgm", "TRUNCATE logs, minute_counts",
 				fmt.Sprintf(loadSQL, fmt.Sprintf("generate_series(0, %d) AS i", n-1), ", instance", start, step, services, n/10, ", 'bench'"),
-				"VACUUM ANALYZE logs"} {
+				storage.Dialect{Bytes: "octet_length(message)"}.MinuteBackfillSQL(), // what the store's writes would have counted
+				"VACUUM ANALYZE logs", "VACUUM ANALYZE minute_counts"} {
 				if _, err := pool.Exec(ctx, stmt); err != nil {
 					return fmt.Errorf("%s: %w", strings.Fields(stmt)[0], err)
 				}
 			}
 			return nil
 		},
-		sizes: func(ctx context.Context) (int64, int64, int64, error) {
+		sizes: func(ctx context.Context) (int64, int64, int64, int64, error) {
 			pool, err := pgxpool.New(ctx, dsn)
 			if err != nil {
-				return 0, 0, 0, err
+				return 0, 0, 0, 0, err
 			}
 			defer pool.Close()
-			var table, indexes, search int64
+			var table, indexes, search, minutes int64
 			err = pool.QueryRow(ctx, `SELECT pg_table_size('logs'), pg_indexes_size('logs'),
-				coalesce((SELECT pg_relation_size(c.oid) FROM pg_class c WHERE c.relname = 'logs_message_trgm' AND pg_table_is_visible(c.oid)), 0)`).Scan(&table, &indexes, &search)
-			return table, indexes - search, search, err
+				coalesce((SELECT pg_relation_size(c.oid) FROM pg_class c WHERE c.relname = 'logs_message_trgm' AND pg_table_is_visible(c.oid)), 0),
+				pg_total_relation_size('minute_counts')`).Scan(&table, &indexes, &search, &minutes)
+			return table, indexes - search, search, minutes, err
 		},
 	}
 }
