@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/postgres/pgtest"
 	"github.com/logpipeline/log-processing-service/log-processor/internal/storage/storagetest"
@@ -225,35 +227,17 @@ func TestSearchIndexLeftAlone(t *testing.T) {
 // TestMigrateFromV7: a version 7 schema (no minute_counts) gets the counts
 // of the entries it holds, by minute, and keeps them from then on.
 func TestMigrateFromV7(t *testing.T) {
-	ctx := context.Background()
 	dsn := pgtest.DSN(t)
-	s := open(t, dsn, "v7")
-	base := storage.MinuteOf(time.Now().Add(-time.Hour).UnixMilli())
-	old, later := storagetest.EverySecond(500, base), storagetest.EverySecond(100, base+500_000)
-	if err := s.Save(ctx, old); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{`DROP TABLE minute_counts`, `DELETE FROM log_schema`, `INSERT INTO log_schema (version) VALUES (7)`} {
-		if _, err := s.pool.Exec(ctx, stmt); err != nil {
+	storagetest.MinuteMigration(t, func(t *testing.T) storage.Store { return open(t, dsn, "v8") }, func(t *testing.T) {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := s.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s = open(t, dsn, "v8")
-	defer s.Close(ctx)
-	if err := s.Save(ctx, later); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	n, bytes := storagetest.CountedByMinute(t, s, base-storage.Minute)
-	if want := storagetest.MessageBytes(old) + storagetest.MessageBytes(later); n != 600 || bytes != want {
-		t.Errorf("counted by minute after migration: %d entries, %d bytes; want 600, %d", n, bytes, want)
-	}
+		defer conn.Close(context.Background())
+		for _, stmt := range []string{`DROP TABLE minute_counts`, `DELETE FROM log_schema`, `INSERT INTO log_schema (version) VALUES (7)`} {
+			if _, err := conn.Exec(context.Background(), stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
