@@ -488,6 +488,10 @@ func (en *Engine) bucketWidth(e *RangeAgg, rng, step int64, p Params, n int) int
 	return w
 }
 
+// maxStreamMemo bounds the streams whose series rangeAggBuckets keeps
+// worked out.
+const maxStreamMemo = 10_000
+
 func gcd(a, b int64) int64 {
 	for b != 0 {
 		a, b = b, a%b
@@ -517,23 +521,42 @@ func (en *Engine) rangeAggBuckets(ctx context.Context, e *RangeAgg, f storage.Fi
 			slices.ContainsFunc(e.Log.Selector, func(m Matcher) bool { return m.Name == l })
 	}
 	bq := storage.BucketQuery{Origin: origin, Step: w, Source: uses("source"), Component: uses("component"), Bytes: bytes}
+	// A stream's series, worked out at its first bucket (for the first
+	// maxStreamMemo streams): a day of every service's volume is tens of
+	// thousands of buckets of a few hundred streams.
+	type stream struct{ service, level, source, component string }
+	type seriesOf struct {
+		key string
+		ok  bool // the selector takes the stream
+	}
+	streams := map[stream]seriesOf{}
 	scanErr := en.store.Buckets(ctx, f, bq, func(b storage.Bucket) bool {
-		entry := models.LogEntry{Service: b.Service, Level: b.Level, Source: b.Source, Component: b.Component}
-		r := row{e: &entry}
-		for i := range e.Log.Selector {
-			if m := &e.Log.Selector[i]; !m.Matches(r.get(m.Name)) {
-				return true
+		st := stream{b.Service, b.Level, b.Source, b.Component}
+		so, seen := streams[st]
+		if !seen {
+			entry := models.LogEntry{Service: b.Service, Level: b.Level, Source: b.Source, Component: b.Component}
+			r := row{e: &entry}
+			so.ok = !slices.ContainsFunc(e.Log.Selector, func(m Matcher) bool { return !m.Matches(r.get(m.Name)) })
+			if so.ok {
+				labels := r.labelsFor(e.Log, false)
+				so.key = Key(labels)
+				if _, ok := series[so.key]; !ok {
+					if len(series) >= en.limits.MaxSeries {
+						err = fmt.Errorf("%w: more than %d series; aggregate with sum by (...) or narrow the selector", ErrLimit, en.limits.MaxSeries)
+						return false
+					}
+					labelsOf[so.key] = labels
+					series[so.key] = nil
+				}
+			}
+			if len(streams) < maxStreamMemo {
+				streams[st] = so
 			}
 		}
-		labels := r.labelsFor(e.Log, false)
-		k := Key(labels)
-		if _, ok := series[k]; !ok {
-			if len(series) >= en.limits.MaxSeries {
-				err = fmt.Errorf("%w: more than %d series; aggregate with sum by (...) or narrow the selector", ErrLimit, en.limits.MaxSeries)
-				return false
-			}
-			labelsOf[k] = labels
+		if !so.ok {
+			return true
 		}
+		k := so.key
 		v := float64(b.Count)
 		if bytes {
 			v = float64(b.Bytes)
