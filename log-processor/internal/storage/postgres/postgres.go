@@ -155,7 +155,7 @@ type Config struct {
 	KeepRejected time.Duration
 	// SearchIndex adds a trigram index of the messages (pg_trgm), so that a
 	// substring search finds rare terms without reading every message in
-	// its range; writes cost two to three times as much. Off, an index there is
+	// its range; writes cost about two and a half times as much. Off, an index there is
 	// left alone (other processors may share it): DROP INDEX
 	// logs_message_trgm removes it.
 	SearchIndex bool

@@ -265,7 +265,7 @@ type Config struct {
 	KeepRejected time.Duration
 	// SearchIndex keeps a trigram index of the messages, so that a
 	// substring search finds rare terms without reading every message in
-	// its range; writes cost two to three times as much. Off, an index there is
+	// its range; writes cost four to five times as much. Off, an index there is
 	// dropped.
 	SearchIndex bool
 }
