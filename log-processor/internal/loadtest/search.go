@@ -271,7 +271,7 @@ func sqliteSearch(dir string) searchBackend {
 				return err
 			}
 			// What the store's writes would have counted, by minute.
-			_, err = db.ExecContext(ctx, storage.Dialect{Bytes: "length(CAST(message AS BLOB))"}.MinuteBackfillSQL())
+			_, err = db.ExecContext(ctx, sqlite.CountMinutesSQL)
 			return err
 		},
 		sizes: func(ctx context.Context) (int64, int64, int64, int64, error) {
@@ -305,7 +305,7 @@ func postgresSearch(dsn string) searchBackend {
 			defer pool.Close()
 			for _, stmt := range []string{"DROP INDEX IF EXISTS logs_message_trgm", "TRUNCATE logs, minute_counts",
 				fmt.Sprintf(loadSQL, fmt.Sprintf("generate_series(0, %d) AS i", n-1), ", instance", start, step, services, n/10, ", 'bench'"),
-				storage.Dialect{Bytes: "octet_length(message)"}.MinuteBackfillSQL(), // what the store's writes would have counted
+				postgres.CountMinutesSQL, // what the store's writes would have counted
 				"VACUUM ANALYZE logs", "VACUUM ANALYZE minute_counts"} {
 				if _, err := pool.Exec(ctx, stmt); err != nil {
 					return fmt.Errorf("%s: %w", strings.Fields(stmt)[0], err)

@@ -161,8 +161,8 @@ func TestQueryRange(t *testing.T) {
 // without it, they fall where the start puts them.
 func TestAlignWithStep(t *testing.T) {
 	for _, align := range []bool{false, true} {
-		srv, _, _, now := serverWith(t, 900, Config{AlignWithStep: align}) // one a second, fifteen minutes
-		start := now.Add(-8*time.Minute - 7*time.Second)
+		srv, _, _, now := serverWith(t, 900, Config{AlignWithStep: align})             // one a second, fifteen minutes
+		start := now.Add(-8 * time.Minute).Truncate(time.Minute).Add(-7 * time.Second) // never on a whole minute
 		code, body := get(t, srv, PathQueryRange, url.Values{"query": {`sum(count_over_time({service=~".+"}[1m]))`},
 			"start": {ns(start)}, "end": {ns(now.Add(-3 * time.Second))}, "step": {"60"}})
 		var matrix struct {

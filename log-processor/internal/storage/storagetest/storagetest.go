@@ -122,17 +122,12 @@ func testRetention(t *testing.T, o Options) {
 	// Counted by minute, what is left: the counts of the minutes deleted
 	// go with their entries.
 	origin := storage.MinuteOf(now.Add(-3*time.Hour).UnixMilli()) - storage.Minute
-	f, bq := storage.Filter{Since: origin + 1}, storage.BucketQuery{Origin: origin, Step: storage.Minute}
 	for {
-		var n int64
-		err := s.Buckets(context.Background(), f, bq, func(b storage.Bucket) bool { n += b.Count; return true })
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 500 {
+		if n, _ := countedByMinute(t, s, origin); n == 500 {
 			break
 		}
 		if time.Now().After(deadline) {
+			n, _ := countedByMinute(t, s, origin)
 			t.Fatalf("counted by minute after retention: %d, want 500", n)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -829,14 +824,7 @@ func MinuteMigration(t *testing.T, open func(t *testing.T) storage.Store, downgr
 	if err := s.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f, bq := storage.Filter{Since: base - storage.Minute + 1}, storage.BucketQuery{Origin: base - storage.Minute, Step: storage.Minute, Bytes: true}
-	if !storage.ByMinute(f, bq) {
-		t.Fatal("not a query minute_counts answers")
-	}
-	var n, bytes int64
-	if err := s.Buckets(ctx, f, bq, func(b storage.Bucket) bool { n, bytes = n+b.Count, bytes+b.Bytes; return true }); err != nil {
-		t.Fatal(err)
-	}
+	n, bytes := countedByMinute(t, s, base-storage.Minute)
 	var want int64
 	for _, e := range append(old, later...) {
 		want += int64(len(e.Message))
@@ -844,6 +832,22 @@ func MinuteMigration(t *testing.T, open func(t *testing.T) storage.Store, downgr
 	if n != 600 || bytes != want {
 		t.Errorf("counted by minute after migration: %d entries, %d bytes; want 600, %d", n, bytes, want)
 	}
+}
+
+// countedByMinute returns the entries, and their messages' bytes, that
+// s's Buckets counts by whole minutes (storage.ByMinute: the SQL stores
+// read minute_counts) after the minute ending at from.
+func countedByMinute(t *testing.T, s storage.Store, from int64) (n, bytes int64) {
+	t.Helper()
+	f, bq := storage.Filter{Since: from + 1}, storage.BucketQuery{Origin: from, Step: storage.Minute, Bytes: true}
+	if !storage.ByMinute(f, bq) {
+		t.Fatalf("from %d: not a query minute_counts answers", from)
+	}
+	err := s.Buckets(context.Background(), f, bq, func(b storage.Bucket) bool { n, bytes = n+b.Count, bytes+b.Bytes; return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, bytes
 }
 
 // everySecond is Batch with its entries a second apart: over minutes, one
