@@ -153,3 +153,91 @@ func TestPrecedenceTableInDocs(t *testing.T) {
 		t.Errorf("%s's precedence table differs from the parser's (go test -run TestPrecedenceTableInDocs -update):\n%s", path, want)
 	}
 }
+
+// TestShortKey: shortKey finds what str and lookupKey find, for every
+// known key and some unknown ones, and declines what it does not take
+// (escapes, long keys, the frame's last 16 bytes) without moving.
+func TestShortKey(t *testing.T) {
+	const tail = `:"some value that is long enough"}`
+	cases := []struct {
+		name, frame string
+		ok          bool
+	}{
+		{"unknown", `"status"` + tail, true},
+		{"unknown, 15 bytes", `"abcdefghijklmno"` + tail, true},
+		{"one byte", `"x"` + tail, true},
+		{"known but for case", `"Level"` + tail, true},
+		{"prefix of a known key", `"timestam"` + tail, true},
+		{"16 bytes", `"abcdefghijklmnop"` + tail, false},
+		{"empty", `""` + tail, false},
+		{"escape", `"le\u0076el"` + tail, false},
+		{"control character", "\"le\tvel\"" + tail, false},
+		{"near the end", `"level":1}`, false},
+		{"non-ASCII", `"nivé"` + tail, true},
+	}
+	for _, k := range knownKeys {
+		cases = append(cases, struct {
+			name, frame string
+			ok          bool
+		}{k.name, `"` + k.name + `"` + tail, len(k.name) < 16})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cursor{data: []byte(tc.frame)}
+			got, ok := c.shortKey()
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			ref := cursor{data: c.data}
+			ks, ke, esc, valid := ref.str()
+			if !ok {
+				if c.i != 0 || c.high != 0 {
+					t.Errorf("declined, but moved to %d (high %x)", c.i, c.high)
+				}
+				return
+			}
+			if !valid || esc {
+				t.Fatalf("shortKey took a key str refuses or that has escapes")
+			}
+			if want := lookupKey(c.data[ks:ke], false); got != want {
+				t.Errorf("shortKey = %+v, lookupKey = %+v", got, want)
+			}
+			if high := strings.ContainsFunc(tc.frame[ks:ke], func(r rune) bool { return r >= 0x80 }); c.i != ref.i || c.nonASCII() != high {
+				t.Errorf("at %d (non-ASCII %v), str at %d (%v)", c.i, c.nonASCII(), ref.i, high)
+			}
+		})
+	}
+}
+
+// FuzzShortKey: whatever the bytes, a key shortKey takes is the one str
+// reads, with the meaning lookupKey gives it.
+func FuzzShortKey(f *testing.F) {
+	for _, k := range knownKeys {
+		f.Add(`"` + k.name + `":"value","more":1}`)
+	}
+	f.Add(`"a\"b":1,"ccccccccccccccccc":2}`)
+	f.Fuzz(func(t *testing.T, frame string) {
+		c := cursor{data: []byte(frame)}
+		got, ok := c.shortKey()
+		if !ok {
+			if c.i != 0 {
+				t.Fatalf("declined, but moved to %d", c.i)
+			}
+			return
+		}
+		ref := cursor{data: c.data}
+		if len(frame) == 0 || frame[0] != '"' {
+			ref.i = 0 // shortKey assumes the opening quote; str as well
+		}
+		ks, ke, esc, valid := ref.str()
+		if !valid || esc {
+			t.Fatalf("shortKey took %q, which str reads as valid=%v escaped=%v", frame, valid, esc)
+		}
+		if want := lookupKey(c.data[ks:ke], false); got != want || c.i != ref.i {
+			t.Fatalf("shortKey(%q) = %+v at %d, str and lookupKey %+v at %d", frame, got, c.i, want, ref.i)
+		}
+		if high := strings.ContainsFunc(frame[ks:ke], func(r rune) bool { return r >= 0x80 }); c.nonASCII() != high {
+			t.Fatalf("shortKey(%q): non-ASCII %v, want %v", frame, c.nonASCII(), high)
+		}
+	})
+}

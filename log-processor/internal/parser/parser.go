@@ -236,9 +236,13 @@ func (s *scan) object() Reason {
 			return InvalidJSON
 		}
 		memberStart := s.i
-		ks, ke, kesc, ok := s.str()
+		k, ok := s.shortKey()
 		if !ok {
-			return InvalidJSON
+			ks, ke, kesc, ok := s.str()
+			if !ok {
+				return InvalidJSON
+			}
+			k = lookupKey(s.data[ks:ke], kesc)
 		}
 		s.ws()
 		if s.i >= len(s.data) || s.data[s.i] != ':' {
@@ -246,7 +250,7 @@ func (s *scan) object() Reason {
 		}
 		s.i++
 		s.ws()
-		if r := s.member(memberStart, lookupKey(s.data[ks:ke], kesc)); r != OK {
+		if r := s.member(memberStart, k); r != OK {
 			return r
 		}
 		s.ws()
