@@ -76,6 +76,8 @@ type Parser struct {
 	// with a message and no level); such entries are counted as
 	// default_level. Zero means INFO.
 	DefaultLevel Level
+
+	general bool // tests: build never takes its compact path
 }
 
 // limit returns the length bound of string role f.

@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"math/bits"
@@ -417,6 +418,17 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		e, r := (&Parser{}).Parse(in, now)
+		// build's compact path gives what its general path gives, under
+		// the default bounds and under tight ones with a default service.
+		for _, p := range []Parser{{}, {DefaultService: "src", MaxNameBytes: 8, MaxIDBytes: 8, MaxMessageBytes: 16}} {
+			general := p
+			general.general = true
+			if e1, r1 := p.Parse(in, now); true {
+				if e2, r2 := general.Parse(in, now); e1 != e2 || r1 != r2 {
+					t.Fatalf("%q: compact %v %+v, general %v %+v", in, r1, e1, r2, e2)
+				}
+			}
+		}
 		if r >= NumReasons || r == BinaryFrame || r == TooLarge {
 			t.Fatalf("Parse returned reason %d", r)
 		}
@@ -428,8 +440,11 @@ func FuzzParse(f *testing.F) {
 		}
 		// Accepted: must be a JSON object to encoding/json as well, and
 		// the entry must satisfy every rule.
+		// Numbers as text: 1E700 is JSON, though no float64.
 		var m map[string]any
-		if err := json.Unmarshal(in, &m); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(in))
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil || dec.More() {
 			t.Fatalf("accepted what encoding/json rejects (%v): %q", err, in)
 		}
 		if models.LevelIndex(e.Level) < 0 || e.Service == "" || e.Message == "" {
@@ -800,5 +815,42 @@ func TestCheck(t *testing.T) {
 				t.Errorf("%s: parsed, but Check says %v", tc.name, c)
 			}
 		}
+	}
+}
+
+// TestCompactBuild: build's compact path gives what its general path
+// gives, for every case here and every library's lines, under the default
+// bounds and under tight ones with a default service.
+func TestCompactBuild(t *testing.T) {
+	var frames [][]byte
+	for _, tc := range parseCases {
+		frames = append(frames, []byte(tc.in))
+	}
+	for _, tc := range shipperCases {
+		frames = append(frames, []byte(tc.in))
+	}
+	libs, _ := filepath.Glob(filepath.Join("testdata", "libs", "*"))
+	for _, path := range libs {
+		frames = append(frames, readLines(t, path)...)
+	}
+	compact := 0
+	for _, p := range []Parser{{}, {DefaultService: "src", MaxNameBytes: 8, MaxIDBytes: 8, MaxMessageBytes: 16}} {
+		general := p
+		general.general = true
+		for _, in := range frames {
+			e1, r1 := p.Parse(in, now)
+			e2, r2 := general.Parse(in, now)
+			if e1 != e2 || r1 != r2 {
+				t.Errorf("%q: compact %v %+v, general %v %+v", in, r1, e1, r2, e2)
+			}
+			var s scan
+			s.data, s.maxAttrs = in, DefaultMaxAttrsBytes
+			if s.object() == OK && !s.anyCont && !s.esc && s.nAttrs == 0 {
+				compact++
+			}
+		}
+	}
+	if compact < 50 {
+		t.Errorf("only %d frames took the compact path", compact)
 	}
 }
