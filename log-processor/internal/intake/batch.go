@@ -43,7 +43,8 @@ type Batch struct {
 	keyEpoch     int64 // of SetKey's key; 0 for none
 	keyPos       int64 // the next record's position under the key
 	refused      []Refusal
-	refusedBytes int // of refused's records
+	refusedBytes int          // of refused's records
+	shape        parser.Shape // the keys of the records parsed so far
 }
 
 // SetKey gives the records that follow an identity under key (see
@@ -105,7 +106,7 @@ func (in *Intake) ParseAs(b *Batch, record []byte, service string, now time.Time
 }
 
 func (in *Intake) parse(p *parser.Parser, b *Batch, record []byte, now time.Time) (parser.Reason, error) {
-	e, r := p.Parse(record, now)
+	e, r := p.ParseWith(&b.shape, record, now)
 	if r != parser.Multi {
 		if r.IsError() && in.sink.keep > 0 {
 			in.keepRefused(b, r, record, p.DefaultService)

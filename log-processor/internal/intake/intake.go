@@ -200,6 +200,9 @@ type Intake struct {
 	// pending are valid entries parsed and not yet submitted; owned by
 	// the streaming goroutine (see Flush).
 	pending []models.LogEntry
+	// shape is the keys of the frames read so far; owned by the streaming
+	// goroutine.
+	shape parser.Shape
 }
 
 // NewIntake returns an Intake submitting into s, logging with logger.
@@ -271,7 +274,7 @@ func (in *Intake) seen(now time.Time) {
 }
 
 func (in *Intake) frame(data []byte, now time.Time) {
-	e, r := in.parser.Parse(data, now)
+	e, r := in.parser.ParseWith(&in.shape, data, now)
 	if r != parser.Multi {
 		in.outcome(&e, r, now)
 		return

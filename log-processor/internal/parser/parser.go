@@ -18,7 +18,10 @@
 // bytes, never of the rest of the frame, plus one per field that contains
 // escape sequences.
 // An OpenTelemetry export (resourceLogs) holds many records: Parse says
-// Multi, and ParseEach reads them one by one.
+// Multi, and ParseEach reads them one by one. A source parses its frames
+// with ParseWith and a Shape of its own, which remembers the keys of the
+// frames before: a source's frames usually name the same keys in the same
+// order, and such a key is then matched byte for byte, not looked up.
 package parser
 
 import (
@@ -114,8 +117,14 @@ type slot struct {
 // Multi means the frame is an OpenTelemetry export of many records: call
 // ParseEach. Parse never panics and never retains data.
 func (p *Parser) Parse(data []byte, now time.Time) (models.LogEntry, Reason) {
+	return p.ParseWith(nil, data, now)
+}
+
+// ParseWith is Parse, with the keys matched against sh's, and sh updated
+// (see Shape). A nil sh is Parse.
+func (p *Parser) ParseWith(sh *Shape, data []byte, now time.Time) (models.LogEntry, Reason) {
 	var s scan
-	s.data = data
+	s.data, s.shape = data, sh
 	s.maxAttrs = p.MaxAttrsBytes
 	if s.maxAttrs <= 0 {
 		s.maxAttrs = DefaultMaxAttrsBytes
@@ -154,6 +163,7 @@ type scan struct {
 	conts   [numContainers]value // containers found; kind 0 when absent
 	anyCont bool                 // some container was found
 	gelf    uint8                // GELF markers seen (version, short_message)
+	shape   *Shape               // the keys of the frames before, or nil
 	multi   bool                 // a resourceLogs export
 
 	// The members kept as attributes: where each key and value lies in the
@@ -233,18 +243,28 @@ func (s *scan) object() Reason {
 		s.i++
 		return s.end()
 	}
-	for {
+	for j := 0; ; j++ {
 		if s.i >= len(s.data) || s.data[s.i] != '"' {
 			return InvalidJSON
 		}
 		memberStart := s.i
-		k, ok := s.shortKey()
+		var k *keyInfo
+		ok := false
+		if s.shape != nil {
+			k, ok = s.shape.match(&s.cursor, j)
+		}
 		if !ok {
-			ks, ke, kesc, ok := s.str()
-			if !ok {
-				return InvalidJSON
+			if k, ok = s.shortKey(); ok {
+				if s.shape != nil {
+					s.shape.remember(j, s.data[memberStart+1:s.i-1], k)
+				}
+			} else {
+				ks, ke, kesc, ok := s.str()
+				if !ok {
+					return InvalidJSON
+				}
+				k = lookupKey(s.data[ks:ke], kesc)
 			}
-			k = lookupKey(s.data[ks:ke], kesc)
 		}
 		s.ws()
 		if s.i >= len(s.data) || s.data[s.i] != ':' {

@@ -509,6 +509,17 @@ func BenchmarkParse(b *testing.B) {
 			}
 		})
 	}
+	// As a source's reader parses: with a Shape, frame after frame.
+	b.Run("valid_shaped", func(b *testing.B) {
+		in := []byte(valid)
+		b.SetBytes(int64(len(in)))
+		b.ReportAllocs()
+		var p Parser
+		var sh Shape
+		for b.Loop() {
+			p.ParseWith(&sh, in, now)
+		}
+	})
 }
 
 // BenchmarkEncodingJSON is the baseline: encoding/json into the entry.
