@@ -34,7 +34,9 @@ const DefaultSummaryInterval = 10 * time.Second
 
 // PendingMax is the most entries a streaming source holds before it
 // submits them: one queue operation per batch instead of one per entry.
-const PendingMax = 64
+// It matches the pool's batch (workerpool.DefaultMaxBatch), so that a
+// flood's batch reaches one worker and one Store.Save whole.
+const PendingMax = 256
 
 // DefaultSubmitTimeout is how long a streaming source waits for room in a
 // full queue before dropping an entry, when Config.SubmitTimeout is zero.

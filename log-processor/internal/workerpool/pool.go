@@ -36,8 +36,10 @@ const (
 	// (models.LogEntry.Size), queued or being saved.
 	DefaultQueueBytes = 32 << 20
 	// DefaultMaxBatch bounds how many queued entries one worker takes
-	// before calling the Store.
-	DefaultMaxBatch = 64
+	// before calling the Store. Under a flood, 256 rather than 64 took a
+	// tenth off the processor's CPU per message (fewer hand-offs, locks
+	// and wake-ups per entry).
+	DefaultMaxBatch = 256
 )
 
 // Config sizes a Pool. A zero field means its default.
