@@ -61,7 +61,7 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		return models.LogEntry{}, TimestampOutOfRange
 	}
 
-	if in == nil && !s.anyCont && !s.esc && s.nAttrs == 0 && !s.truncated && !p.general {
+	if in == nil && s.plain() && !p.general {
 		if e, r, ok := p.compact(s, lv, r, ms); ok {
 			return e, r
 		}
@@ -246,6 +246,12 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		e.Service = service
 	}
 	return e, r
+}
+
+// plain reports whether the frame has no container, no escape anywhere
+// and no attribute: with no inner log, what compact builds.
+func (s *scan) plain() bool {
+	return !s.anyCont && !s.esc && s.nAttrs == 0 && !s.truncated
 }
 
 // compact is the rest of build for the commonest frame: no inner log, no
