@@ -211,13 +211,13 @@ func defaultService(cfg Config) string {
 func (r *Receiver) Run(ctx context.Context) error {
 	defer r.in.LogSummary()
 	bo := backoff.Backoff{Max: r.cfg.MaxBackoff}
-	buf := make([]byte, 0, 4096)
+	var rd readers // reused from one connection to the next
 	connected := false
 	began := time.Now()
 	for {
 		r.setState(intake.StateConnecting, nil)
 		r.log.Info("Connecting to WebSocket server at: " + r.name)
-		conn, stamped, err := r.dial(ctx)
+		conn, stamped, direct, err := r.dial(ctx)
 		if err == nil {
 			r.mu.Lock()
 			if connected {
@@ -228,7 +228,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 			connected = true
 			r.log.Info("Successfully connected to WebSocket server")
 			start := time.Now()
-			err = r.serve(ctx, conn, stamped, &buf)
+			err = r.serve(ctx, conn, stamped, r.source(&rd, conn, stamped, direct))
 			if time.Since(start) >= healthyAfter {
 				bo.Reset()
 			}
@@ -273,7 +273,11 @@ func (r *Receiver) setState(state string, err error) {
 //
 // Until the handshake is done, reads are limited to handshakeLeft bytes in
 // all, so that a source answering the upgrade with endless headers fails
-// the dial instead of growing memory.
+// the dial instead of growing memory. And no read returns bytes past the
+// end of a response head (the blank line): what the socket brought in
+// after it is held back, and returned by the next reads. So when the
+// handshake is done, gorilla's buffer holds nothing of the frames, and
+// the frames can be read from this connection directly (see clean).
 //
 // Before each read it calls beforeRead (when set): the intake flushes the
 // entries it holds before the goroutine may wait for the network.
@@ -282,6 +286,13 @@ type stampedConn struct {
 	at            time.Time
 	handshakeLeft int // < 0 once the handshake is done
 	beforeRead    func()
+
+	held     []byte // read from the socket during the handshake, not yet returned
+	heldBuf  []byte
+	tail     uint32 // the last four bytes returned during the handshake
+	heads    int    // response heads returned whole
+	pastHead int    // bytes returned after the last head's end
+	bareLF   bool   // a line ended without CR: the head's end is not ours to find
 }
 
 // errHandshakeTooLarge fails a dial whose upgrade response is too long.
@@ -292,30 +303,80 @@ func (c *stampedConn) Read(p []byte) (int, error) {
 		c.beforeRead()
 	}
 	if c.handshakeLeft >= 0 {
-		if c.handshakeLeft == 0 {
-			return 0, errHandshakeTooLarge
-		}
-		p = p[:min(len(p), c.handshakeLeft)]
+		return c.handshakeRead(p)
+	}
+	if len(c.held) > 0 {
+		n := copy(p, c.held)
+		c.held = c.held[n:]
+		return n, nil
 	}
 	n, err := c.Conn.Read(p)
-	if c.handshakeLeft >= 0 {
-		c.handshakeLeft -= n
-	}
 	if n > 0 {
 		c.at = time.Now()
 	}
 	return n, err
 }
 
+// handshakeRead returns what the socket brings in, up to the end of the
+// next response head.
+func (c *stampedConn) handshakeRead(p []byte) (int, error) {
+	if len(c.held) == 0 {
+		if c.handshakeLeft == 0 {
+			return 0, errHandshakeTooLarge
+		}
+		if c.heldBuf == nil {
+			c.heldBuf = make([]byte, 4096)
+		}
+		n, err := c.Conn.Read(c.heldBuf[:min(len(c.heldBuf), c.handshakeLeft)])
+		c.handshakeLeft -= n
+		if n == 0 {
+			return 0, err
+		}
+		c.at = time.Now()
+		c.held = c.heldBuf[:n]
+	}
+	n := min(len(p), len(c.held))
+	for i, b := range c.held[:n] {
+		if b == '\n' && byte(c.tail) != '\r' {
+			c.bareLF = true
+		}
+		c.tail = c.tail<<8 | uint32(b)
+		c.pastHead++
+		if c.tail == 0x0d0a0d0a { // CR LF CR LF: a head ends here
+			c.heads++
+			c.pastHead = 0
+			n = i + 1
+			break
+		}
+	}
+	copy(p, c.held[:n])
+	c.held = c.held[n:]
+	return n, nil
+}
+
+// clean reports whether gorilla's buffer holds nothing past the last
+// response head, so that the frames can be read from c: the heads ended
+// with a blank line, every line with CR LF (the end of a head found here
+// is then the one gorilla's reader found), and no byte after the last
+// head was returned.
+func (c *stampedConn) clean() bool {
+	return c.heads > 0 && c.pastHead == 0 && !c.bareLF
+}
+
 // dial opens the connection, bounded by ConnectTimeout, by
 // MaxHandshakeBytes, and by ctx: cancelling ctx fails a dial in progress at
 // once, even mid-handshake.
-func (r *Receiver) dial(ctx context.Context) (*websocket.Conn, *stampedConn, error) {
+//
+// direct reports whether the frames can be read from the returned
+// stampedConn itself (see stampedConn.clean): gorilla reads from it (no
+// TLS in between), its buffer holds nothing, and no extension was
+// negotiated.
+func (r *Receiver) dial(ctx context.Context) (conn *websocket.Conn, sc *stampedConn, direct bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
 	target, header, err := dialTarget(r.cfg.URL)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if len(r.cfg.Header) > 0 {
 		if header == nil {
@@ -363,26 +424,27 @@ func (r *Receiver) dial(ctx context.Context) (*websocket.Conn, *stampedConn, err
 			// The generator explains a refused upgrade in a one-line body.
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 			resp.Body.Close()
-			return nil, nil, fmt.Errorf("dial: %w: %s: %s", err, resp.Status, strings.TrimSpace(string(body)))
+			return nil, nil, false, fmt.Errorf("dial: %w: %s: %s", err, resp.Status, strings.TrimSpace(string(body)))
 		}
-		return nil, nil, fmt.Errorf("dial: %w", err)
+		return nil, nil, false, fmt.Errorf("dial: %w", err)
 	}
 	if woke { // cancelled just as the handshake finished
 		conn.Close()
-		return nil, nil, fmt.Errorf("dial: %w", ctx.Err())
+		return nil, nil, false, fmt.Errorf("dial: %w", ctx.Err())
 	}
-	sc := stamped.Load()
+	sc = stamped.Load()
 	sc.handshakeLeft = -1
+	direct = conn.NetConn() == net.Conn(sc) && sc.clean() && len(resp.Header.Values("Sec-WebSocket-Extensions")) == 0
 	sc.beforeRead = r.in.Flush
 	if r.cfg.OpenMessage != "" {
 		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
 		if err := conn.WriteMessage(websocket.TextMessage, []byte(r.cfg.OpenMessage)); err != nil {
 			conn.Close()
-			return nil, nil, fmt.Errorf("send open message: %w", err)
+			return nil, nil, false, fmt.Errorf("send open message: %w", err)
 		}
 		_ = conn.SetWriteDeadline(time.Time{})
 	}
-	return conn, sc, nil
+	return conn, sc, direct, nil
 }
 
 // dialTarget splits the user information off a source URL, which the
@@ -403,24 +465,10 @@ func dialTarget(raw string) (string, http.Header, error) {
 }
 
 // serve reads one connection until it fails or ctx ends, then closes it.
-func (r *Receiver) serve(ctx context.Context, conn *websocket.Conn, stamped *stampedConn, buf *[]byte) error {
+func (r *Receiver) serve(ctx context.Context, conn *websocket.Conn, stamped *stampedConn, src frameSource) error {
 	conn.SetReadLimit(int64(r.cfg.MaxMessageSize) * hardLimitFactor)
-	conn.SetPongHandler(func(string) error {
-		r.log.Debug("pong received")
-		return conn.SetReadDeadline(time.Now().Add(r.cfg.PongWait))
-	})
-	conn.SetPingHandler(func(data string) error {
-		r.log.Debug("ping received; sending pong")
-		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
-		if err == nil || errors.Is(err, websocket.ErrCloseSent) {
-			return nil
-		}
-		var ne interface{ Timeout() bool }
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil
-		}
-		return err
-	})
+	conn.SetPongHandler(func(string) error { return r.pong(conn) })
+	conn.SetPingHandler(func(data string) error { return r.ping(conn, []byte(data)) })
 	if err := conn.SetReadDeadline(time.Now().Add(r.cfg.PongWait)); err != nil {
 		conn.Close()
 		return err
@@ -432,7 +480,7 @@ func (r *Receiver) serve(ctx context.Context, conn *websocket.Conn, stamped *sta
 	var idleErr error // set by keepalive, read after wg.Wait
 	var wg sync.WaitGroup
 	wg.Go(func() { idleErr = r.keepalive(ctx, conn, readDone) })
-	err := r.read(ctx, conn, stamped, buf)
+	err := r.read(ctx, conn, stamped, src)
 	r.in.Flush() // what the last frames held
 	close(readDone)
 	wg.Wait()
@@ -484,26 +532,90 @@ func (r *Receiver) keepalive(ctx context.Context, conn *websocket.Conn, readDone
 	}
 }
 
-// read consumes frames until the connection fails. buf is the reused frame
-// buffer; it grows to the largest frame accepted, at most MaxMessageSize+1.
-func (r *Receiver) read(ctx context.Context, conn *websocket.Conn, stamped *stampedConn, buf *[]byte) error {
+// ping answers a ping with a pong.
+func (r *Receiver) ping(conn *websocket.Conn, data []byte) error {
+	r.log.Debug("ping received; sending pong")
+	err := conn.WriteControl(websocket.PongMessage, data, time.Now().Add(writeWait))
+	if err == nil || errors.Is(err, websocket.ErrCloseSent) {
+		return nil
+	}
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	return err
+}
+
+// pong notes that the source is alive.
+func (r *Receiver) pong(conn *websocket.Conn) error {
+	r.log.Debug("pong received")
+	return conn.SetReadDeadline(time.Now().Add(r.cfg.PongWait))
+}
+
+// A frameSource yields a connection's data messages, answering its
+// control frames on the way: frames, reading the socket itself, or
+// gorillaFrames.
+type frameSource interface {
+	// next returns a message's type and payload (valid until the next
+	// call), or tooLarge for one longer than the limit, which it skipped.
+	next() (mt int, data []byte, tooLarge bool, err error)
+}
+
+// gorillaFrames reads messages through gorilla into a reused buffer, which
+// grows to the largest message accepted, at most MaxMessageSize+1.
+type gorillaFrames struct {
+	conn  *websocket.Conn
+	buf   []byte
+	limit int
+}
+
+func (g *gorillaFrames) next() (int, []byte, bool, error) {
+	mt, rd, err := g.conn.NextReader()
+	if err != nil {
+		return 0, nil, false, err
+	}
+	data, tooLarge, err := ReadFrame(rd, g.buf, g.limit)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	g.buf = data[:0]
+	return mt, data, tooLarge, nil
+}
+
+// readers holds a Receiver's two frame sources, whose buffers are kept from
+// one connection to the next.
+type readers struct {
+	direct  frames
+	gorilla gorillaFrames
+}
+
+// source returns the frame source for a connection just dialed (see dial
+// for direct).
+func (r *Receiver) source(rs *readers, conn *websocket.Conn, sc *stampedConn, direct bool) frameSource {
+	if !direct {
+		rs.gorilla.conn, rs.gorilla.limit = conn, r.cfg.MaxMessageSize
+		return &rs.gorilla
+	}
+	f := &rs.direct
+	f.reset(sc)
+	f.limit, f.hard = r.cfg.MaxMessageSize, int64(r.cfg.MaxMessageSize)*hardLimitFactor
+	f.ping = func(data []byte) error { return r.ping(conn, data) }
+	f.pong = func([]byte) error { return r.pong(conn) }
+	f.close = func(data []byte) { _ = conn.WriteControl(websocket.CloseMessage, data, time.Now().Add(writeWait)) }
+	return f
+}
+
+// read consumes messages until the connection fails.
+func (r *Receiver) read(ctx context.Context, conn *websocket.Conn, stamped *stampedConn, src frameSource) error {
 	lastRefresh := time.Now()
 	for {
-		mt, rd, err := conn.NextReader()
+		mt, data, tooLarge, err := src.next()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
 				r.in.Count(parser.TooLarge, time.Now())
 			}
 			return err
 		}
-		data, tooLarge, err := ReadFrame(rd, *buf, r.cfg.MaxMessageSize)
-		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				r.in.Count(parser.TooLarge, time.Now())
-			}
-			return err
-		}
-		*buf = data[:0]
 		now := stamped.at
 		r.handle(mt, data, tooLarge, now)
 		if now.Sub(lastRefresh) >= deadlineRefresh && ctx.Err() == nil {
