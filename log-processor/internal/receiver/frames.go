@@ -60,22 +60,21 @@ func (f *frames) reset(src io.Reader) {
 	}
 }
 
-// fill makes at least n bytes available at buf[r:], reading as needed: it
-// moves what is held to the front of buf when the rest would not fit, and
-// grows buf only for a frame larger than it (at most the limit plus a
-// header, since larger payloads are skipped, not held).
+// fill makes at least n bytes available at buf[r:], reading as needed.
+// Before reading it moves what is held (less than n bytes: part of a
+// frame) to the front of buf, so that each read system call may fill the
+// whole buffer. It grows buf only for a frame larger than it (at most the
+// limit plus a header, since larger payloads are skipped, not held).
 func (f *frames) fill(n int) error {
 	if f.w-f.r >= n {
 		return nil
 	}
-	if len(f.buf)-f.r < n {
-		if n > len(f.buf) {
-			nb := make([]byte, max(n, min(2*len(f.buf), f.limit+maxHeader)))
-			f.w = copy(nb, f.buf[f.r:f.w])
-			f.buf = nb
-		} else {
-			f.w = copy(f.buf, f.buf[f.r:f.w])
-		}
+	if n > len(f.buf) {
+		nb := make([]byte, max(n, min(2*len(f.buf), f.limit+maxHeader)))
+		f.w = copy(nb, f.buf[f.r:f.w])
+		f.buf, f.r = nb, 0
+	} else if f.r > 0 {
+		f.w = copy(f.buf, f.buf[f.r:f.w])
 		f.r = 0
 	}
 	for f.w-f.r < n {
