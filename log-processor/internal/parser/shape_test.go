@@ -43,19 +43,33 @@ func TestShape(t *testing.T) {
 		strings.Replace(valid, `"level"`, `"level" `, 1),
 		strings.Replace(valid, `"timestamp":`, `"timestamp":"2025-11-28T03:20:00Z","t":`, 1),
 	}
-	var sh Shape
-	var p Parser
-	for i, f := range frames {
-		e1, r1 := p.ParseWith(&sh, []byte(f), now)
-		e2, r2 := p.Parse([]byte(f), now)
-		if e1 != e2 || r1 != r2 {
-			t.Errorf("frame %d %q: with the shape %v %+v, alone %v %+v", i, f, r1, e1, r2, e2)
+	frames = append(frames, messyFrames...)
+	frames = append(frames, valid, `{"m":1}`, messyFrames[0], `{"timestamp":1764300000000,"level":"ERROR","message":"m"}`)
+	for _, p := range []Parser{{}, {MaxAttrsBytes: 24}} {
+		var sh Shape
+		for i, f := range frames {
+			e1, r1 := p.ParseWith(&sh, []byte(f), now)
+			e2, r2 := p.Parse([]byte(f), now)
+			if e1 != e2 || r1 != r2 {
+				t.Errorf("MaxAttrsBytes %d, frame %d %q: with the shape %v %+v, alone %v %+v", p.MaxAttrsBytes, i, f, r1, e1, r2, e2)
+			}
 		}
 	}
 }
 
-// FuzzShape: a frame parsed with a Shape, after its own shape or after a
-// generator frame's, comes out as Parse has it alone.
+// messyFrames leave every part of a Shape's scan set: attributes past
+// those held inline, containers, GELF's markers, an inner log, an
+// OpenTelemetry export.
+var messyFrames = []string{
+	`{"version":"1.1","short_message":"s","host":"h","level":3,"resource":{"attributes":[{"key":"k","value":{"stringValue":"v"}}]},` +
+		`"a1":1,"a2":2,"a3":3,"a4":4,"a5":5,"a6":6,"a7":7,"a8":8,"a9":9,"a10":10,"a11":11,"a12":12,"a13":13,"a14":"\u00e9"}`,
+	`{"log":"{\"level\":\"warn\",\"msg\":\"inner\",\"k\":1}\n","stream":"stdout","kubernetes":{"pod":"p"}}`,
+	`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"b"}}]}]}]}`,
+	`{"severityNumber":9,"body":{"stringValue":"b"},"attributes":[{"key":"k","value":{"intValue":"1"}}],"traceId":"0102030405060708090a0b0c0d0e0f10"}`,
+}
+
+// FuzzShape: a frame parsed with a Shape, after its own shape, a generator
+// frame's or a messy one's, comes out as Parse has it alone.
 func FuzzShape(f *testing.F) {
 	for _, tc := range parseCases {
 		if len(tc.in) <= 4<<10 {
@@ -65,7 +79,11 @@ func FuzzShape(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var p Parser
 		e, r := p.Parse(in, now)
-		for _, before := range [][]byte{in, []byte(valid)} {
+		befores := [][]byte{in, []byte(valid)}
+		for _, m := range messyFrames {
+			befores = append(befores, []byte(m))
+		}
+		for _, before := range befores {
 			var sh Shape
 			p.ParseWith(&sh, before, now)
 			for range 2 {
