@@ -35,12 +35,14 @@ type shapeKey struct {
 // nothing has moved, otherwise. Small enough to be inlined.
 func (sh *Shape) match(c *cursor, j int) (k *keyInfo, ok bool) {
 	sk := &sh.keys[j&(shapeKeys-1)]
-	d, i := c.data, c.i+1
-	if sk.info == nil || i+16 > len(d) || binary.LittleEndian.Uint64(d[i:])&sk.m0 != sk.w0 || binary.LittleEndian.Uint64(d[i+8:])&sk.m1 != sk.w1 {
-		return nil, false
+	if i := c.i + 1; i+16 <= len(c.data) && sk.info != nil {
+		w := c.data[i : i+16] // one bounds check for both words
+		if binary.LittleEndian.Uint64(w)&sk.m0 == sk.w0 && binary.LittleEndian.Uint64(w[8:])&sk.m1 == sk.w1 {
+			c.i = i + sk.n
+			return sk.info, true
+		}
 	}
-	c.i = i + sk.n
-	return sk.info, true
+	return nil, false
 }
 
 // remember keeps key, a plain key of 1-15 bytes that means k, as the j'th
