@@ -129,8 +129,14 @@ func (p *Parser) ParseWith(sh *Shape, data []byte, now time.Time) (models.LogEnt
 	if s.maxAttrs <= 0 {
 		s.maxAttrs = DefaultMaxAttrsBytes
 	}
-	if r := s.object(); r != OK {
-		return models.LogEntry{}, r
+	if sh == nil || sh.n == 0 || !s.laidOut() {
+		if sh != nil && sh.n > 0 { // the layout broke: start over
+			sh.n, sh.cool = 0, layoutCool
+			s = scan{cursor: cursor{data: data}, shape: sh, maxAttrs: s.maxAttrs}
+		}
+		if r := s.object(); r != OK {
+			return models.LogEntry{}, r
+		}
 	}
 	if s.nonASCII() && !utf8.Valid(data) {
 		return models.LogEntry{}, InvalidUTF8
@@ -145,10 +151,11 @@ func (p *Parser) ParseWith(sh *Shape, data []byte, now time.Time) (models.LogEnt
 // numbers, skipping values) move it. It is small, so that walking a nested
 // object costs no more than the few words it holds.
 type cursor struct {
-	data []byte
-	i    int
-	high uint64 // the bytes of every string read, ORed; see nonASCII
-	esc  bool   // some string read held an escape
+	data   []byte
+	i      int
+	high   uint64 // the bytes of every string read, ORed; see nonASCII
+	esc    bool   // some string read held an escape
+	spaced bool   // ws stepped over whitespace
 }
 
 // nonASCII reports whether a string read so far held a byte of 0x80 or
@@ -214,6 +221,7 @@ func (s *cursor) ws() {
 		switch s.data[s.i] {
 		case ' ', '\t', '\n', '\r':
 			s.i++
+			s.spaced = true
 		default:
 			return
 		}
@@ -243,20 +251,30 @@ func (s *scan) object() Reason {
 		s.i++
 		return s.end()
 	}
+	// With a Shape, note the frame's layout while it stays simple, for the
+	// frames after it (see laidOut).
+	layout, seen := false, uint16(0)
+	if sh := s.shape; sh != nil {
+		sh.n = 0
+		if layout = sh.cool == 0; !layout {
+			sh.cool--
+		}
+	}
 	for j := 0; ; j++ {
 		if s.i >= len(s.data) || s.data[s.i] != '"' {
 			return InvalidJSON
 		}
 		memberStart := s.i
 		var k *keyInfo
-		ok := false
+		ok, memo := false, false
 		if s.shape != nil {
 			k, ok = s.shape.match(&s.cursor, j)
+			memo = ok
 		}
 		if !ok {
 			if k, ok = s.shortKey(); ok {
 				if s.shape != nil {
-					s.shape.remember(j, s.data[memberStart+1:s.i-1], k)
+					memo = s.shape.remember(j, s.data[memberStart+1:s.i-1], k)
 				}
 			} else {
 				ks, ke, kesc, ok := s.str()
@@ -275,6 +293,9 @@ func (s *scan) object() Reason {
 		if r := s.member(memberStart, k); r != OK {
 			return r
 		}
+		if layout {
+			layout = s.noteLayout(j, k, memberStart, memo, &seen)
+		}
 		s.ws()
 		if s.i >= len(s.data) {
 			return InvalidJSON
@@ -285,7 +306,12 @@ func (s *scan) object() Reason {
 			s.ws()
 		case '}':
 			s.i++
-			return s.end()
+			spaced := s.spaced // whitespace after the object is no matter
+			r := s.end()
+			if r == OK && layout && !spaced {
+				s.shape.n = j + 1
+			}
+			return r
 		default:
 			return InvalidJSON
 		}

@@ -94,3 +94,75 @@ func FuzzShape(f *testing.F) {
 		}
 	})
 }
+
+// TestLayout: a Shape notes a simple frame's layout, and a frame laid out
+// the same is scanned by it; a frame that breaks it is scanned as usual,
+// and no layout is noted for the next layoutCool frames; frames that are
+// not simple note none. Each frame comes out as Parse has it alone.
+func TestLayout(t *testing.T) {
+	other := `{"level":"WARN","message":"m","timestamp":1764300000000}`
+	var p Parser
+	var sh Shape
+	parse := func(f string, wantN int) {
+		t.Helper()
+		e1, r1 := p.ParseWith(&sh, []byte(f), now)
+		if e2, r2 := p.Parse([]byte(f), now); e1 != e2 || r1 != r2 {
+			t.Fatalf("%q: with the shape %v %+v, alone %v %+v", f, r1, e1, r2, e2)
+		}
+		if sh.n != wantN {
+			t.Fatalf("%q: layout of %d members, want %d", f, sh.n, wantN)
+		}
+	}
+	parse(valid, 8)
+	parse(valid, 8)
+	parse(strings.Replace(valid, `"INFO"`, `"ERROR"`, 1), 8)
+	// Escapes are no matter.
+	parse(strings.Replace(valid, `"message":"request`, `"message":"caf\u00e9 \"request`, 1), 8)
+	// A frame that breaks the layout: its scan and the next
+	// layoutCool-1 note none.
+	parse(other, 0)
+	for range layoutCool - 1 {
+		parse(valid, 0)
+	}
+	parse(valid, 8)
+	// Whitespace after the object is no matter.
+	parse(valid+"\n", 8)
+	// Frames laid out almost as the layout, each flawed at a separator or a
+	// value: scanned as usual, and found flawed.
+	for _, f := range []string{
+		strings.Replace(valid, `,"level"`, `;"level"`, 1),
+		strings.Replace(valid, `,"level"`, `,,"level"`, 1),
+		strings.TrimSuffix(valid, "}") + "]",
+		valid + "}",
+		strings.Replace(valid, `":1764300000000`, `":x764300000000`, 1),
+		strings.Replace(valid, `":1764300000000`, `":"1764300000000"`, 1),
+		strings.Replace(valid, `"level":"INFO"`, `"level":12345`, 1),
+		strings.Replace(valid, `"level":"INFO"`, `"level":I"`, 1),
+		strings.Replace(valid, `"component":"http"`, `"component":"ht\x"`, 1),
+	} {
+		sh = Shape{}
+		parse(valid, 8)
+		parse(f, 0)
+	}
+	// Frames that are not simple note no layout. Each ends in a member
+	// long enough that every key before it is read whole (see shortKey).
+	const tail = `,"service":"a-service-with-a-long-name"}`
+	for _, f := range []string{
+		`{"timestamp": 1764300000000,"level":"INFO","message":"m"` + tail,      // whitespace
+		`{"timestamp":1764300000000,"level":"INFO","message":"m","x":1` + tail, // an attribute
+		`{"timestamp":1764300000000,"level":"INFO","msg":"m","message":"n"` + tail,
+		`{"timestamp":1764300000000,"level":"INFO","message":"m","msg":"n"` + tail, // a role twice, either way
+		`{"timestamp":1764300000000,"level":"INFO","message":null` + tail,          // neither string nor number
+		`{"timestamp":1764300000000,"level":"INFO","short_message":"m"` + tail,     // a GELF marker
+		`{"timeUnixNano":"1764300000000000000","severityText":"INFO","body":"m"` + tail,
+	} {
+		sh = Shape{}
+		parse(f, 0)
+		parse(f, 0)
+	}
+	// An OpenTelemetry time of "0" means none, so a layout that holds one
+	// of another value would take it: none is noted.
+	sh = Shape{}
+	parse(`{"timeUnixNano":"1764300000000000000","severityText":"INFO","message":"m"`+tail, 0)
+	parse(`{"timeUnixNano":"0","severityText":"INFO","message":"m"`+tail, 0)
+}
