@@ -29,6 +29,11 @@ type frames struct {
 	src  io.Reader
 	buf  []byte // buf[r:w] is read and not yet handed out
 	r, w int
+	full bool // the last read filled buf: grow it, up to maxBuf
+	// maxBuf bounds the growth of buf for a fast source (frames larger
+	// than it grow it further, up to the limit); 0 means
+	// maxReadBufferSize.
+	maxBuf int
 
 	limit int   // a message longer than this is skipped (tooLarge)
 	hard  int64 // a message longer than this drops the connection
@@ -53,10 +58,13 @@ var errUnexpectedEOF = &websocket.CloseError{Code: websocket.CloseAbnormalClosur
 
 // reset starts a new connection read through src, keeping the buffers.
 func (f *frames) reset(src io.Reader) {
-	f.src, f.r, f.w = src, 0, 0
+	f.src, f.r, f.w, f.full = src, 0, 0, false
 	f.inMsg, f.msgLen, f.msg, f.tooLarge = false, 0, f.msg[:0], false
 	if f.buf == nil {
 		f.buf = make([]byte, readBufferSize)
+	}
+	if f.maxBuf == 0 {
+		f.maxBuf = maxReadBufferSize
 	}
 }
 
@@ -69,16 +77,18 @@ func (f *frames) fill(n int) error {
 	if f.w-f.r >= n {
 		return nil
 	}
-	if n > len(f.buf) {
-		nb := make([]byte, max(n, min(2*len(f.buf), f.limit+maxHeader)))
-		f.w = copy(nb, f.buf[f.r:f.w])
-		f.buf, f.r = nb, 0
-	} else if f.r > 0 {
+	switch {
+	case n > len(f.buf):
+		f.resize(max(n, min(2*len(f.buf), f.limit+maxHeader)))
+	case f.full && len(f.buf) < f.maxBuf:
+		f.resize(f.maxBuf)
+	case f.r > 0:
 		f.w = copy(f.buf, f.buf[f.r:f.w])
 		f.r = 0
 	}
 	for f.w-f.r < n {
 		m, err := f.src.Read(f.buf[f.w:])
+		f.full = f.w+m == len(f.buf)
 		f.w += m
 		if err != nil && f.w-f.r < n {
 			if err == io.EOF {
@@ -88,6 +98,13 @@ func (f *frames) fill(n int) error {
 		}
 	}
 	return nil
+}
+
+// resize moves what is held to the front of a new buffer of size n.
+func (f *frames) resize(n int) {
+	nb := make([]byte, n)
+	f.w = copy(nb, f.buf[f.r:f.w])
+	f.buf, f.r = nb, 0
 }
 
 // discard steps over n payload bytes, held or still to be read, without

@@ -150,7 +150,7 @@ func gorillaReads(t *testing.T, stream []byte) []string {
 // bufSize.
 func framesReads(src io.Reader, bufSize int) []string {
 	var got, closes []string
-	f := &frames{buf: make([]byte, bufSize), limit: fuzzLimit, hard: fuzzHard}
+	f := &frames{buf: make([]byte, bufSize), maxBuf: 2 * bufSize, limit: fuzzLimit, hard: fuzzHard}
 	f.reset(src)
 	f.ping = func(p []byte) error { got = append(got, "ping "+string(p)); return nil }
 	f.pong = func(p []byte) error { got = append(got, "pong "+string(p)); return nil }
@@ -172,7 +172,8 @@ func reads(src frameSource) []string {
 
 // checkFrames compares what frames and gorilla read from stream, with
 // whole reads into a large buffer and with one byte per read into a small
-// one (which moves and grows).
+// one (which moves, grows to twice its size when reads fill it, and
+// further for a frame larger than it).
 func checkFrames(t *testing.T, stream []byte) {
 	t.Helper()
 	want := strings.Join(gorillaReads(t, stream), "\n")
@@ -360,3 +361,46 @@ func TestFramesWithTheHandshake(t *testing.T) {
 		})
 	}
 }
+
+// TestFramesGrow: the buffer grows to maxReadBufferSize for a source whose
+// reads fill it, and not for one whose reads leave room.
+func TestFramesGrow(t *testing.T) {
+	msg := text(`{"timestamp":1,"level":"INFO","message":"m","service":"s"}`)
+	stream := bytes.Repeat(msg, 3*maxReadBufferSize/len(msg))
+	for _, c := range []struct {
+		name string
+		src  io.Reader
+		want int
+	}{
+		{"fast", bytes.NewReader(stream), maxReadBufferSize},
+		{"slow", &chunkReader{r: bytes.NewReader(stream), n: 1000}, readBufferSize},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var f frames
+			f.limit, f.hard = 1<<20, 1<<26
+			f.reset(c.src)
+			n := 0
+			for {
+				_, data, _, err := f.next()
+				if err != nil {
+					break
+				}
+				if !bytes.Equal(data, msg[2:]) {
+					t.Fatalf("message %d = %q", n, data)
+				}
+				n++
+			}
+			if n != len(stream)/len(msg) || len(f.buf) != c.want {
+				t.Errorf("%d messages, buffer %d bytes; want %d and %d", n, len(f.buf), len(stream)/len(msg), c.want)
+			}
+		})
+	}
+}
+
+// chunkReader reads at most n bytes at a time.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
