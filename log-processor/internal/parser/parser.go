@@ -363,7 +363,8 @@ func (s *scan) member(ms int, k *keyInfo) Reason {
 	if k.plain { // the usual case: a role's value, nothing else to check
 		cur := &s.roles[k.role]
 		if cur.key == nil {
-			cur.value, cur.key, cur.ks = v, k, ms
+			cur.start, cur.end, cur.kind, cur.escaped = v.start, v.end, v.kind, v.escaped // field by field: see laidOut
+			cur.key, cur.ks = k, ms
 			return OK
 		}
 	}
