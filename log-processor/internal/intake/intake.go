@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -199,7 +200,8 @@ type Intake struct {
 	lastStored  int64         // the last value stored in lastMsg; owned by the streaming goroutine
 	summaryDrop atomic.Uint64 // Dropped as of the last summary line
 
-	// pending are valid entries parsed and not yet submitted; owned by
+	// pending are valid entries parsed and not yet submitted (its slots
+	// past its length are zero: Flush clears what it submits); owned by
 	// the streaming goroutine (see Flush).
 	pending []models.LogEntry
 	// shape is the keys of the frames read so far; owned by the streaming
@@ -276,29 +278,40 @@ func (in *Intake) seen(now time.Time) {
 }
 
 func (in *Intake) frame(data []byte, now time.Time) {
-	e, r := in.parser.ParseWith(&in.shape, data, now)
+	// The entry is parsed straight into the next slot of pending, which is
+	// zero (see Flush) and stays so unless the frame is an entry.
+	n := len(in.pending)
+	in.pending = slices.Grow(in.pending, 1)[:n+1]
+	r := in.parser.ParseInto(&in.shape, data, now, &in.pending[n])
 	if r != parser.Multi {
-		in.outcome(&e, r, now)
+		in.outcome(n, r, now)
 		return
 	}
+	in.pending = in.pending[:n]
 	in.parser.ParseEach(data, now, func(e models.LogEntry, r parser.Reason) bool {
-		in.outcome(&e, r, now)
+		n := len(in.pending)
+		if r.IsEntry() {
+			in.pending = append(in.pending, e)
+		}
+		in.outcome(n, r, now)
 		return true
 	})
 }
 
 // outcome counts one parsed record and, if it is a valid entry, keeps it
-// for submission.
-func (in *Intake) outcome(e *models.LogEntry, reason parser.Reason, now time.Time) {
+// for submission: pending[n], the last entry of pending when reason is
+// an entry's, or just past its end otherwise.
+func (in *Intake) outcome(n int, reason parser.Reason, now time.Time) {
 	if !reason.IsEntry() {
+		in.pending = in.pending[:n]
 		in.outcomes[reason].Add(1)
 		return
 	}
 	if reason == parser.DefaultLevel {
 		in.outcomes[reason].Add(1) // and counted as ok when submitted or dropped
 	}
+	e := &in.pending[n]
 	e.Source, e.ReceivedAt = in.name, now.UnixMilli()
-	in.pending = append(in.pending, *e)
 	if len(in.pending) >= PendingMax {
 		in.Flush()
 	}

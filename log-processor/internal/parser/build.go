@@ -17,8 +17,9 @@ type strRef struct {
 	pre        bool // decoded already: an OpenTelemetry body that is no string, as plain JSON
 }
 
-// build validates the fields found by scan and assembles the entry.
-func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
+// build validates the fields found by scan and assembles the entry into
+// *dst, which it writes only for an entry (Reason.IsEntry).
+func (p *Parser) build(s *scan, now time.Time, dst *models.LogEntry) Reason {
 	// A message that is itself a JSON log (Docker's {"log":"{\"level\"...}"})
 	// is the entry, with the frame's own fields as defaults.
 	lv, r := s.level()
@@ -37,10 +38,10 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 			lv = LevelInfo
 		}
 	case r != OK:
-		return models.LogEntry{}, r
+		return r
 	}
 	if !p.Keeps(lv) {
-		return models.LogEntry{}, BelowMinLevel
+		return BelowMinLevel
 	}
 	ts := s
 	if in != nil && in.roles[rTime].key != nil {
@@ -50,7 +51,7 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	if ts.roles[rTime].key != nil {
 		var tr Reason
 		if ms, tr = ts.timestamp(); tr != OK {
-			return models.LogEntry{}, tr
+			return tr
 		}
 	}
 	skew := p.MaxSkew
@@ -58,12 +59,12 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		skew = DefaultMaxSkew
 	}
 	if d := skew.Milliseconds(); ms < now.UnixMilli()-d || ms > now.UnixMilli()+d {
-		return models.LogEntry{}, TimestampOutOfRange
+		return TimestampOutOfRange
 	}
 
 	if in == nil && s.plain() && !p.general {
-		if e, r, ok := p.compact(s, lv, r, ms); ok {
-			return e, r
+		if r, ok := p.compact(s, lv, r, ms, dst); ok {
+			return r
 		}
 	}
 
@@ -72,10 +73,10 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	var refs [numRoles]strRef
 	if in != nil {
 		if fr := in.stringRefs(&refs, true); fr != OK {
-			return models.LogEntry{}, fr
+			return fr
 		}
 		if fr := s.stringRefs(&refs, false); fr != OK {
-			return models.LogEntry{}, fr
+			return fr
 		}
 	} else {
 		// The usual case, without an inner log: inline, as it runs for
@@ -87,7 +88,7 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 			case v.kind == '"':
 				refs[f] = strRef{start: v.start, end: v.end, escaped: v.escaped, ok: true}
 			default:
-				return models.LogEntry{}, InvalidField
+				return InvalidField
 			}
 		}
 		if s.anyCont {
@@ -132,7 +133,7 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 				decoded[f] = unescape(data(ref)[ref.start:ref.end])
 			}
 			if strings.IndexByte(decoded[f], 0) >= 0 {
-				return models.LogEntry{}, NulCharacter
+				return NulCharacter
 			}
 			n = len(decoded[f])
 		} else {
@@ -142,7 +143,7 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 			}
 		}
 		if n > minLimit && n > p.limit(f) {
-			return models.LogEntry{}, FieldTooLong
+			return FieldTooLong
 		}
 	}
 	service := ""
@@ -150,11 +151,11 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		refs[rService].ok = false
 		service = p.DefaultService
 		if service == "" {
-			return models.LogEntry{}, MissingService
+			return MissingService
 		}
 	}
 	if !refs[rMessage].ok || refs[rMessage].end == refs[rMessage].start {
-		return models.LogEntry{}, MissingMessage
+		return MissingMessage
 	}
 
 	// The attributes: the frame's kept members, then the inner log's.
@@ -193,7 +194,8 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 		if e.Service == "" {
 			e.Service = service
 		}
-		return e, r
+		*dst = e
+		return r
 	}
 
 	// Otherwise one copy holding the unescaped string fields and the
@@ -245,7 +247,8 @@ func (p *Parser) build(s *scan, now time.Time) (models.LogEntry, Reason) {
 	if e.Service == "" {
 		e.Service = service
 	}
-	return e, r
+	*dst = e
+	return r
 }
 
 // plain reports whether the frame has no container, no escape anywhere
@@ -258,9 +261,11 @@ func (s *scan) plain() bool {
 // container, no escape anywhere, no attribute; its string fields lie close
 // together and are copied as one span. It returns what the general path
 // would, in one pass over the roles; ok is false, for the general path to
-// run, when the fields lie too far apart.
-func (p *Parser) compact(s *scan, lv Level, r Reason, ms int64) (e models.LogEntry, _ Reason, ok bool) {
+// run, when the fields lie too far apart. It writes *e, every field of it,
+// only for an entry, one field at a time (see laidOut).
+func (p *Parser) compact(s *scan, lv Level, r Reason, ms int64, e *models.LogEntry) (_ Reason, ok bool) {
 	minLimit := min(p.limit(rMessage), p.limit(rService), p.limit(rTrace))
+	service := ""
 	lo, hi, own, tooLong := len(s.data), 0, 0, false
 	for f := rMessage; f < numRoles; f++ {
 		v := &s.roles[f]
@@ -268,7 +273,7 @@ func (p *Parser) compact(s *scan, lv Level, r Reason, ms int64) (e models.LogEnt
 		case v.key == nil, v.kind == 'n':
 			continue
 		case v.kind != '"':
-			return models.LogEntry{}, InvalidField, true // before any bound, as in build
+			return InvalidField, true // before any bound, as in build
 		}
 		n := v.end - v.start
 		if n > minLimit && n > p.limit(f) {
@@ -279,20 +284,20 @@ func (p *Parser) compact(s *scan, lv Level, r Reason, ms int64) (e models.LogEnt
 	}
 	switch msg := &s.roles[rMessage]; {
 	case tooLong:
-		return models.LogEntry{}, FieldTooLong, true
+		return FieldTooLong, true
 	case s.roles[rService].key == nil || s.roles[rService].kind != '"' || s.roles[rService].end == s.roles[rService].start:
 		if p.DefaultService == "" {
-			return models.LogEntry{}, MissingService, true
+			return MissingService, true
 		}
-		e.Service = p.DefaultService
+		service = p.DefaultService
 		fallthrough
 	default:
 		if msg.key == nil || msg.kind != '"' || msg.end == msg.start {
-			return models.LogEntry{}, MissingMessage, true
+			return MissingMessage, true
 		}
 	}
 	if hi-lo-own > maxSpanSlack {
-		return models.LogEntry{}, 0, false
+		return 0, false
 	}
 	span := string(s.data[lo:hi])
 	field := func(f int) string {
@@ -301,13 +306,13 @@ func (p *Parser) compact(s *scan, lv Level, r Reason, ms int64) (e models.LogEnt
 		}
 		return ""
 	}
-	e.Timestamp, e.Level = ms, lv.String()
-	e.Message = field(rMessage)
-	if e.Service == "" {
-		e.Service = field(rService)
+	if service == "" {
+		service = field(rService)
 	}
+	e.Timestamp, e.Level, e.Message, e.Service = ms, lv.String(), field(rMessage), service
 	e.Component, e.TraceID, e.SpanID, e.ParentID = field(rComponent), field(rTrace), field(rSpan), field(rParent)
-	return e, r, true
+	e.Attrs, e.Source, e.ReceivedAt, e.Bus = "", "", 0, models.BusID{}
+	return r, true
 }
 
 // stringRefs fills in the string fields of refs that are not set yet from

@@ -123,6 +123,16 @@ func (p *Parser) Parse(data []byte, now time.Time) (models.LogEntry, Reason) {
 // ParseWith is Parse, with the keys matched against sh's, and sh updated
 // (see Shape). A nil sh is Parse.
 func (p *Parser) ParseWith(sh *Shape, data []byte, now time.Time) (models.LogEntry, Reason) {
+	var e models.LogEntry
+	r := p.ParseInto(sh, data, now, &e)
+	return e, r
+}
+
+// ParseInto is ParseWith writing the entry into *e, all of its fields,
+// and only for an entry (Reason.IsEntry): for any other Reason *e is as it
+// was. It spares a caller that keeps entries in a slice (an intake's
+// batch) a copy of each.
+func (p *Parser) ParseInto(sh *Shape, data []byte, now time.Time, e *models.LogEntry) Reason {
 	var s scan
 	s.data, s.shape = data, sh
 	s.maxAttrs = p.MaxAttrsBytes
@@ -135,16 +145,16 @@ func (p *Parser) ParseWith(sh *Shape, data []byte, now time.Time) (models.LogEnt
 			s = scan{cursor: cursor{data: data}, shape: sh, maxAttrs: s.maxAttrs}
 		}
 		if r := s.object(); r != OK {
-			return models.LogEntry{}, r
+			return r
 		}
 	}
 	if s.nonASCII() && !utf8.Valid(data) {
-		return models.LogEntry{}, InvalidUTF8
+		return InvalidUTF8
 	}
 	if s.multi {
-		return models.LogEntry{}, Multi
+		return Multi
 	}
-	return p.build(&s, now)
+	return p.build(&s, now, e)
 }
 
 // cursor is a position in a frame: the JSON primitives (strings,

@@ -850,7 +850,8 @@ func TestCompactBuild(t *testing.T) {
 
 // checkCompact fails t unless build's compact path gives what its general
 // path gives for in, under the default bounds and under tight ones with a
-// default service.
+// default service, and ParseInto over a used entry what Parse gives (or
+// leaves it as it was).
 func checkCompact(t testing.TB, in []byte) {
 	t.Helper()
 	for _, p := range []Parser{{}, {DefaultService: "src", MaxNameBytes: 8, MaxIDBytes: 8, MaxMessageBytes: 16}} {
@@ -860,5 +861,17 @@ func checkCompact(t testing.TB, in []byte) {
 		if e2, r2 := general.Parse(in, now); e1 != e2 || r1 != r2 {
 			t.Fatalf("%q: compact %v %+v, general %v %+v", in, r1, e1, r2, e2)
 		}
+		// ParseInto writes every field of an entry, and nothing else.
+		for _, q := range []*Parser{&p, &general} {
+			e := dirty
+			r := q.ParseInto(nil, in, now, &e)
+			if want := map[bool]models.LogEntry{true: e1, false: dirty}[r.IsEntry()]; r != r1 || e != want {
+				t.Fatalf("%q: ParseInto over a used entry %v %+v, want %v %+v", in, r, e, r1, want)
+			}
+		}
 	}
 }
+
+// dirty is an entry with every field set, for ParseInto to write over.
+var dirty = models.LogEntry{Timestamp: 1, Level: "x", Message: "x", Service: "x", Component: "x", TraceID: "x", SpanID: "x",
+	ParentID: "x", Attrs: `{"x":1}`, Source: "x", ReceivedAt: 1, Bus: models.BusID{Epoch: 1, Pos: 1}}
