@@ -181,6 +181,40 @@ func TestCountsAddUp(t *testing.T) {
 	}
 }
 
+// TestExportFrame: a frame that is an OpenTelemetry export of several
+// records, between two plain frames, gives each of its records as an
+// entry (or a counted refusal), in order.
+func TestExportFrame(t *testing.T) {
+	ns := strconv.FormatInt(time.Now().UnixNano(), 10)
+	export := `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},` +
+		`"scopeLogs":[{"logRecords":[{"timeUnixNano":"` + ns + `","severityNumber":9,"body":{"stringValue":"a"}},` +
+		`{"timeUnixNano":"1","severityNumber":9,"body":{"stringValue":"too old"}},` +
+		`{"timeUnixNano":"` + ns + `","severityText":"WARN","body":{"stringValue":"b"}}]}]}]}`
+	src := newSource(t, func(_ int, c *websocket.Conn) {
+		for _, f := range [][]byte{logFrame(1), []byte(export), logFrame(2)} {
+			_ = c.WriteMessage(websocket.TextMessage, f)
+		}
+		hold(c)
+	})
+	p := &pool{}
+	r := New(Config{URL: src.url}, sinkFor(p), discard)
+	run(t, r)
+	poll.Until(t, 15*time.Second, "all records", func() bool { return r.Stats()[0].Submitted+r.Stats()[0].ParseErr == 5 })
+	c := r.Stats()[0].Counters
+	if c.OK != 4 || c.ParseErrors["timestamp_out_of_range"] != 1 {
+		t.Errorf("counters = %+v", c)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var got []string
+	for _, e := range p.entries {
+		got = append(got, e.Service+"/"+e.Level+"/"+e.Message)
+	}
+	if want := "s/INFO/m1 svc/INFO/a svc/WARN/b s/INFO/m2"; strings.Join(got, " ") != want {
+		t.Errorf("entries %q, want %q", strings.Join(got, " "), want)
+	}
+}
+
 // TestOversizedAndBinary (fault test 5): frames over the read limit and
 // binary frames are counted and skipped on a live connection; a frame past
 // the hard limit ends the connection, which is re-established.
