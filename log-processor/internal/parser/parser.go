@@ -300,11 +300,12 @@ func (s *scan) object() Reason {
 		}
 		s.i++
 		s.ws()
+		valueStart := s.i
 		if r := s.member(memberStart, k); r != OK {
 			return r
 		}
 		if layout {
-			layout = s.noteLayout(j, k, memberStart, memo, &seen)
+			layout = s.noteLayout(j, k, memberStart, valueStart, memo, &seen)
 		}
 		s.ws()
 		if s.i >= len(s.data) {

@@ -20,16 +20,26 @@ type Shape struct {
 	keys [shapeKeys]shapeKey
 
 	// The last frame's layout, when it was simple (see scan.noteLayout):
-	// n members, the j'th under keys[j] with a value of kind kinds[j],
-	// '"' or '0'. A frame laid out the same is scanned by its layout
-	// (laidOut), without the general scan's choices. n is 0 when there is
-	// none; a general scan, which may change keys, notes a new one.
-	kinds [shapeKeys]byte
+	// n members, the j'th's head (its key, quoted, and the colon) and the
+	// kind of its value, '"' or '0'. A frame laid out the same is scanned
+	// by its layout (laidOut), without the general scan's choices. n is 0
+	// when there is none.
+	heads [shapeKeys]head
 	n     int
 	// cool counts down the general scans that may not note a layout,
 	// after a frame broke the last one: a source whose frames alternate
 	// between layouts then seldom tries one in vain.
 	cool int
+}
+
+// head is a member's head in a layout: `"key":`, at most 15 bytes, as two
+// little-endian words under masks that cover it; its key's meaning; and
+// the kind of its value.
+type head struct {
+	w0, w1, m0, m1 uint64
+	n              int
+	info           *keyInfo
+	kind           byte
 }
 
 // layoutCool is how many general scans follow a broken layout before one
@@ -91,15 +101,17 @@ func (sh *Shape) remember(j int, key []byte, k *keyInfo) bool {
 }
 
 // noteLayout notes the j'th member of a frame being scanned with a Shape,
-// whose key (its key remembered in the Shape when memo) means k and
-// starts at ms, after member recorded it; seen has the roles of the
+// whose key (remembered in the Shape when memo) means k and starts at ms,
+// its value at vs, after member recorded it; seen has the roles of the
 // members before. It reports whether the frame is still simple: every
-// member so far a role's under a remembered key, its value a string or a
-// number that member took as the role's (no GELF marker, no OpenTelemetry
-// time that may mean none), no role twice.
-func (s *scan) noteLayout(j int, k *keyInfo, ms int, memo bool, seen *uint16) bool {
-	if !memo || k.role < 0 || k.marker != 0 || k.flags&kNanos != 0 || j >= shapeKeys {
-		return false // no role's, a GELF marker, or a time that may be "none"
+// member so far a role's under an ASCII key whose head (from ms to vs)
+// is at most 15 bytes, with 16 bytes of frame from ms; its value a string
+// or a number that member took as the role's (no GELF marker, no
+// OpenTelemetry time that may mean none); no role twice. Whether there
+// was whitespace is known at the end (see object).
+func (s *scan) noteLayout(j int, k *keyInfo, ms, vs int, memo bool, seen *uint16) bool {
+	if !memo || k.role < 0 || k.marker != 0 || k.flags&kNanos != 0 || j >= shapeKeys || vs-ms >= 16 || ms+16 > len(s.data) {
+		return false // no role's, a GELF marker, a time that may be "none", or too long
 	}
 	bit := uint16(1) << k.role
 	cur := &s.roles[k.role]
@@ -107,7 +119,16 @@ func (s *scan) noteLayout(j int, k *keyInfo, ms int, memo bool, seen *uint16) bo
 		return false
 	}
 	*seen |= bit
-	s.shape.kinds[j] = cur.kind
+	var b, m [16]byte
+	copy(b[:], s.data[ms:vs])
+	for x := range vs - ms {
+		m[x] = 0xff
+	}
+	s.shape.heads[j] = head{
+		w0: binary.LittleEndian.Uint64(b[:8]), w1: binary.LittleEndian.Uint64(b[8:]),
+		m0: binary.LittleEndian.Uint64(m[:8]), m1: binary.LittleEndian.Uint64(m[8:]),
+		n: vs - ms, info: k, kind: cur.kind,
+	}
 	return true
 }
 
@@ -124,21 +145,24 @@ func (s *scan) laidOut() bool {
 	s.i = 1
 	n := sh.n
 	for j := range n {
+		h := &sh.heads[j]
 		ms := s.i
-		if ms >= len(d) || d[ms] != '"' {
+		if ms+16 > len(d) {
 			return false
 		}
-		k, ok := sh.match(&s.cursor, j)
-		if !ok || s.i+1 >= len(d) || d[s.i] != ':' {
+		// The member's head, `"key":`, in one masked compare of two words.
+		w := d[ms : ms+16]
+		if binary.LittleEndian.Uint64(w)&h.m0 != h.w0 || binary.LittleEndian.Uint64(w[8:])&h.m1 != h.w1 {
 			return false
 		}
-		s.i++
+		k := h.info
+		s.i = ms + h.n
 		vs := s.i
 		// The slot is written field by field: a struct built aside and
 		// copied in whole made the processor wait on its stores (store
 		// forwarding), which cost a tenth of its time under the flood.
 		sl := &s.roles[k.role]
-		if sh.kinds[j] == '"' {
+		if h.kind == '"' {
 			if d[vs] != '"' {
 				return false
 			}

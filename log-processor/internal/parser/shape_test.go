@@ -138,6 +138,8 @@ func TestLayout(t *testing.T) {
 		strings.Replace(valid, `":1764300000000`, `":"1764300000000"`, 1),
 		strings.Replace(valid, `"level":"INFO"`, `"level":12345`, 1),
 		strings.Replace(valid, `"level":"INFO"`, `"level":I"`, 1),
+		strings.Replace(valid, `"timestamp"`, `"timestamq"`, 1), // a head that differs in its second word
+		strings.Replace(valid, `"component"`, `"componenx"`, 1),
 		strings.Replace(valid, `"component":"http"`, `"component":"ht\x"`, 1),
 	} {
 		sh = Shape{}
@@ -160,6 +162,12 @@ func TestLayout(t *testing.T) {
 		parse(f, 0)
 		parse(f, 0)
 	}
+	// A head of 16 bytes is no layout's: the value after it could be past
+	// the frame's end.
+	long := `{"timestamp":1764300000000,"message":"m","service":"a-service-with-a-long-name","severity_text":"INFO"}`
+	sh = Shape{}
+	parse(long, 0)
+	parse(strings.TrimSuffix(long, `"INFO"}`), 0)
 	// An OpenTelemetry time of "0" means none, so a layout that holds one
 	// of another value would take it: none is noted.
 	sh = Shape{}
