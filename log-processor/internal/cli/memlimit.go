@@ -30,10 +30,25 @@ func memoryLimit(cfg *config) int64 {
 	return n
 }
 
+// gcPercent is the garbage collector's target when GOGC is not set: the
+// heap may grow to three times what is live between collections, not
+// twice, which halves the collections a fast source causes. The soft
+// memory limit still caps the heap near the bounds. Under the flood: 8%
+// less CPU per message and 4-5% more messages a second, for about 11 MiB
+// more resident (docs/performance.md).
+const gcPercent = 200
+
 // applyMemoryLimit sets the runtime's soft memory limit to memoryLimit,
-// unless GOMEMLIMIT is set (GOMEMLIMIT=off: none). It is the process's:
-// only the binary's entry point applies it.
+// unless GOMEMLIMIT is set (GOMEMLIMIT=off: none), and the collector's
+// target to gcPercent, unless GOGC is set. Both are the process's: only
+// the binary's entry point applies them.
 func applyMemoryLimit(cfg *config, logger *slog.Logger) {
+	if v := os.Getenv("GOGC"); v != "" {
+		logger.Info("garbage collector target from GOGC", "GOGC", v)
+	} else {
+		debug.SetGCPercent(gcPercent)
+		logger.Info("garbage collector target", "GOGC", gcPercent, "why", "the memory limit bounds the heap; GOGC overrides it")
+	}
 	if v, set := os.LookupEnv("GOMEMLIMIT"); set {
 		logger.Info("memory limit from GOMEMLIMIT", "GOMEMLIMIT", v)
 		return

@@ -2,6 +2,9 @@ package cli
 
 import (
 	"io"
+	"log/slog"
+	"math"
+	"runtime/debug"
 	"testing"
 )
 
@@ -25,6 +28,41 @@ func TestMemoryLimit(t *testing.T) {
 		}
 		if got := memoryLimit(&cfg); got != tc.want {
 			t.Errorf("%v: %d MiB, want %d MiB", tc.args, got/mib, tc.want/mib)
+		}
+	}
+}
+
+// TestApplyMemoryLimit: the binary's entry point sets the collector's
+// target to gcPercent and the soft memory limit to memoryLimit, unless
+// GOGC and GOMEMLIMIT say otherwise.
+func TestApplyMemoryLimit(t *testing.T) {
+	cfg, err := parse([]string{"-u", "ws://h/ws/logs"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	restore := func() { debug.SetGCPercent(100); debug.SetMemoryLimit(math.MaxInt64) }
+	defer restore()
+	for _, tc := range []struct {
+		gogc, gomemlimit string
+		wantPercent      int
+		wantLimit        int64
+	}{
+		{"", "", gcPercent, memoryLimit(&cfg)},
+		{"50", "", 100, memoryLimit(&cfg)},
+		{"", "off", gcPercent, math.MaxInt64},
+	} {
+		restore()
+		t.Setenv("GOGC", tc.gogc)
+		if tc.gomemlimit != "" {
+			t.Setenv("GOMEMLIMIT", tc.gomemlimit)
+		}
+		applyMemoryLimit(&cfg, logger)
+		if got := debug.SetGCPercent(100); got != tc.wantPercent {
+			t.Errorf("GOGC=%q: collector's target %d, want %d", tc.gogc, got, tc.wantPercent)
+		}
+		if got := debug.SetMemoryLimit(-1); got != tc.wantLimit {
+			t.Errorf("GOMEMLIMIT=%q: limit %d, want %d", tc.gomemlimit, got, tc.wantLimit)
 		}
 	}
 }
