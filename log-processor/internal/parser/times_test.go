@@ -55,6 +55,9 @@ func FuzzNumberMillis(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string, nanos bool) {
 		got, r := numberMillis([]byte(s), nanos)
+		if s == "" || s[0] == '-' {
+			return // out of range or invalid before any digit is read
+		}
 		if !isAllDigits([]byte(s)) {
 			// A fraction or an exponent: read whole, however many digits
 			// lead it.
