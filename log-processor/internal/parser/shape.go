@@ -32,14 +32,39 @@ type Shape struct {
 	cool int
 }
 
-// head is a member's head in a layout: `"key":`, at most 15 bytes, as two
-// little-endian words under masks that cover it; its key's meaning; and
-// the kind of its value.
+// head is a member's head in a layout: `"key":` (at most 15 bytes), its
+// key's meaning, and the kind of its value.
 type head struct {
+	pattern
+	info *keyInfo
+	kind byte
+}
+
+// pattern is up to 16 bytes to find again: as two little-endian words,
+// under masks that cover its n bytes.
+type pattern struct {
 	w0, w1, m0, m1 uint64
 	n              int
-	info           *keyInfo
-	kind           byte
+}
+
+// newPattern returns b's pattern; b is at most 16 bytes.
+func newPattern(b []byte) pattern {
+	var w, m [16]byte
+	copy(w[:], b)
+	for x := range b {
+		m[x] = 0xff
+	}
+	return pattern{
+		w0: binary.LittleEndian.Uint64(w[:8]), w1: binary.LittleEndian.Uint64(w[8:]),
+		m0: binary.LittleEndian.Uint64(m[:8]), m1: binary.LittleEndian.Uint64(m[8:]),
+		n: len(b),
+	}
+}
+
+// in reports whether w, 16 bytes, starts with the pattern: two loads, two
+// masks, two compares.
+func (p *pattern) in(w []byte) bool {
+	return binary.LittleEndian.Uint64(w)&p.m0 == p.w0 && binary.LittleEndian.Uint64(w[8:])&p.m1 == p.w1
 }
 
 // layoutCool is how many general scans follow a broken layout before one
@@ -52,12 +77,11 @@ const layoutCool = 64
 // power of two.
 const shapeKeys = 32
 
-// shapeKey is a remembered key: its bytes and closing quote as two
-// little-endian words, under masks that cover them, and its meaning.
+// shapeKey is a remembered key: its bytes and closing quote, and its
+// meaning.
 type shapeKey struct {
-	w0, w1, m0, m1 uint64
-	n              int      // the key's length and closing quote
-	info           *keyInfo // nil: nothing remembered
+	pattern
+	info *keyInfo // nil: nothing remembered
 }
 
 // match reads the j'th member's key at c.i (its opening quote) when it is
@@ -65,12 +89,9 @@ type shapeKey struct {
 // nothing has moved, otherwise. Small enough to be inlined.
 func (sh *Shape) match(c *cursor, j int) (k *keyInfo, ok bool) {
 	sk := &sh.keys[j&(shapeKeys-1)]
-	if i := c.i + 1; i+16 <= len(c.data) && sk.info != nil {
-		w := c.data[i : i+16] // one bounds check for both words
-		if binary.LittleEndian.Uint64(w)&sk.m0 == sk.w0 && binary.LittleEndian.Uint64(w[8:])&sk.m1 == sk.w1 {
-			c.i = i + sk.n
-			return sk.info, true
-		}
+	if i := c.i + 1; i+16 <= len(c.data) && sk.info != nil && sk.in(c.data[i:i+16]) {
+		c.i = i + sk.n
+		return sk.info, true
 	}
 	return nil, false
 }
@@ -86,17 +107,10 @@ func (sh *Shape) remember(j int, key []byte, k *keyInfo) bool {
 			return false // match does not note non-ASCII bytes
 		}
 	}
-	var b, m [16]byte
+	var b [16]byte
 	copy(b[:], key)
 	b[len(key)] = '"'
-	for x := range len(key) + 1 {
-		m[x] = 0xff
-	}
-	sh.keys[j&(shapeKeys-1)] = shapeKey{
-		w0: binary.LittleEndian.Uint64(b[:8]), w1: binary.LittleEndian.Uint64(b[8:]),
-		m0: binary.LittleEndian.Uint64(m[:8]), m1: binary.LittleEndian.Uint64(m[8:]),
-		n: len(key) + 1, info: k,
-	}
+	sh.keys[j&(shapeKeys-1)] = shapeKey{pattern: newPattern(b[:len(key)+1]), info: k}
 	return true
 }
 
@@ -119,16 +133,7 @@ func (s *scan) noteLayout(j int, k *keyInfo, ms, vs int, memo bool, seen *uint16
 		return false
 	}
 	*seen |= bit
-	var b, m [16]byte
-	copy(b[:], s.data[ms:vs])
-	for x := range vs - ms {
-		m[x] = 0xff
-	}
-	s.shape.heads[j] = head{
-		w0: binary.LittleEndian.Uint64(b[:8]), w1: binary.LittleEndian.Uint64(b[8:]),
-		m0: binary.LittleEndian.Uint64(m[:8]), m1: binary.LittleEndian.Uint64(m[8:]),
-		n: vs - ms, info: k, kind: cur.kind,
-	}
+	s.shape.heads[j] = head{pattern: newPattern(s.data[ms:vs]), info: k, kind: cur.kind}
 	return true
 }
 
@@ -150,9 +155,7 @@ func (s *scan) laidOut() bool {
 		if ms+16 > len(d) {
 			return false
 		}
-		// The member's head, `"key":`, in one masked compare of two words.
-		w := d[ms : ms+16]
-		if binary.LittleEndian.Uint64(w)&h.m0 != h.w0 || binary.LittleEndian.Uint64(w[8:])&h.m1 != h.w1 {
+		if !h.in(d[ms : ms+16]) { // the member's head, `"key":`
 			return false
 		}
 		k := h.info
